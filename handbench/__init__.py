@@ -1,0 +1,13 @@
+"""handbench: imitation learning benchmark for dexterous robot hands in MuJoCo."""
+
+from handbench.rendering import choose_gl_backend
+
+choose_gl_backend()
+
+__version__ = "0.1.0"
+
+from handbench.registry import make, task_names, register_envs  # noqa: E402
+
+register_envs()
+
+__all__ = ["__version__", "make", "task_names"]

@@ -1,0 +1,200 @@
+"""HandEnv: the gymnasium environment every (task, hand) pair runs in.
+
+Observation (a dict, LeRobot names): ``agent_pos`` (hand joint positions then velocities),
+``environment_state`` (object and goal, ``state`` mode only), ``tactile`` (touch sensors) and
+``pixels`` (a dict camera -> uint8 HxWx3, ``pixels`` mode only). Action: absolute joint targets for
+every actuator, inside the ctrlrange. ``info["is_success"]`` on every step; success terminates.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+from handbench.errors import HandbenchError
+from handbench.hands import BoundHand, get_hand
+from handbench.scene import MAX_RENDER_SIZE, STANDARD_CAMERAS, make_scene
+from handbench.task import Task
+
+OBS_MODES = ("state", "pixels")
+DEFAULT_IMAGE_SIZE = (96, 96)
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_model(task_name: str, hand_name: str) -> tuple[mujoco.MjModel, str]:
+    """Compile a task scene once per process; returns the model and its content hash."""
+    from handbench.registry import get_task_class
+
+    spec = make_scene(get_hand(hand_name))
+    get_task_class(task_name)().build(spec)
+    model = spec.compile()
+    return model, model_hash(model)
+
+
+def model_hash(model: mujoco.MjModel) -> str:
+    """sha256 of the binary compiled model: any change to physics or geometry changes it."""
+    buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
+    mujoco.mj_saveModel(model, None, buffer)
+    return hashlib.sha256(buffer.tobytes()).hexdigest()[:16]
+
+
+class HandEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        task: str,
+        hand: str = "hb16",
+        obs_mode: str = "state",
+        cameras: Sequence[str] | None = None,
+        image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
+        render_mode: str | None = None,
+        render_size: tuple[int, int] = (240, 320),
+    ) -> None:
+        from handbench.registry import get_task_class
+
+        if obs_mode not in OBS_MODES:
+            raise HandbenchError(f"unknown observation mode {obs_mode!r}; valid: {', '.join(OBS_MODES)}")
+        self.task: Task = get_task_class(task)()
+        self.hand_spec = get_hand(hand)
+        base_model, self.model_hash = compiled_model(self.task.name, hand)
+        self.model = copy.copy(base_model)  # tasks may resize or reweigh objects per episode
+        self.data = mujoco.MjData(self.model)
+        self.hand = BoundHand(self.hand_spec, self.model)
+        self.task.bind(self.model, self.hand)
+        self._base_model = base_model
+        self.obs_mode = obs_mode
+        self.cameras = tuple(cameras) if cameras is not None else STANDARD_CAMERAS[:2]
+        valid_cameras = [self.model.camera(i).name for i in range(self.model.ncam)]
+        for cam in self.cameras:
+            if cam not in valid_cameras:
+                raise HandbenchError(f"unknown camera {cam!r}; valid: {', '.join(valid_cameras)}")
+        self.image_size = tuple(image_size)
+        self.render_mode = render_mode
+        self.render_size = tuple(render_size)
+        for size in (self.image_size, self.render_size):
+            if not (0 < size[0] <= MAX_RENDER_SIZE[0] and 0 < size[1] <= MAX_RENDER_SIZE[1]):
+                raise HandbenchError(f"image size {size} out of range; height <= {MAX_RENDER_SIZE[0]}, "
+                                     f"width <= {MAX_RENDER_SIZE[1]}")
+        self._renderers: dict[tuple[int, int], Any] = {}
+        self.frame_skip = self.task.frame_skip
+        self.dt = self.model.opt.timestep * self.frame_skip
+
+        hand_qpos = np.concatenate([self.hand.wrist_qpos, self.hand.finger_qpos])
+        hand_dofs = np.concatenate([self.hand.wrist_dofs, self.hand.finger_dofs])
+        self._hand_qpos, self._hand_dofs = hand_qpos, hand_dofs
+        self.action_space = gym.spaces.Box(self.hand.ctrl_low.astype(np.float32),
+                                           self.hand.ctrl_high.astype(np.float32), dtype=np.float32)
+        self.data.qpos[:] = self.model.qpos0
+        mujoco.mj_forward(self.model, self.data)
+        env_dim = self.task.environment_state(self.data).shape[0]
+        spaces: dict[str, gym.Space] = {
+            "agent_pos": gym.spaces.Box(-np.inf, np.inf, (2 * len(hand_qpos),), np.float32),
+            "tactile": gym.spaces.Box(0.0, np.inf, (len(self.hand.touch_adr),), np.float32),
+        }
+        if obs_mode == "state":
+            spaces["environment_state"] = gym.spaces.Box(-np.inf, np.inf, (env_dim,), np.float32)
+        else:
+            spaces["pixels"] = gym.spaces.Dict({
+                cam: gym.spaces.Box(0, 255, (*self.image_size, 3), np.uint8) for cam in self.cameras
+            })
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.home_ctrl = self._home_ctrl()
+        self.episode_seed: int | None = None
+        self.episode_params: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.episode_seed = seed
+        self._restore_model_params()
+        mujoco.mj_resetData(self.model, self.data)
+        self.set_hand_home()
+        self.data.ctrl[:] = self.home_ctrl
+        params = self.task.sample(self.np_random)
+        self.task.set_params(params)
+        self.task.apply(self.data, params)
+        self.episode_params = params
+        mujoco.mj_forward(self.model, self.data)
+        return self._observation(), {"is_success": False}
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != self.action_space.shape:
+            raise HandbenchError(f"action has shape {action.shape}; expected {self.action_space.shape}")
+        if not np.all(np.isfinite(action)):
+            raise HandbenchError("action contains NaN or infinite values")
+        np.clip(action, self.hand.ctrl_low, self.hand.ctrl_high, out=self.data.ctrl)
+        mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        score = self.task.score(self.data)
+        return self._observation(), score.reward, score.success, False, {"is_success": score.success}
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self.render_camera("overview", self.render_size)
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
+
+    # ------------------------------------------------------------------ state and images
+    def state_observation(self) -> dict[str, np.ndarray]:
+        """``agent_pos``, ``environment_state`` and ``tactile``, whatever the observation mode."""
+        return {
+            "agent_pos": np.concatenate([self.data.qpos[self._hand_qpos], self.data.qvel[self._hand_dofs]])
+            .astype(np.float32),
+            "environment_state": self.task.environment_state(self.data).astype(np.float32),
+            "tactile": self.hand.touch(self.data).astype(np.float32),
+        }
+
+    def render_camera(self, camera: str, size: tuple[int, int] | None = None) -> np.ndarray:
+        from handbench.rendering import FrameRenderer
+
+        size = tuple(size or self.image_size)
+        if size not in self._renderers:
+            self._renderers[size] = FrameRenderer(self.model, *size)
+        return self._renderers[size].render(self.data, camera)
+
+    def full_state(self) -> np.ndarray:
+        """The complete simulator state (``mjSTATE_INTEGRATION``): enough to re-render or resume."""
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, state, spec)
+        return state
+
+    def set_full_state(self, state: np.ndarray) -> None:
+        mujoco.mj_setState(self.model, self.data, np.asarray(state, dtype=np.float64),
+                           mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
+
+    def _observation(self) -> dict[str, Any]:
+        obs = self.state_observation()
+        if self.obs_mode == "pixels":
+            del obs["environment_state"]
+            obs["pixels"] = {cam: self.render_camera(cam) for cam in self.cameras}
+        return obs
+
+    # ------------------------------------------------------------------ internals
+    def _home_ctrl(self) -> np.ndarray:
+        wrist = self.model.qpos0[self.hand.wrist_qpos]
+        return self.hand.action(wrist, self.hand.synergy("open", 0.0))
+
+    def _restore_model_params(self) -> None:
+        """Undo per-episode model changes so an episode never depends on the previous one."""
+        base = self._base_model
+        for field in ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia",
+                      "geom_friction", "dof_damping", "body_pos", "geom_rgba"):
+            getattr(self.model, field)[:] = getattr(base, field)
+
+    def set_hand_home(self) -> None:
+        """Put the hand at its home pose with fingers open (used by ``reset``)."""
+        self.data.qpos[self.hand.finger_qpos] = self.hand.synergy("open", 0.0)

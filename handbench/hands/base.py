@@ -1,0 +1,161 @@
+"""The Hand interface: what a scripted expert needs to drive any hand without knowing its joints.
+
+A :class:`HandSpec` describes a hand (how to build its MJCF, which joints form the 6-DoF wrist, the
+finger synergies); a :class:`BoundHand` binds it to one compiled model and gives experts wrist-pose IK,
+synergy targets, fingertip positions and touch readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+FINGERS = ("thumb", "index", "middle", "ring")
+
+
+@dataclass(frozen=True)
+class HandSpec:
+    """Static description of a hand. The action layout is ``wrist_joints`` then ``finger_joints``."""
+
+    name: str
+    description: str
+    build_spec: Callable[[], mujoco.MjSpec]
+    root_body: str
+    wrist_joints: tuple[str, ...]
+    finger_joints: tuple[str, ...]
+    fingertip_sites: Mapping[str, str]
+    touch_sensors: tuple[str, ...]
+    grasp_site: str
+    synergies: Mapping[str, Mapping[str, float]]
+    extra_fingers: tuple[str, ...] = field(default=())
+
+    @property
+    def fingers(self) -> tuple[str, ...]:
+        return tuple(self.fingertip_sites)
+
+
+class BoundHand:
+    """A hand inside one compiled model: index maps, synergies as vectors, and wrist IK."""
+
+    def __init__(self, spec: HandSpec, model: mujoco.MjModel) -> None:
+        self.spec = spec
+        self.model = model
+        self.wrist_qpos = np.array([model.joint(j).qposadr[0] for j in spec.wrist_joints])
+        self.wrist_dofs = np.array([model.joint(j).dofadr[0] for j in spec.wrist_joints])
+        self.finger_qpos = np.array([model.joint(j).qposadr[0] for j in spec.finger_joints])
+        self.finger_dofs = np.array([model.joint(j).dofadr[0] for j in spec.finger_joints])
+        joint_ids = [model.joint(j).id for j in spec.wrist_joints + spec.finger_joints]
+        self.actuator_ids = np.array([self._actuator_for_joint(j) for j in joint_ids])
+        if not np.array_equal(self.actuator_ids, np.arange(len(joint_ids))):
+            raise ValueError(f"hand {spec.name}: actuators must come first, in wrist+finger joint order")
+        self.n_wrist = len(spec.wrist_joints)
+        self.ctrl_low = model.actuator_ctrlrange[self.actuator_ids, 0].copy()
+        self.ctrl_high = model.actuator_ctrlrange[self.actuator_ids, 1].copy()
+        self.wrist_range = model.jnt_range[[model.joint(j).id for j in spec.wrist_joints]].copy()
+        self.fingertip_site_ids = {f: model.site(s).id for f, s in spec.fingertip_sites.items()}
+        self.grasp_site_id = model.site(spec.grasp_site).id
+        self.touch_adr = np.array([model.sensor_adr[model.sensor(s).id] for s in spec.touch_sensors])
+        self._synergy_vectors = {name: self._finger_vector(pose) for name, pose in spec.synergies.items()}
+        self._scratch = mujoco.MjData(model)
+        self.home_site_quat = self._site_quat_at(np.zeros(self.n_wrist))
+
+    # ---------------------------------------------------------------- construction helpers
+    def _actuator_for_joint(self, joint_id: int) -> int:
+        for i in range(self.model.nu):
+            if self.model.actuator_trntype[i] == mujoco.mjtTrn.mjTRN_JOINT and (
+                self.model.actuator_trnid[i, 0] == joint_id
+            ):
+                return i
+        raise ValueError(f"hand {self.spec.name}: no actuator drives joint {self.model.joint(joint_id).name}")
+
+    def _finger_vector(self, pose: Mapping[str, float]) -> np.ndarray:
+        base = dict(self.spec.synergies.get("open", {}))
+        base.update(pose)
+        return np.array([base.get(j, 0.0) for j in self.spec.finger_joints], dtype=np.float64)
+
+    def _site_quat_at(self, wrist_q: np.ndarray) -> np.ndarray:
+        d = self._scratch
+        d.qpos[:] = self.model.qpos0
+        d.qpos[self.wrist_qpos] = wrist_q
+        mujoco.mj_kinematics(self.model, d)
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, d.site_xmat[self.grasp_site_id])
+        return quat
+
+    # ---------------------------------------------------------------- expert-facing API
+    @property
+    def synergy_names(self) -> tuple[str, ...]:
+        return tuple(self._synergy_vectors)
+
+    def synergy(self, name: str, level: float = 1.0) -> np.ndarray:
+        """Finger joint targets blended from ``open`` (level 0) to the named synergy (level 1)."""
+        open_pose = self._synergy_vectors["open"]
+        return open_pose + float(level) * (self._synergy_vectors[name] - open_pose)
+
+    def fingertip_positions(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
+        return {f: data.site_xpos[i].copy() for f, i in self.fingertip_site_ids.items()}
+
+    def touch(self, data: mujoco.MjData) -> np.ndarray:
+        return data.sensordata[self.touch_adr].copy()
+
+    def grasp_site_pos(self, data: mujoco.MjData) -> np.ndarray:
+        return data.site_xpos[self.grasp_site_id].copy()
+
+    def wrist_ik(
+        self,
+        data: mujoco.MjData,
+        position: np.ndarray,
+        rotation: np.ndarray | None = None,
+        iterations: int = 25,
+        damping: float = 1e-3,
+    ) -> np.ndarray:
+        """Wrist joint targets that put the grasp site at ``position`` (world frame).
+
+        ``rotation`` is a unit quaternion applied in the world frame on top of the hand's home
+        orientation (identity keeps the palm facing down). Damped least squares on a scratch copy of
+        the state, so the simulation itself is untouched.
+        """
+        m, d = self.model, self._scratch
+        target_quat = self.home_site_quat.copy()
+        if rotation is not None:
+            mujoco.mju_mulQuat(target_quat, np.asarray(rotation, dtype=np.float64), self.home_site_quat)
+        d.qpos[:] = data.qpos
+        q = d.qpos[self.wrist_qpos].copy()
+        jacp = np.zeros((3, m.nv))
+        jacr = np.zeros((3, m.nv))
+        current = np.empty(4)
+        rot_err = np.empty(3)
+        for _ in range(iterations):
+            d.qpos[self.wrist_qpos] = q
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            pos_err = np.asarray(position) - d.site_xpos[self.grasp_site_id]
+            mujoco.mju_mat2Quat(current, d.site_xmat[self.grasp_site_id])
+            mujoco.mju_subQuat(rot_err, target_quat, current)
+            rot_err_world = d.site_xmat[self.grasp_site_id].reshape(3, 3) @ rot_err
+            err = np.concatenate([pos_err, rot_err_world])
+            if np.linalg.norm(err) < 1e-5:
+                break
+            mujoco.mj_jacSite(m, d, jacp, jacr, self.grasp_site_id)
+            jac = np.vstack([jacp, jacr])[:, self.wrist_dofs]
+            dq = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
+            q = np.clip(q + dq, self.wrist_range[:, 0], self.wrist_range[:, 1])
+        return q
+
+    def action(self, wrist: np.ndarray, fingers: np.ndarray) -> np.ndarray:
+        """Full action (absolute joint targets), clipped to the actuators' ctrlrange."""
+        return np.clip(np.concatenate([wrist, fingers]), self.ctrl_low, self.ctrl_high)
+
+
+def yaw_quat(angle: float) -> np.ndarray:
+    """Quaternion of a rotation by ``angle`` about the world z axis."""
+    return np.array([np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)])
+
+
+def axis_angle_quat(axis: np.ndarray, angle: float) -> np.ndarray:
+    quat = np.empty(4)
+    mujoco.mju_axisAngle2Quat(quat, np.asarray(axis, dtype=np.float64), angle)
+    return quat

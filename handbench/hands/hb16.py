@@ -1,0 +1,75 @@
+"""hb16: the project's own 16-joint, four-finger hand (MJCF in ``assets/hb16.xml``)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import mujoco
+
+from handbench.hands.base import HandSpec
+
+WRIST = ("wrist_x", "wrist_y", "wrist_z", "wrist_rx", "wrist_ry", "wrist_rz")
+FINGER_JOINTS = tuple(
+    f"{finger}_{joint}"
+    for finger, joints in (
+        ("thumb", ("abd", "cmc", "mcp", "ip")),
+        ("index", ("abd", "mcp", "pip", "dip")),
+        ("middle", ("abd", "mcp", "pip", "dip")),
+        ("ring", ("abd", "mcp", "pip", "dip")),
+    )
+    for joint in joints
+)
+
+
+def _curl(finger: str, mcp: float, pip: float, dip: float, abd: float = 0.0) -> dict[str, float]:
+    return {f"{finger}_abd": abd, f"{finger}_mcp": mcp, f"{finger}_pip": pip, f"{finger}_dip": dip}
+
+
+TUCKED = {"mcp": 1.5, "pip": 1.7, "dip": 1.2}
+THUMB_TUCKED = {"thumb_abd": -0.3, "thumb_cmc": 0.8, "thumb_mcp": 1.1, "thumb_ip": 1.0}
+
+
+def _point(finger: str) -> dict[str, float]:
+    pose: dict[str, float] = dict(THUMB_TUCKED)
+    for other in ("index", "middle", "ring"):
+        pose.update(_curl(other, 0.0, 0.0, 0.0) if other == finger else _curl(other, **TUCKED))
+    return pose
+
+
+SYNERGIES: dict[str, dict[str, float]] = {
+    "open": {"thumb_abd": 0.0, "thumb_cmc": -1.2, "thumb_mcp": 0.0, "thumb_ip": 0.0},
+    "power": {
+        "thumb_abd": 0.25, "thumb_cmc": 0.95, "thumb_mcp": 0.6, "thumb_ip": 0.5,
+        **_curl("index", 1.3, 1.3, 0.9), **_curl("middle", 1.3, 1.3, 0.9), **_curl("ring", 1.3, 1.3, 0.9),
+    },
+    "pinch": {
+        "thumb_abd": 0.0, "thumb_cmc": 0.75, "thumb_mcp": 0.5, "thumb_ip": 0.3,
+        **_curl("index", 1.0, 0.9, 0.5), **_curl("middle", **TUCKED), **_curl("ring", **TUCKED),
+    },
+    "hook": {
+        **_curl("index", 0.3, 1.6, 1.2), **_curl("middle", 0.3, 1.6, 1.2), **_curl("ring", 0.3, 1.6, 1.2),
+    },
+    "point_index": _point("index"),
+    "point_middle": _point("middle"),
+    "point_ring": _point("ring"),
+}
+
+
+def build_spec() -> mujoco.MjSpec:
+    path = resources.files("handbench.assets").joinpath("hb16.xml")
+    with resources.as_file(path) as xml_path:
+        return mujoco.MjSpec.from_file(str(xml_path))
+
+
+HB16 = HandSpec(
+    name="hb16",
+    description="handbench's own hand: 4 fingers incl. opposable thumb, 16 finger joints, primitive geoms",
+    build_spec=build_spec,
+    root_body="hb16_root",
+    wrist_joints=WRIST,
+    finger_joints=FINGER_JOINTS,
+    fingertip_sites={f: f"{f}_tip" for f in ("thumb", "index", "middle", "ring")},
+    touch_sensors=("thumb_touch", "index_touch", "middle_touch", "ring_touch", "palm_touch"),
+    grasp_site="grasp_site",
+    synergies=SYNERGIES,
+)

@@ -1,0 +1,149 @@
+"""shadow: the 24-DoF Shadow hand of the Adroit model shipped inside gymnasium-robotics.
+
+The MJCF and meshes are loaded from the installed package at run time (never copied here). We keep
+the Adroit forearm with its six arm joints as the 6-DoF wrist, move the arm's rotation pivot to the
+palm (as for hb16), strip the relocate scene (table, ball, mocap, target), give every actuator
+position-servo gains (Adroit's arm actuators are not plain servos) and gravity-compensate the hand.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mujoco
+import numpy as np
+
+from handbench.errors import HandbenchError
+from handbench.hands.base import HandSpec
+
+WRIST = ("ARTx", "ARTy", "ARTz", "ARRx", "ARRy", "ARRz")
+FINGER_JOINTS = (
+    "WRJ1", "WRJ0",
+    "FFJ3", "FFJ2", "FFJ1", "FFJ0",
+    "MFJ3", "MFJ2", "MFJ1", "MFJ0",
+    "RFJ3", "RFJ2", "RFJ1", "RFJ0",
+    "LFJ4", "LFJ3", "LFJ2", "LFJ1", "LFJ0",
+    "THJ4", "THJ3", "THJ2", "THJ1", "THJ0",
+)
+# Where the Adroit grasp site sits at zero wrist joints, matching hb16's home pose.
+HOME_GRASP_POSITION = np.array([0.0, -0.015, 0.205])
+ARM_SLIDE_RANGE = 0.3
+ARM_HINGE_RANGE = 1.6
+ARM_SLIDE_GAINS = (3000.0, 250.0)
+ARM_HINGE_GAINS = (300.0, 30.0)
+FINGER_GAINS = (2.0, 0.05)
+
+
+def _curl(prefix: str, mcp: float, pip: float, dip: float, abd: float = 0.0) -> dict[str, float]:
+    return {f"{prefix}J3": abd, f"{prefix}J2": mcp, f"{prefix}J1": pip, f"{prefix}J0": dip}
+
+
+TUCKED = {"mcp": 1.5, "pip": 1.5, "dip": 1.2}
+THUMB_TUCKED = {"THJ4": 0.6, "THJ3": 1.1, "THJ2": 0.0, "THJ1": 0.4, "THJ0": -0.6}
+
+
+def _point(prefix: str) -> dict[str, float]:
+    pose: dict[str, float] = {**THUMB_TUCKED, "LFJ4": 0.3}
+    for other in ("FF", "MF", "RF", "LF"):
+        pose.update(_curl(other, 0.0, 0.0, 0.0) if other == prefix else _curl(other, **TUCKED))
+    return pose
+
+
+SYNERGIES: dict[str, dict[str, float]] = {
+    "open": {"THJ4": 0.0, "THJ3": 0.0, "THJ2": 0.0, "THJ1": 0.0, "THJ0": 0.0},
+    "power": {
+        "THJ4": 0.9, "THJ3": 1.2, "THJ2": 0.1, "THJ1": 0.3, "THJ0": -0.4, "LFJ4": 0.2,
+        **_curl("FF", 1.2, 1.2, 0.8), **_curl("MF", 1.2, 1.2, 0.8),
+        **_curl("RF", 1.2, 1.2, 0.8), **_curl("LF", 1.2, 1.2, 0.8),
+    },
+    "pinch": {
+        "THJ4": 0.9, "THJ3": 1.1, "THJ2": 0.1, "THJ1": 0.3, "THJ0": -0.3,
+        **_curl("FF", 0.9, 0.8, 0.4), **_curl("MF", **TUCKED), **_curl("RF", **TUCKED), **_curl("LF", **TUCKED),
+    },
+    "hook": {
+        **_curl("FF", 0.3, 1.5, 1.2), **_curl("MF", 0.3, 1.5, 1.2),
+        **_curl("RF", 0.3, 1.5, 1.2), **_curl("LF", 0.3, 1.5, 1.2),
+    },
+    "point_index": _point("FF"),
+    "point_middle": _point("MF"),
+    "point_ring": _point("RF"),
+}
+
+
+def adroit_model_path() -> str:
+    try:
+        import gymnasium_robotics
+    except ImportError as exc:
+        raise HandbenchError(
+            "the shadow hand needs the gymnasium-robotics package: pip install gymnasium-robotics"
+        ) from exc
+    path = os.path.join(os.path.dirname(gymnasium_robotics.__file__), "envs/assets/adroit_hand/adroit_relocate.xml")
+    if not os.path.exists(path):
+        raise HandbenchError(f"Adroit hand model not found at {path}; reinstall gymnasium-robotics")
+    return path
+
+
+def _servo(actuator: mujoco.MjsActuator, kp: float, kv: float) -> None:
+    actuator.gaintype = mujoco.mjtGain.mjGAIN_FIXED
+    actuator.biastype = mujoco.mjtBias.mjBIAS_AFFINE
+    actuator.gainprm[0] = kp
+    actuator.biasprm[0:3] = [0.0, -kp, -kv]
+
+
+def build_spec() -> mujoco.MjSpec:
+    spec = mujoco.MjSpec.from_file(adroit_model_path())
+    for name in ("table", "vive_tracker", "Object"):
+        spec.delete(spec.body(name))
+    spec.delete(spec.geom("ground"))
+    spec.delete(spec.site("target"))
+    for camera in list(spec.cameras):
+        spec.delete(camera)
+    for light in list(spec.worldbody.lights):
+        spec.delete(light)
+    spec.option.noslip_iterations = 0
+
+    forearm = spec.body("forearm")
+    model = spec.compile()
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    forearm_id, palm_id = model.body("forearm").id, model.body("palm").id
+    grasp = data.site_xpos[model.site("S_grasp").id]
+    rotation = data.xmat[forearm_id].reshape(3, 3)
+    pivot_local = rotation.T @ (data.xpos[palm_id] - data.xpos[forearm_id])
+    forearm.pos = np.asarray(forearm.pos) + (HOME_GRASP_POSITION - grasp)
+
+    for name in WRIST:
+        joint = spec.joint(name)
+        is_slide = joint.type == mujoco.mjtJoint.mjJNT_SLIDE
+        limit = ARM_SLIDE_RANGE if is_slide else ARM_HINGE_RANGE
+        joint.range = [-limit, limit]
+        if not is_slide:
+            joint.pos = pivot_local
+        actuator = spec.actuator(f"A_{name}")
+        actuator.ctrlrange = [-limit, limit]
+        _servo(actuator, *(ARM_SLIDE_GAINS if is_slide else ARM_HINGE_GAINS))
+    for name in FINGER_JOINTS:
+        _servo(spec.actuator(f"A_{name}"), *FINGER_GAINS)
+
+    stack = [forearm]
+    while stack:
+        body = stack.pop()
+        body.gravcomp = 1.0
+        stack.extend(body.bodies)
+    return spec
+
+
+SHADOW = HandSpec(
+    name="shadow",
+    description="24-DoF Shadow hand (Adroit model from gymnasium-robotics) on a 6-DoF arm mount",
+    build_spec=build_spec,
+    root_body="forearm",
+    wrist_joints=WRIST,
+    finger_joints=FINGER_JOINTS,
+    fingertip_sites={"thumb": "S_thtip", "index": "S_fftip", "middle": "S_mftip", "ring": "S_rftip",
+                     "little": "S_lftip"},
+    touch_sensors=("ST_Tch_thtip", "ST_Tch_fftip", "ST_Tch_mftip", "ST_Tch_rftip", "ST_Tch_lftip",
+                   "ST_Tch_palm"),
+    grasp_site="S_grasp",
+    synergies=SYNERGIES,
+)

@@ -1,0 +1,84 @@
+"""Scene composition with MjSpec: a hand, a table, lights and the standard cameras.
+
+Tasks add their objects to the spec returned by :func:`make_scene`; every task therefore shares the same
+table height (z = 0 is the table top), lighting, physics options and camera names.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from handbench.hands import HandSpec
+
+TABLE_HALF_SIZE = (0.45, 0.45, 0.02)
+STANDARD_CAMERAS = ("overview", "top")
+MAX_RENDER_SIZE = (480, 640)  # height, width of the offscreen buffer
+
+
+def make_scene(hand: HandSpec) -> mujoco.MjSpec:
+    """The hand on its mount above an empty table, with physics options shared by all tasks."""
+    spec = hand.build_spec()
+    spec.modelname = f"handbench-{hand.name}"
+    spec.option.timestep = 0.002
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    spec.option.impratio = 5.0
+    spec.visual.global_.offheight = MAX_RENDER_SIZE[0]
+    spec.visual.global_.offwidth = MAX_RENDER_SIZE[1]
+    spec.visual.quality.shadowsize = 1024
+
+    world = spec.worldbody
+    world.add_light(pos=[0.0, -0.3, 1.5], dir=[0.0, 0.2, -1.0], diffuse=[0.8, 0.8, 0.8], castshadow=True)
+    world.add_light(pos=[0.6, 0.6, 1.0], dir=[-0.5, -0.5, -1.0], diffuse=[0.3, 0.3, 0.3], castshadow=False)
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[2, 2, 0.1], pos=[0, 0, -0.75],
+                   rgba=[0.25, 0.27, 0.3, 1], contype=0, conaffinity=0)
+    table = world.add_body(name="table", pos=[0, 0, -TABLE_HALF_SIZE[2]])
+    table.add_geom(name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(TABLE_HALF_SIZE),
+                   rgba=[0.62, 0.55, 0.47, 1], friction=[1.0, 0.01, 0.001])
+    world.add_camera(name="overview", pos=[0.0, -0.62, 0.55], xyaxes=[1, 0, 0, 0, 0.62, 0.78], fovy=50)
+    world.add_camera(name="top", pos=[0.0, 0.05, 0.85], xyaxes=[1, 0, 0, 0, 1, 0], fovy=45)
+    world.add_camera(name="side", pos=[0.65, 0.05, 0.3], xyaxes=[0, 1, 0, -0.4, 0, 0.92], fovy=50)
+    return spec
+
+
+def add_free_box(spec: mujoco.MjSpec, name: str, half_size: float, rgba, mass: float = 0.1,
+                 friction: float = 1.2) -> mujoco.MjsBody:
+    """A free-floating box body with a site at its centre (named ``<name>_site``)."""
+    body = spec.worldbody.add_body(name=name, pos=[0, 0, half_size])
+    body.add_freejoint(name=f"{name}_joint")
+    body.add_geom(name=f"{name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=[half_size] * 3, rgba=rgba,
+                  mass=mass, friction=[friction, 0.01, 0.001], condim=4)
+    body.add_site(name=f"{name}_site", size=[0.005, 0.005, 0.005], rgba=[0, 0, 0, 0])
+    return body
+
+
+def add_goal_marker(spec: mujoco.MjSpec, name: str, radius: float, rgba=(0.1, 0.9, 0.2, 0.35)) -> None:
+    """A mocap body with a translucent sphere that shows a goal position (no collisions)."""
+    body = spec.worldbody.add_body(name=name, mocap=True, pos=[0, 0, 0.1])
+    body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[radius, 0, 0], rgba=list(rgba),
+                  contype=0, conaffinity=0, group=1)
+
+
+def set_box_half_size(model: mujoco.MjModel, geom_id: int, half_size: float) -> None:
+    """Resize a box geom after compilation, keeping its collision bounds consistent."""
+    model.geom_size[geom_id] = half_size
+    model.geom_rbound[geom_id] = np.sqrt(3.0) * half_size
+    model.geom_aabb[geom_id, 3:] = half_size
+
+
+def set_body_mass(model: mujoco.MjModel, body_id: int, mass: float) -> None:
+    """Scale a body's mass and inertia together (a uniform-density change)."""
+    scale = mass / model.body_mass[body_id]
+    model.body_mass[body_id] = mass
+    model.body_inertia[body_id] *= scale
+
+
+def free_joint_qpos(model: mujoco.MjModel, joint_name: str) -> slice:
+    adr = model.joint(joint_name).qposadr[0]
+    return slice(adr, adr + 7)
+
+
+def free_joint_qvel(model: mujoco.MjModel, joint_name: str) -> slice:
+    adr = model.joint(joint_name).dofadr[0]
+    return slice(adr, adr + 6)

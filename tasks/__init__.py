@@ -1,0 +1,1 @@
+"""The handbench task suite: one module per task, each exporting ``TASK`` (a Task subclass)."""

@@ -1,0 +1,119 @@
+"""lift-cube: power grasp a cube and lift it at least 10 cm, then hold it there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from handbench.expert import Expert, WristMotion
+from handbench.hands import yaw_quat
+from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_body_mass, set_box_half_size
+from handbench.task import StepScore, Task
+
+LIFT_HEIGHT = 0.10
+HOLD_STEPS = 10
+
+
+class LiftCube(Task):
+    name = "lift-cube"
+    order = 20
+    version = 0
+    skill = "power grasp and lift"
+    description = "Grasp a cube of random pose, size and mass and lift it 10 cm above its start."
+    success_rule = f"cube centre >= {LIFT_HEIGHT} m above its start for {HOLD_STEPS} consecutive steps"
+    reward_doc = ("reach: 1 - tanh(10 * |grasp site - cube|); grasp: 0.5 per touching digit (max 1); "
+                  "lift: 2 * clip(height gained / 0.10, 0, 1); +5 on success")
+    max_episode_steps = 100
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        add_free_box(spec, "cube", 0.025, rgba=[0.85, 0.25, 0.2, 1], mass=0.1)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.cube_body = model.body("cube").id
+        self.cube_geom = model.geom("cube_geom").id
+        self.cube_qpos = free_joint_qpos(model, "cube_joint")
+        self.cube_qvel = free_joint_qvel(model, "cube_joint")
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {
+            "cube_xy": rng.uniform([-0.10, -0.06], [0.10, 0.08]),
+            "cube_yaw": float(rng.uniform(-np.pi / 4, np.pi / 4)),
+            "cube_half_size": float(rng.uniform(0.022, 0.028)),
+            "cube_mass": float(rng.uniform(0.05, 0.2)),
+        }
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        half = params["cube_half_size"]
+        set_box_half_size(self.model, self.cube_geom, half)
+        set_body_mass(self.model, self.cube_body, params["cube_mass"])
+        data.qpos[self.cube_qpos] = [*params["cube_xy"], half, *yaw_quat(params["cube_yaw"])]
+        self.start_height = half
+        self.hold_steps = 0
+
+    def cube_position(self, data: mujoco.MjData) -> np.ndarray:
+        return data.qpos[self.cube_qpos][:3]
+
+    def environment_state(self, data: mujoco.MjData) -> np.ndarray:
+        return np.concatenate([data.qpos[self.cube_qpos], data.qvel[self.cube_qvel],
+                               [self.model.geom_size[self.cube_geom, 0]]])
+
+    def score(self, data: mujoco.MjData) -> StepScore:
+        cube = self.cube_position(data)
+        gained = cube[2] - self.start_height
+        self.hold_steps = self.hold_steps + 1 if gained >= LIFT_HEIGHT else 0
+        success = self.hold_steps >= HOLD_STEPS
+        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
+        touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))
+        reward = reach + min(0.5 * touching, 1.0) + 2.0 * np.clip(gained / LIFT_HEIGHT, 0.0, 1.0)
+        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+
+    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
+        return LiftCubeExpert(env, seed, action_noise)
+
+
+class LiftCubeExpert(Expert):
+    """Top-down power grasp. Strategy picks which pair of cube faces the fingers close on."""
+
+    strategies = ("grasp-front-back", "grasp-left-right")
+
+    def reset(self) -> None:
+        super().reset()
+        self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
+
+    def _grasp_yaw(self) -> float:
+        yaw = float(self.env.episode_params["cube_yaw"])
+        return yaw if self.strategy == "grasp-front-back" else yaw - np.pi / 2
+
+    def plan(self) -> np.ndarray:
+        if self.phase == "start":
+            self.reset() if not hasattr(self, "motion") else None
+            self.goto("approach")
+        task: LiftCube = self.env.task
+        cube = task.cube_position(self.data).copy()
+        rotation = yaw_quat(self._grasp_yaw())
+        fingers = self.hand.synergy("open", 0.0)
+        if self.phase == "approach":
+            remaining = self.motion.toward(cube + [0, 0, 0.09], rotation)
+            if remaining < 0.01:
+                self.goto("descend")
+        elif self.phase == "descend":
+            remaining = self.motion.toward(cube + [0, 0, 0.004], rotation, max_step=0.008)
+            if remaining < 0.004 and self.phase_steps > 3:
+                self.goto("close")
+        elif self.phase == "close":
+            fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / 8))
+            if self.phase_steps >= 10:
+                self.goto("lift")
+        elif self.phase == "lift":
+            fingers = self.hand.synergy("power")
+            self.motion.toward(self.motion.position + [0, 0, 0.2], rotation, max_step=0.008)
+            if cube[2] < self.motion.position[2] - 0.08:  # the cube slipped out: try again
+                self.goto("approach")
+        wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
+        return self.hand.action(wrist, fingers)
+
+
+TASK = LiftCube
