@@ -6,7 +6,7 @@ choose_gl_backend()
 
 __version__ = "0.1.0"
 
-from handbench.registry import make, task_names, register_envs  # noqa: E402
+from handbench.registry import make, register_envs, task_names  # noqa: E402
 
 register_envs()
 

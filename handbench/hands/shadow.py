@@ -8,6 +8,7 @@ position-servo gains (Adroit's arm actuators are not plain servos) and gravity-c
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import mujoco
@@ -71,13 +72,11 @@ SYNERGIES: dict[str, dict[str, float]] = {
 
 
 def adroit_model_path() -> str:
-    try:
-        import gymnasium_robotics
-    except ImportError as exc:
-        raise HandbenchError(
-            "the shadow hand needs the gymnasium-robotics package: pip install gymnasium-robotics"
-        ) from exc
-    path = os.path.join(os.path.dirname(gymnasium_robotics.__file__), "envs/assets/adroit_hand/adroit_relocate.xml")
+    # find_spec locates the package without importing it (its import prints deprecation notices).
+    package = importlib.util.find_spec("gymnasium_robotics")
+    if package is None or package.origin is None:
+        raise HandbenchError("the shadow hand needs the gymnasium-robotics package: pip install gymnasium-robotics")
+    path = os.path.join(os.path.dirname(package.origin), "envs/assets/adroit_hand/adroit_relocate.xml")
     if not os.path.exists(path):
         raise HandbenchError(f"Adroit hand model not found at {path}; reinstall gymnasium-robotics")
     return path

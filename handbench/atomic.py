@@ -1,0 +1,53 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename.
+
+A crash or Ctrl-C never leaves a half-written dataset, checkpoint or result behind: either the old
+file (or nothing) or the complete new one is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from handbench.errors import HandbenchError
+
+
+def ensure_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` if needed; a clear error if it cannot be written."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HandbenchError(f"cannot create output directory {path}: {exc.strerror}") from exc
+    if not os.access(path, os.W_OK):
+        raise HandbenchError(f"output directory {path} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path in the target's directory; rename it onto ``target`` on success."""
+    target = Path(target)
+    ensure_writable_dir(target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
