@@ -36,10 +36,22 @@ def make_scene(hand: HandSpec) -> mujoco.MjSpec:
     table = world.add_body(name="table", pos=[0, 0, -TABLE_HALF_SIZE[2]])
     table.add_geom(name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(TABLE_HALF_SIZE),
                    rgba=[0.62, 0.55, 0.47, 1], friction=[1.0, 0.01, 0.001])
-    world.add_camera(name="overview", pos=[0.0, -0.62, 0.55], xyaxes=[1, 0, 0, 0, 0.62, 0.78], fovy=50)
+    world.add_camera(name="overview", pos=[0.3, 0.36, 0.33], xyaxes=look_at([0.3, 0.36, 0.33], [0, 0, 0.06]),
+                     fovy=45)
     world.add_camera(name="top", pos=[0.0, 0.05, 0.85], xyaxes=[1, 0, 0, 0, 1, 0], fovy=45)
-    world.add_camera(name="side", pos=[0.65, 0.05, 0.3], xyaxes=[0, 1, 0, -0.4, 0, 0.92], fovy=50)
+    world.add_camera(name="side", pos=[0.65, 0.05, 0.3], xyaxes=look_at([0.65, 0.05, 0.3], [0, 0.02, 0.08]),
+                     fovy=45)
     return spec
+
+
+def look_at(position, target) -> list[float]:
+    """Camera ``xyaxes`` for a camera at ``position`` looking at ``target`` with world z up."""
+    forward = np.asarray(target, dtype=float) - np.asarray(position, dtype=float)
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, forward)
+    return [*right.tolist(), *up.tolist()]
 
 
 def add_free_box(spec: mujoco.MjSpec, name: str, half_size: float, rgba, mass: float = 0.1,

@@ -1,0 +1,64 @@
+"""``handbench gallery``: one picture per task (the README's task table), rendered by the project.
+
+Each picture shows the scripted expert midway through a protocol episode, for every hand side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("gallery", help="render one picture per task (expert mid-episode)")
+    parser.add_argument("--out", default="assets/gallery", help="output folder (default: assets/gallery)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="tasks to render (default: all)")
+    parser.add_argument("--camera", default="overview", help="camera name (default: overview)")
+    parser.add_argument("--size", nargs=2, type=int, default=[160, 200], metavar=("H", "W"))
+    parser.add_argument("--fraction", type=float, default=0.6,
+                        help="render after this fraction of the expert's episode (default: 0.6)")
+    parser.set_defaults(func=run)
+
+
+def expert_frame(task: str, hand: str, seed: int, camera: str, size: tuple[int, int], fraction: float) -> np.ndarray:
+    """Roll the expert out, then render the state reached after ``fraction`` of its episode."""
+    from handbench.env import HandEnv
+
+    env = HandEnv(task, hand)
+    env.reset(seed=seed)
+    expert = env.task.make_expert(env, seed)
+    expert.reset()
+    states = [env.full_state()]
+    for _ in range(env.task.max_episode_steps):
+        _, _, terminated, _, _ = env.step(expert.act(None))
+        states.append(env.full_state())
+        if terminated:
+            break
+    env.set_full_state(states[int(fraction * (len(states) - 1))])
+    frame = env.render_camera(camera, size)
+    env.close()
+    return frame
+
+
+def run(args: argparse.Namespace) -> int:
+    import imageio.v3 as iio
+
+    from handbench.atomic import atomic_path, ensure_writable_dir
+    from handbench.hands import HANDS
+    from handbench.protocol import eval_seeds
+    from handbench.registry import get_task_class, task_names
+
+    tasks = args.tasks or task_names()
+    for task in tasks:
+        get_task_class(task)
+    out = ensure_writable_dir(args.out)
+    for task in tasks:
+        seed = eval_seeds(task)[0]
+        frames = [expert_frame(task, hand, seed, args.camera, tuple(args.size), args.fraction) for hand in HANDS]
+        target = Path(out) / f"{task}.png"
+        with atomic_path(target, suffix=".png") as tmp:
+            iio.imwrite(tmp, np.concatenate(frames, axis=1), extension=".png")
+        print(f"wrote {target}")
+    return 0
