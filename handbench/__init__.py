@@ -11,3 +11,17 @@ from handbench.registry import make, register_envs, task_names  # noqa: E402
 register_envs()
 
 __all__ = ["__version__", "make", "task_names"]
+
+
+def load_policy(path, **kwargs):
+    """A trained baseline checkpoint (``handbench train``) as a ready-to-evaluate Policy (imports torch lazily)."""
+    from handbench.training.checkpoint import load_policy as _load_policy
+
+    return _load_policy(path, **kwargs)
+
+
+def evaluate(*args, **kwargs):
+    """Evaluate a policy on the protocol's seeds -> pandas DataFrame, one row per episode (``handbench eval``)."""
+    from handbench.evaluation import evaluate as _evaluate
+
+    return _evaluate(*args, **kwargs)

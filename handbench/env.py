@@ -133,6 +133,9 @@ class HandEnv(gym.Env):
             raise HandbenchError("action contains NaN or infinite values")
         np.clip(action, self.hand.ctrl_low, self.hand.ctrl_high, out=self.data.ctrl)
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        # mj_step leaves positions and sensors one substep behind qpos; recompute them so observations,
+        # scores and images match the state (and images re-rendered from stored states are identical).
+        mujoco.mj_forward(self.model, self.data)
         score = self.task.score(self.data)
         return self._observation(), score.reward, score.success, False, {"is_success": score.success}
 

@@ -94,3 +94,28 @@ def free_joint_qpos(model: mujoco.MjModel, joint_name: str) -> slice:
 def free_joint_qvel(model: mujoco.MjModel, joint_name: str) -> slice:
     adr = model.joint(joint_name).dofadr[0]
     return slice(adr, adr + 6)
+
+
+def subtree_bodies(model: mujoco.MjModel, root: int) -> set[int]:
+    """Ids of ``root`` and every body below it (e.g. all bodies of a hand)."""
+    bodies = {root}
+    for body in range(root + 1, model.nbody):  # MuJoCo numbers children after their parent
+        if int(model.body_parentid[body]) in bodies:
+            bodies.add(body)
+    return bodies
+
+
+def finger_body_sets(model: mujoco.MjModel, fingertip_site_ids: dict[str, int], root_body: int) -> dict[str, set[int]]:
+    """Bodies of each finger: from its fingertip's body up to, not including, the palm all fingers share.
+
+    Lets a task tell which finger a contact belongs to, or which joints move one finger, for any hand.
+    """
+    chains: dict[str, set[int]] = {}
+    for finger, site in fingertip_site_ids.items():
+        chain, body = set(), int(model.site_bodyid[site])
+        while body != 0:
+            chain.add(body)
+            body = int(model.body_parentid[body])
+        chains[finger] = chain
+    shared = set.intersection(*chains.values()) | {root_body}
+    return {finger: chain - shared for finger, chain in chains.items()}

@@ -14,6 +14,10 @@ from handbench.task import StepScore, Task
 
 LIFT_HEIGHT = 0.10
 HOLD_STEPS = 10
+GRASP_HEIGHT = 0.004  # grasp site this far above the cube centre when the fingers close
+CLOSE_STEPS = 8
+SETTLE_TOLERANCE = 0.005  # the wrist servo lags the command; close only once the hand is really there
+SETTLE_TIMEOUT = 16  # ... or once it has stopped getting closer (it rests on the cube)
 
 
 class LiftCube(Task):
@@ -85,7 +89,10 @@ class LiftCubeExpert(Expert):
 
     def _grasp_yaw(self) -> float:
         yaw = float(self.env.episode_params["cube_yaw"])
-        return yaw if self.strategy == "grasp-front-back" else yaw - np.pi / 2
+        if self.strategy == "grasp-front-back":
+            return yaw
+        # A quarter turn either way grasps the same pair of faces; take the one inside the wrist's range.
+        return yaw - np.pi / 2 if yaw > 0 else yaw + np.pi / 2
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
@@ -100,12 +107,13 @@ class LiftCubeExpert(Expert):
             if remaining < 0.01:
                 self.goto("descend")
         elif self.phase == "descend":
-            remaining = self.motion.toward(cube + [0, 0, 0.004], rotation, max_step=0.008)
-            if remaining < 0.004 and self.phase_steps > 3:
+            remaining = self.motion.toward(cube + [0, 0, GRASP_HEIGHT], rotation, max_step=0.008)
+            settled = np.linalg.norm(self.hand.grasp_site_pos(self.data) - self.motion.position) < SETTLE_TOLERANCE
+            if remaining < 0.004 and self.phase_steps > 3 and (settled or self.phase_steps > SETTLE_TIMEOUT):
                 self.goto("close")
         elif self.phase == "close":
-            fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / 8))
-            if self.phase_steps >= 10:
+            fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / CLOSE_STEPS))
+            if self.phase_steps >= CLOSE_STEPS + 2:
                 self.goto("lift")
         elif self.phase == "lift":
             fingers = self.hand.synergy("power")

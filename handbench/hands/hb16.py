@@ -39,7 +39,9 @@ def _point(finger: str) -> dict[str, float]:
 SYNERGIES: dict[str, dict[str, float]] = {
     "open": {"thumb_abd": 0.0, "thumb_cmc": -1.2, "thumb_mcp": 0.0, "thumb_ip": 0.0},
     "power": {
-        "thumb_abd": 0.25, "thumb_cmc": 0.95, "thumb_mcp": 0.6, "thumb_ip": 0.5,
+        # The thumb stays behind the object and curls onto its back face: swinging the straight thumb
+        # forward under the palm would sweep it through the table and shove small objects away.
+        "thumb_abd": -0.3, "thumb_cmc": -0.5, "thumb_mcp": 1.1, "thumb_ip": 1.1,
         **_curl("index", 1.3, 1.3, 0.9), **_curl("middle", 1.3, 1.3, 0.9), **_curl("ring", 1.3, 1.3, 0.9),
     },
     "pinch": {

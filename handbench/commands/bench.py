@@ -1,0 +1,40 @@
+"""``handbench bench``: measured throughput of physics, rendering, generation, evaluation and baselines."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    from handbench.bench import SECTIONS
+
+    parser = subparsers.add_parser("bench", help="measure simulation, rendering, generation, eval and policy speed")
+    parser.add_argument("--only", metavar="SECTIONS",
+                        help=f"comma-separated sections to run (default: all): {','.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="fewer steps and episodes (about a minute)")
+    parser.add_argument("--task", action="append", dest="tasks", metavar="TASK",
+                        help="task(s) to measure (repeatable; default: every task for physics, lift-cube elsewhere)")
+    parser.add_argument("--hand", action="append", dest="hands", metavar="HAND",
+                        help="hand(s) to measure (repeatable; default: every hand for physics, hb16 elsewhere)")
+    parser.add_argument("--profile", action="store_true", help="print env.step's hot path even when on target")
+    parser.add_argument("--out", metavar="DIR", help="also write bench.json and bench.csv into DIR")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from handbench.bench import BenchConfig, parse_sections, print_report, run_bench, validate_names, write_report
+
+    sections = parse_sections(args.only)
+    validate_names(args.tasks, args.hands)
+    config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile,
+                         tasks=tuple(args.tasks) if args.tasks else None,
+                         hands=tuple(args.hands) if args.hands else None)
+    console = Console(width=200, stderr=True)
+    report = run_bench(config, on_section=lambda name: console.print(f"[dim]measuring {name} ...[/]"))
+    print_report(report)
+    if args.out:
+        for path in write_report(report, args.out):
+            print(f"wrote {path}")
+    return 0

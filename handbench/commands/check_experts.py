@@ -1,0 +1,41 @@
+"""``handbench check-experts``: scripted-expert success rates on the protocol's eval seeds."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check-experts", help="success rate of every task's scripted expert on the eval seeds",
+        description="Run each task's scripted expert on the protocol's eval seeds and print the success rate "
+                    "per task and hand; exits with 1 if any is below 95%%.")
+    parser.add_argument("--tasks", nargs="+", default=None, help="tasks (default: all)")
+    parser.add_argument("--hands", nargs="+", default=None, help="hands (default: all)")
+    parser.add_argument("--seeds", type=int, default=None, help="use the first N eval seeds (default: all)")
+    parser.add_argument("--workers", type=int, default=0, help="parallel Ray workers (0 = in this process)")
+    parser.add_argument("--ray-address", default=None, help="existing Ray cluster to use (default: start locally)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from handbench.experts_check import SUCCESS_THRESHOLD, check_experts
+    from handbench.hands import HANDS
+    from handbench.registry import task_names
+
+    tasks = args.tasks or task_names()
+    hands = args.hands or list(HANDS)
+    checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address)
+    table = Table(title=f"scripted experts on the eval seeds (pass: success >= {SUCCESS_THRESHOLD:.0%})")
+    for column in ("task", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
+        table.add_column(column)
+    for check in checks:
+        failed = ", ".join(map(str, check.failed_seeds[:6])) + (" ..." if len(check.failed_seeds) > 6 else "")
+        status = "[green]ok[/green]" if check.passed else "[red]BELOW[/red]"
+        table.add_row(check.task, check.hand, str(check.episodes), f"{check.success_rate:.0%}",
+                      f"{check.mean_length:.1f}", failed or "-", status)
+    Console(width=160).print(table)
+    return 0 if all(check.passed for check in checks) else 1

@@ -1,0 +1,63 @@
+"""``handbench eval``: evaluate a policy on the protocol's seeds (Ray-parallel, resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def register(subparsers) -> None:
+    from handbench.evaluation.policies import POLICY_CHOICES
+    from handbench.protocol import PROTOCOL_NAME
+
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a policy on the protocol's eval seeds",
+        description="Evaluate a policy on the protocol's eval seeds. Rerunning into the same --out resumes.")
+    parser.add_argument("--policy", required=True, metavar="POLICY",
+                        help=f"one of {', '.join(POLICY_CHOICES)} (any class with reset() and act(obs))")
+    parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (needed by act, diffusion, ibc, bc)")
+    parser.add_argument("--task", default="lift-cube", help="task name, comma-separated names, or 'all'")
+    parser.add_argument("--hand", default="hb16")
+    parser.add_argument("--obs", dest="obs_mode", default="state", choices=("state", "pixels"))
+    parser.add_argument("--workers", type=int, default=None, metavar="K",
+                        help="Ray workers (default: one per CPU); 0 runs in this process")
+    parser.add_argument("--ray-address", metavar="ADDR", help="join an existing Ray cluster (or set RAY_ADDRESS)")
+    parser.add_argument("--videos", type=int, default=0, metavar="N", help="film the first N protocol seeds per task")
+    parser.add_argument("--out", metavar="DIR", help="output directory (default: results/eval-<policy>-<task>-...)")
+    parser.add_argument("--episodes", type=int, default=None, metavar="N",
+                        help="debug subset: only the first N protocol seeds of each task")
+    parser.add_argument("--protocol", default=PROTOCOL_NAME)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from handbench.evaluation.policies import resolve_policy
+    from handbench.evaluation.runner import EvalConfig, default_out_dir, resolve_tasks, run_evaluation
+    from handbench.protocol import load_protocol
+
+    source = resolve_policy(args.policy, args.checkpoint)
+    out = args.out or default_out_dir(source, resolve_tasks(args.task, load_protocol(args.protocol)),
+                                      args.hand, args.obs_mode)
+    config = EvalConfig(policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand,
+                        obs_mode=args.obs_mode, workers=args.workers, ray_address=args.ray_address,
+                        videos=args.videos, out=out, episodes=args.episodes, protocol=args.protocol,
+                        progress=not args.no_progress, command=shlex.join(["handbench", *sys.argv[1:]]))
+    result = run_evaluation(config)
+
+    table = Table(title=f"{source.label} on {args.protocol} ({args.hand}, {args.obs_mode})")
+    for column in ("task", "episodes", "success", "Wilson 95%", "mean return", "errors"):
+        table.add_column(column)
+    for row in result.summary.itertuples():
+        complete = "" if row.complete else f" of {row.protocol_seeds}"
+        table.add_row(row.task, f"{row.n}{complete}", f"{row.success_rate:.1%}",
+                      f"[{row.ci_low:.1%}, {row.ci_high:.1%}]", f"{row.mean_return:.2f}", str(row.errors))
+    console = Console(width=120)
+    console.print(table)
+    console.print(f"results in {result.out}/ (episodes.csv, summary.csv, meta.json, success.png"
+                  f"{', videos/' if args.videos else ''})")
+    return 0

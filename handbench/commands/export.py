@@ -1,0 +1,26 @@
+"""``handbench export``: a HDF5 dataset as a LeRobotDataset v3.0 or a Diffusion Policy zarr buffer."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    from handbench.export import FORMATS
+
+    parser = subparsers.add_parser("export", help="convert a dataset to LeRobot v3.0 or Diffusion Policy zarr")
+    parser.add_argument("--dataset", required=True, help="HDF5 dataset written by generate-demos")
+    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt", help="target format")
+    parser.add_argument("--out", required=True, help="output directory (created; must be empty or absent)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from handbench.export import export_dataset
+
+    summary = export_dataset(args.dataset, args.fmt, args.out, overwrite=args.overwrite)
+    cameras = ", ".join(summary["cameras"]) or "none"
+    print(f"exported {summary['episodes']} episodes ({summary['frames']} frames, cameras: {cameras}) "
+          f"as {summary['format']} to {summary['out']}")
+    return 0

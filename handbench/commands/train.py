@@ -1,0 +1,48 @@
+"""``handbench train``: train a reference baseline on a dataset -> one checkpoint file (``policy.pt``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    from handbench.training.config import PRESETS
+
+    parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
+    parser.add_argument("--policy", required=True, choices=("act", "diffusion", "ibc", "bc"))
+    parser.add_argument("--dataset", required=True, type=Path, help="canonical HDF5 demos (handbench generate-demos)")
+    parser.add_argument("--obs", choices=("state", "pixels"), default=None,
+                        help="observation mode (default: the one the dataset was recorded in)")
+    parser.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
+    parser.add_argument("--seed", type=int, default=0, help="controls split, initial weights, batches and noise")
+    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:<i>")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: CPU count, max 8)")
+    parser.add_argument("--preset", choices=PRESETS, default="cpu-small",
+                        help="model and loop sizes: cpu-small (default, ~20 min on 2 CPU cores) or paper")
+    parser.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",
+                        help="execute with temporal ensembling, weights exp(-M * i) (ACT uses 0.01)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="run folder (default: runs/<policy>-<dataset name>-<obs>-s<seed>); rerun to resume")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from handbench.training.trainer import TrainRequest, train
+
+    obs_label = args.obs or "default"
+    out = args.out or Path("runs") / f"{args.policy}-{args.dataset.stem}-{obs_label}-s{args.seed}"
+    overrides = {} if args.temporal_ensemble is None else {"temporal_ensemble_m": args.temporal_ensemble}
+    request = TrainRequest(policy=args.policy, dataset=args.dataset, out=out, obs_mode=args.obs, preset=args.preset,
+                           steps=args.steps, seed=args.seed, device=args.device, threads=args.threads,
+                           progress=not args.no_progress, model_overrides=overrides)
+    result = train(request)
+    if result.resumed_from:
+        print(f"resumed from step {result.resumed_from}")
+    val = "n/a" if result.val_loss is None else f"{result.val_loss:.4f}"
+    print(f"{args.policy}: {result.steps} steps, final train loss {result.train_loss:.4f}, validation loss {val}, "
+          f"{1000 * result.seconds_per_step:.1f} ms/step")
+    print(f"checkpoint: {result.checkpoint}")
+    print(f"loss log: {out / 'losses.csv'} and {out / 'losses.png'}")
+    return 0

@@ -1,0 +1,377 @@
+"""The canonical demonstration dataset: HDF5 in robomimic's layout, with provenance and full sim states.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    data                      attrs: format_version, env_args (JSON), total, provenance (see DatasetHeader)
+    data/demo_<i>             attrs: seed, success, num_samples, strategy, action_noise, episode_params (JSON)
+        actions               (T, A)     float32  absolute joint targets
+        obs/agent_pos         (T, .)     float32
+        obs/environment_state (T, .)     float32  (stored in every observation mode)
+        obs/tactile           (T, .)     float32
+        obs/pixels/<cam>      (T,H,W,3)  uint8    (pixels mode only)
+        rewards               (T,)       float32
+        dones                 (T,)       uint8    1 on the last step
+        states                (T, S)     float64  env.full_state() when obs[t] was taken (before actions[t])
+
+robomimic and Diffusion Policy loaders read this layout directly; ``states`` lets any camera or image size
+be re-rendered later (``handbench render``) without rerunning the expert. Files are written atomically and
+validated when opened, so a truncated or foreign file is refused with one clear line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from handbench.atomic import atomic_path
+from handbench.errors import HandbenchError
+
+FORMAT_VERSION = 1
+STATE_OBS_KEYS = ("agent_pos", "environment_state", "tactile")
+PIXELS_PREFIX = "pixels/"
+_FLOAT_DATASETS = {"actions": np.float32, "rewards": np.float32, "states": np.float64}
+
+
+@dataclass
+class Episode:
+    """One demonstration, in memory. ``observations`` keys: the state keys and ``pixels/<cam>``."""
+
+    seed: int
+    success: bool
+    strategy: str
+    action_noise: float
+    episode_params: dict[str, Any]
+    actions: np.ndarray
+    observations: dict[str, np.ndarray]
+    rewards: np.ndarray
+    states: np.ndarray
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def dones(self) -> np.ndarray:
+        dones = np.zeros(self.num_samples, dtype=np.uint8)
+        if self.num_samples:
+            dones[-1] = 1
+        return dones
+
+    def pixels(self, camera: str) -> np.ndarray:
+        return self.observations[PIXELS_PREFIX + camera]
+
+
+@dataclass
+class DatasetHeader:
+    """Dataset-level attributes: how the data was made (provenance) and how to rebuild its env."""
+
+    task: str
+    task_version: int
+    hand: str
+    env_name: str
+    expert_version: int
+    model_hash: str
+    obs_mode: str
+    cameras: list[str]
+    image_size: list[int]
+    frame_skip: int
+    control_dt: float
+    action_noise: float
+    protocol: str
+    handbench_version: str
+    mujoco_version: str
+    failed_seeds: list[int] = field(default_factory=list)
+    created: str = ""
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        return {"task": self.task, "hand": self.hand, "obs_mode": self.obs_mode,
+                "cameras": list(self.cameras), "image_size": list(self.image_size)}
+
+    @property
+    def env_args(self) -> dict[str, Any]:
+        return {"env_name": self.env_name, "type": "handbench", "env_kwargs": self.env_kwargs}
+
+
+_JSON_ATTRS = ("cameras", "image_size", "failed_seeds")
+_HEADER_ATTRS = tuple(DatasetHeader.__dataclass_fields__)
+_DEMO_ATTRS = ("seed", "success", "num_samples", "strategy", "action_noise", "episode_params")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def _write_episode_group(group: h5py.Group, episode: Episode) -> None:
+    group.attrs["seed"] = int(episode.seed)
+    group.attrs["success"] = bool(episode.success)
+    group.attrs["num_samples"] = episode.num_samples
+    group.attrs["strategy"] = str(episode.strategy)
+    group.attrs["action_noise"] = float(episode.action_noise)
+    group.attrs["episode_params"] = json.dumps(episode.episode_params, sort_keys=True)
+    group.create_dataset("actions", data=np.asarray(episode.actions, dtype=np.float32))
+    for key, value in episode.observations.items():
+        if key.startswith(PIXELS_PREFIX):
+            group.create_dataset(f"obs/{key}", data=np.asarray(value, dtype=np.uint8),
+                                 chunks=(1, *np.shape(value)[1:]), compression="gzip", compression_opts=4)
+        else:
+            group.create_dataset(f"obs/{key}", data=np.asarray(value, dtype=np.float32))
+    group.create_dataset("rewards", data=np.asarray(episode.rewards, dtype=np.float32))
+    group.create_dataset("dones", data=episode.dones)
+    group.create_dataset("states", data=np.asarray(episode.states, dtype=np.float64))
+
+
+def _read_episode_group(group: h5py.Group, obs_keys: Iterable[str] | None = None) -> Episode:
+    if obs_keys is None:
+        obs_keys = _obs_keys(group)
+    return Episode(
+        seed=int(group.attrs["seed"]),
+        success=bool(group.attrs["success"]),
+        strategy=str(group.attrs["strategy"]),
+        action_noise=float(group.attrs["action_noise"]),
+        episode_params=json.loads(group.attrs["episode_params"]),
+        actions=group["actions"][()],
+        observations={key: group[f"obs/{key}"][()] for key in obs_keys},
+        rewards=group["rewards"][()],
+        states=group["states"][()],
+    )
+
+
+def _obs_keys(group: h5py.Group) -> list[str]:
+    keys = [key for key in STATE_OBS_KEYS if key in group["obs"]]
+    if "pixels" in group["obs"]:
+        keys += [PIXELS_PREFIX + cam for cam in sorted(group["obs/pixels"])]
+    return keys
+
+
+def write_dataset(path: str | os.PathLike, header: DatasetHeader, episodes: Iterable[Episode]) -> int:
+    """Write episodes (streamed, in order) to ``path`` atomically; returns the number of demos."""
+    path = Path(path)
+    with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as file:
+        data = file.create_group("data")
+        seeds: list[int] = []
+        total = 0
+        for index, episode in enumerate(episodes):
+            _write_episode_group(data.create_group(f"demo_{index}"), episode)
+            seeds.append(int(episode.seed))
+            total += episode.num_samples
+        _write_header(data, header, seeds, total)
+    return len(seeds)
+
+
+def _write_header(data: h5py.Group, header: DatasetHeader, seeds: list[int], total: int) -> None:
+    data.attrs["format_version"] = FORMAT_VERSION
+    data.attrs["env_args"] = json.dumps(header.env_args)
+    data.attrs["total"] = int(total)
+    data.attrs["num_demos"] = len(seeds)
+    data.attrs["seeds"] = json.dumps(seeds)
+    data.attrs["num_failed"] = len(header.failed_seeds)
+    for name in _HEADER_ATTRS:
+        if name == "env_name":
+            continue  # lives in env_args
+        value = getattr(header, name)
+        if name == "created":
+            value = value or utc_now()
+        data.attrs[name] = json.dumps(list(value)) if name in _JSON_ATTRS else value
+
+
+def write_episode_file(path: str | os.PathLike, episode: Episode) -> None:
+    """One episode in its own small HDF5 file (atomic): the unit of resumable generation."""
+    with atomic_path(path, suffix=".hdf5") as tmp, h5py.File(tmp, "w") as file:
+        _write_episode_group(file.create_group("demo"), episode)
+
+
+def read_episode_file(path: str | os.PathLike) -> Episode:
+    try:
+        with h5py.File(path, "r") as file:
+            return _read_episode_group(file["demo"])
+    except (OSError, KeyError) as exc:
+        raise HandbenchError(f"{path}: unreadable episode file ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------------------------- reading
+class DemoDataset:
+    """A validated, read-only handbench dataset. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise HandbenchError(f"dataset {self.path} does not exist")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise HandbenchError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
+        try:
+            self.header, self.num_demos, self.total, self.seeds = _validate(self._file, self.path)
+        except Exception:
+            self._file.close()
+            raise
+
+    def __enter__(self) -> DemoDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __len__(self) -> int:
+        return self.num_demos
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {key: _plain(value) for key, value in self._file["data"].attrs.items()}
+
+    @property
+    def obs_keys(self) -> list[str]:
+        return _obs_keys(self._file["data/demo_0"]) if self.num_demos else list(STATE_OBS_KEYS)
+
+    def group(self, index: int) -> h5py.Group:
+        if not 0 <= index < self.num_demos:
+            raise HandbenchError(f"{self.path}: no episode {index}; valid: 0..{self.num_demos - 1}")
+        return self._file[f"data/demo_{index}"]
+
+    def episode(self, index: int, obs_keys: Iterable[str] | None = None) -> Episode:
+        return _read_episode_group(self.group(index), obs_keys)
+
+    def episodes(self, indices: Iterable[int] | None = None,
+                 obs_keys: Iterable[str] | None = None) -> Iterator[Episode]:
+        """Episodes in order, read one at a time (memory stays at one episode)."""
+        keys = list(obs_keys) if obs_keys is not None else None
+        for index in range(self.num_demos) if indices is None else indices:
+            yield self.episode(index, keys)
+
+    __iter__ = episodes
+
+
+def open_dataset(path: str | os.PathLike) -> DemoDataset:
+    return DemoDataset(path)
+
+
+def _validate(file: h5py.File, path: Path) -> tuple[DatasetHeader, int, int, list[int]]:
+    def fail(problem: str) -> HandbenchError:
+        return HandbenchError(f"{path}: invalid handbench dataset: {problem}")
+
+    if "data" not in file or not isinstance(file["data"], h5py.Group):
+        raise fail("missing group 'data'")
+    data = file["data"]
+    attrs = data.attrs
+    version = attrs.get("format_version")
+    if version is None:
+        raise fail("missing attribute data.format_version")
+    if int(version) != FORMAT_VERSION:
+        raise fail(f"format_version {int(version)} is not supported (this handbench reads {FORMAT_VERSION})")
+    required = ("env_args", "total", "num_demos", "seeds", *(a for a in _HEADER_ATTRS if a != "env_name"))
+    missing = [name for name in required if name not in attrs]
+    if missing:
+        raise fail(f"missing attributes {', '.join('data.' + m for m in missing)}")
+    try:
+        env_args = json.loads(attrs["env_args"])
+        values = {name: _plain(attrs[name]) for name in _HEADER_ATTRS if name != "env_name"}
+        for name in _JSON_ATTRS:
+            values[name] = json.loads(values[name])
+        header = DatasetHeader(env_name=env_args["env_name"], **values)
+        seeds = json.loads(attrs["seeds"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise fail(f"malformed attributes ({exc})") from exc
+    num_demos, total = int(attrs["num_demos"]), int(attrs["total"])
+    if len(seeds) != num_demos:
+        raise fail(f"{len(seeds)} seeds recorded for {num_demos} demos")
+    expected_groups = {f"demo_{i}" for i in range(num_demos)}
+    if set(data) != expected_groups:
+        extra = sorted(set(data) - expected_groups)
+        missing_groups = sorted(expected_groups - set(data), key=lambda n: int(n.split("_")[1]))
+        raise fail(f"demo groups do not match num_demos={num_demos} "
+                   f"(missing: {', '.join(missing_groups) or 'none'}; unexpected: {', '.join(extra) or 'none'})")
+    widths: dict[str, tuple[int, ...]] = {}
+    counted = 0
+    for index in range(num_demos):
+        counted += _validate_demo(data[f"demo_{index}"], header, seeds[index], widths, fail)
+    if counted != total:
+        raise fail(f"data.total is {total} but the demos hold {counted} samples")
+    return header, num_demos, total, seeds
+
+
+def _validate_demo(group: h5py.Group, header: DatasetHeader, seed: int, widths: dict[str, tuple[int, ...]],
+                   fail) -> int:
+    name = group.name.lstrip("/")
+    missing = [a for a in _DEMO_ATTRS if a not in group.attrs]
+    if missing:
+        raise fail(f"{name} lacks attributes {', '.join(missing)}")
+    if int(group.attrs["seed"]) != seed:
+        raise fail(f"{name} has seed {int(group.attrs['seed'])} but data.seeds lists {seed}")
+    steps = int(group.attrs["num_samples"])
+    expected: dict[str, tuple[Any, int | None]] = {  # key -> (dtype, ndim)
+        "actions": (np.float32, 2), "rewards": (np.float32, 1), "dones": (np.uint8, 1),
+        "states": (np.float64, 2), **{f"obs/{k}": (np.float32, 2) for k in STATE_OBS_KEYS},
+    }
+    if header.obs_mode == "pixels":
+        expected.update({f"obs/pixels/{cam}": (np.uint8, 4) for cam in header.cameras})
+    for key, (dtype, ndim) in expected.items():
+        if key not in group or not isinstance(group[key], h5py.Dataset):
+            raise fail(f"{name} lacks dataset {key}")
+        dataset = group[key]
+        if dataset.dtype != dtype or dataset.ndim != ndim or dataset.shape[0] != steps:
+            raise fail(f"{name}/{key} has shape {dataset.shape} and dtype {dataset.dtype}; expected {ndim} "
+                       f"dimensions, {steps} steps, dtype {np.dtype(dtype)}")
+        if key.startswith("obs/pixels/"):
+            if list(dataset.shape[1:]) != [*header.image_size, 3]:
+                raise fail(f"{name}/{key} has images of shape {dataset.shape[1:]}; expected "
+                           f"{(*header.image_size, 3)}")
+        elif ndim == 2:
+            width = dataset.shape[1:]
+            if widths.setdefault(key, width) != width:
+                raise fail(f"{name}/{key} has width {width[0]} but demo_0 has {widths[key][0]}")
+    if steps and group["dones"][-1] != 1:
+        raise fail(f"{name}/dones does not end with 1")
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------- hashing
+def dataset_hash(path: str | os.PathLike) -> str:
+    """sha256 of a dataset's content: every array and attribute except the creation time.
+
+    Two runs that made the same demonstrations (for example with 1 and with 8 workers) hash the same;
+    checkpoints record it so a result can be traced to the exact data it was trained on.
+    """
+    digest = hashlib.sha256()
+    with DemoDataset(path) as dataset:
+        data = dataset._file["data"]
+        _hash_attrs(digest, data.attrs, skip={"created"})
+        for index in range(dataset.num_demos):
+            group = data[f"demo_{index}"]
+            _hash_attrs(digest, group.attrs)
+            datasets: dict[str, h5py.Dataset] = {}
+            group.visititems(lambda name, item, found=datasets: found.update(
+                {name: item} if isinstance(item, h5py.Dataset) else {}))
+            for name in sorted(datasets):
+                array = np.ascontiguousarray(datasets[name][()])
+                digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
+                digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _hash_attrs(digest, attrs: h5py.AttributeManager, skip: set[str] = frozenset()) -> None:
+    plain = {key: _plain(value) for key, value in attrs.items() if key not in skip}
+    digest.update(json.dumps(plain, sort_keys=True).encode())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

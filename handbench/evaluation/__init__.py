@@ -1,0 +1,44 @@
+"""Evaluation on the protocol's seeds: Ray-parallel, resumable, with CSVs, summaries, videos and a plot.
+
+``evaluate`` mirrors ``handbench eval``; see :mod:`handbench.evaluation.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from handbench.evaluation.runner import EvalConfig, EvalResult, run_evaluation
+from handbench.protocol import PROTOCOL_NAME
+
+
+def evaluate(
+    policy: Any = "expert",
+    checkpoint: str | None = None,
+    task: str | Sequence[str] = "lift-cube",
+    hand: str = "hb16",
+    obs_mode: str = "state",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    videos: int = 0,
+    out: str | Path | None = None,
+    episodes: int | None = None,
+    protocol: str = PROTOCOL_NAME,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Evaluate ``policy`` on the protocol's seeds; one row per episode, sorted by (task, hand, seed).
+
+    ``policy`` is a name (``act``, ``diffusion``, ``ibc``, ``bc`` with ``checkpoint``; ``expert``;
+    ``module:Class``), a Policy instance, or a callable ``(env, seed) -> Policy``. With ``out`` the
+    run is resumable and writes episodes.csv, summary.csv, meta.json, success.png and videos/.
+    """
+    config = EvalConfig(policy=policy, checkpoint=checkpoint, task=task, hand=hand, obs_mode=obs_mode,
+                        workers=workers, ray_address=ray_address, videos=videos, out=out, episodes=episodes,
+                        protocol=protocol, progress=progress)
+    return run_evaluation(config).episodes
+
+
+__all__ = ["EvalConfig", "EvalResult", "evaluate", "run_evaluation"]

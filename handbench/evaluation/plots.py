@@ -1,0 +1,35 @@
+"""Success rate per task with its Wilson 95% interval, as a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from handbench.atomic import atomic_path
+
+
+def plot_success(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """Bar per (task, hand) with asymmetric error bars from ``ci_low``/``ci_high`` (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{t}\n{h}" for t, h in zip(summary["task"], summary["hand"], strict=True)]
+    rates = summary["success_rate"].to_numpy()
+    errors = [rates - summary["ci_low"].to_numpy(), summary["ci_high"].to_numpy() - rates]
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.2 * len(labels) + 1.5), 3.2), dpi=100)
+    try:
+        ax.bar(labels, rates, yerr=errors, capsize=4, color="#4c72b0")
+        for x, (rate, n) in enumerate(zip(rates, summary["n"], strict=True)):
+            ax.text(x, 0.02, f"{rate:.0%}\nn={n}", ha="center", va="bottom", fontsize=8, color="white")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("success rate (Wilson 95%)")
+        ax.set_title(title, fontsize=9)
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -1,0 +1,200 @@
+"""Where the evaluated policy comes from: the scripted expert, a baseline checkpoint, or any class.
+
+A :class:`PolicySource` is a small picklable description sent to every worker; there it builds the
+policy for an (env, seed) pair. Loaded weights and class instances are cached inside the worker, so a
+checkpoint is loaded once per worker and task, never per episode. The expert needs the env and the seed,
+so it is built per episode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from handbench.errors import HandbenchError
+from handbench.policy import Policy
+
+if TYPE_CHECKING:
+    from handbench.env import HandEnv
+
+BASELINES = ("act", "diffusion", "ibc", "bc")
+POLICY_CHOICES = (*BASELINES, "expert", "module:Class")
+PolicyFactory = Callable[["HandEnv", int], Policy]
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 (16 hex digits) of a checkpoint file: results name exactly which weights were evaluated."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class PolicySource:
+    """Builds the evaluated policy inside a worker. Subclasses keep only picklable fields."""
+
+    label: str = "policy"
+    checkpoint: str = ""
+    checkpoint_hash: str = ""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], Policy] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"] = {}  # built policies stay in the process that built them
+        return state
+
+    def provenance(self) -> dict[str, Any]:
+        """What the policy says about how it was made (checkpoint provenance); empty if nothing."""
+        return {}
+
+    def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
+        """Refuse, in one line, a policy that was not made for this (task, hand, obs mode)."""
+
+    def policy_for(self, env: HandEnv, seed: int) -> Policy:
+        key = (env.task.name, env.hand_spec.name)
+        if key not in self._cache:
+            self._cache[key] = self.build(env)
+        return self._cache[key]
+
+    def build(self, env: HandEnv) -> Policy:
+        raise NotImplementedError
+
+
+class ExpertSource(PolicySource):
+    """The task's scripted expert, without action noise; it reads privileged state, so any obs mode works."""
+
+    label = "expert"
+
+    def policy_for(self, env: HandEnv, seed: int) -> Policy:
+        return env.task.make_expert(env, seed, 0.0)
+
+
+class CheckpointSource(PolicySource):
+    """A baseline checkpoint loaded with ``handbench.load_policy``; its provenance is checked before any episode."""
+
+    def __init__(self, kind: str, checkpoint: str) -> None:
+        super().__init__()
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise HandbenchError(f"checkpoint {checkpoint} not found (give the file written by `handbench train`)")
+        self.label = kind
+        self.checkpoint = str(path.resolve())
+        self.checkpoint_hash = file_hash(path)
+        self._provenance: dict[str, Any] | None = None
+
+    def _load(self) -> Policy:
+        import handbench
+
+        loader = getattr(handbench, "load_policy", None)
+        if loader is None:
+            raise HandbenchError("this handbench has no load_policy (the training package is missing)")
+        return loader(self.checkpoint)
+
+    def provenance(self) -> dict[str, Any]:
+        if self._provenance is None:
+            policy = self._load()
+            self._provenance = dict(getattr(policy, "provenance", None) or {})
+        return self._provenance
+
+    def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
+        prov = self.provenance()
+        name = Path(self.checkpoint).name
+        for key, value, flag in (("task", task, "--task"), ("hand", hand, "--hand"), ("obs_mode", obs_mode, "--obs")):
+            if key in prov and str(prov[key]) != str(value):
+                raise HandbenchError(f"checkpoint {name} was trained for {key} {prov[key]!r}, not {value!r}; "
+                                     f"evaluate it with {flag} {prov[key]}")
+        if "task_version" in prov and str(prov["task_version"]) != str(task_version):
+            raise HandbenchError(f"checkpoint {name} was trained on {task} v{prov['task_version']}, but the code "
+                                 f"and protocol are at v{task_version}: retrain it")
+        if model_hash and prov.get("model_hash") and prov["model_hash"] != model_hash:
+            raise HandbenchError(f"checkpoint {name} was trained on compiled model {prov['model_hash']}, but {task} "
+                                 f"with {hand} compiles to {model_hash} here (other MuJoCo or assets): retrain it")
+        kind = prov.get("policy")
+        if kind and str(kind) != self.label:
+            raise HandbenchError(f"checkpoint {name} holds a {kind} policy, not {self.label}; use --policy {kind}")
+
+    def build(self, env: HandEnv) -> Policy:
+        return self._load()
+
+
+class ClassSource(PolicySource):
+    """``module:Class`` implementing the Policy protocol, built once per worker and task.
+
+    The constructor gets ``env`` (the HandEnv) and ``checkpoint`` (a path) only if it accepts them.
+    """
+
+    def __init__(self, target: str, checkpoint: str | None = None) -> None:
+        super().__init__()
+        self.label = target
+        self.target = target
+        if checkpoint:
+            if not Path(checkpoint).is_file():
+                raise HandbenchError(f"checkpoint {checkpoint} not found")
+            self.checkpoint = str(Path(checkpoint).resolve())
+            self.checkpoint_hash = file_hash(checkpoint)
+        self._resolve()  # fail fast, in the driver, on a bad module or class name
+
+    def _resolve(self) -> type:
+        module_name, _, class_name = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise HandbenchError(f"cannot import module {module_name!r} for policy {self.target!r}: {exc}") from exc
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise HandbenchError(f"module {module_name!r} has no {class_name!r} (policy {self.target!r})")
+        if not (callable(getattr(cls, "reset", None)) and callable(getattr(cls, "act", None))):
+            raise HandbenchError(f"{self.target} does not implement the Policy protocol (reset() and act(obs))")
+        return cls
+
+    def build(self, env: HandEnv) -> Policy:
+        cls = self._resolve()
+        accepted = inspect.signature(cls).parameters
+        kwargs: dict[str, Any] = {}
+        if "env" in accepted:
+            kwargs["env"] = env
+        if self.checkpoint and "checkpoint" in accepted:
+            kwargs["checkpoint"] = self.checkpoint
+        return cls(**kwargs)
+
+
+class FactorySource(PolicySource):
+    """A Python object given to ``evaluate``: a Policy instance, or a callable ``(env, seed) -> Policy``."""
+
+    def __init__(self, obj: Policy | PolicyFactory, label: str | None = None) -> None:
+        super().__init__()
+        self.obj = obj
+        self.is_policy = isinstance(obj, Policy)
+        if not self.is_policy and not callable(obj):
+            raise HandbenchError(f"{obj!r} is neither a Policy (reset/act) nor a callable (env, seed) -> Policy")
+        self.label = label or getattr(obj, "__qualname__", None) or type(obj).__qualname__
+
+    def policy_for(self, env: HandEnv, seed: int) -> Policy:
+        return self.obj if self.is_policy else self.obj(env, seed)
+
+
+def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None) -> PolicySource:
+    """Turn the ``--policy`` value (or a Python object) into a PolicySource; one clear line on bad input."""
+    if isinstance(policy, PolicySource):
+        return policy
+    if not isinstance(policy, str):
+        return FactorySource(policy)
+    if policy == "expert":
+        if checkpoint:
+            raise HandbenchError("--checkpoint makes no sense with --policy expert (the expert is scripted)")
+        return ExpertSource()
+    if policy in BASELINES:
+        if not checkpoint:
+            raise HandbenchError(f"--policy {policy} needs --checkpoint PATH (a file written by `handbench train`)")
+        return CheckpointSource(policy, checkpoint)
+    module_name, sep, class_name = policy.partition(":")
+    if sep and module_name and class_name:
+        return ClassSource(policy, checkpoint)
+    raise HandbenchError(f"unknown policy {policy!r}; valid: {', '.join(POLICY_CHOICES)}")

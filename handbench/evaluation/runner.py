@@ -1,0 +1,243 @@
+"""The evaluator: protocol episodes -> workers -> durable per-episode results -> tables, plot, videos.
+
+``evaluate`` (Python) and ``handbench eval`` (CLI) both end up in :func:`run_evaluation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from handbench.errors import HandbenchError
+from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome
+from handbench.evaluation.policies import PolicySource, resolve_policy
+from handbench.evaluation.results import EpisodeStore, episode_key, episodes_frame, summarize, write_csv
+from handbench.evaluation.videos import video_seeds
+from handbench.protocol import PROTOCOL_NAME, Protocol, load_protocol
+
+
+@dataclass
+class EvalConfig:
+    """Everything that defines an evaluation run (the CLI flags, one to one)."""
+
+    policy: Any = "expert"  # act|diffusion|ibc|bc|expert|module:Class, a Policy, or a callable (env, seed) -> Policy
+    checkpoint: str | None = None
+    task: str | Sequence[str] = "lift-cube"  # a task, several, or "all"
+    hand: str = "hb16"
+    obs_mode: str = "state"
+    workers: int | None = None  # None: one per CPU (at most one per episode); 0: in this process
+    ray_address: str | None = None
+    videos: int = 0  # film the first N protocol seeds of each task
+    out: str | Path | None = None  # None: keep results in memory only (no resume, no videos)
+    episodes: int | None = None  # debug subset: the first N protocol seeds of each task
+    protocol: str = PROTOCOL_NAME
+    torch_threads: int = 1
+    progress: bool = True
+    command: str = ""  # how the run was started (meta.json); filled by the CLI
+
+
+@dataclass
+class EvalResult:
+    episodes: pd.DataFrame
+    summary: pd.DataFrame
+    out: Path | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_tasks(task: str | Sequence[str], protocol: Protocol) -> list[str]:
+    """Task names to evaluate; each must be registered and in the protocol at the same version."""
+    from handbench.registry import get_task_class, task_names
+
+    if isinstance(task, str):
+        names = task_names() if task == "all" else [part for part in task.split(",") if part]
+    else:
+        names = list(task)
+    if not names:
+        raise HandbenchError("no task given; use --task NAME or --task all")
+    for name in names:
+        get_task_class(name)
+        protocol.task(name)
+    return names
+
+
+def default_out_dir(source: PolicySource, tasks: list[str], hand: str, obs_mode: str) -> Path:
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.label)
+    scope = tasks[0] if len(tasks) == 1 else "all"
+    suffix = f"-{source.checkpoint_hash[:8]}" if source.checkpoint_hash else ""
+    return Path("results") / f"eval-{label}{suffix}-{scope}-{hand}-{obs_mode}"
+
+
+def library_versions() -> dict[str, str]:
+    import gymnasium
+    import mujoco
+    import numpy
+    import ray
+
+    import handbench
+
+    versions = {"handbench": handbench.__version__, "mujoco": mujoco.__version__, "numpy": numpy.__version__,
+                "gymnasium": gymnasium.__version__, "ray": ray.__version__, "pandas": pd.__version__,
+                "python": platform.python_version()}
+    if "torch" in sys.modules:
+        versions["torch"] = sys.modules["torch"].__version__
+    return versions
+
+
+def plan_jobs(tasks: list[str], config: EvalConfig, protocol: Protocol,
+              finished: dict[str, dict[str, Any]], store: EpisodeStore | None) -> tuple[list[EpisodeJob], list[str]]:
+    """All episode keys of this run, and the jobs still to do (unfinished, or a video seed without its video)."""
+    keys, jobs = [], []
+    for task in tasks:
+        entry = protocol.task(task)
+        seeds = list(entry.eval_seeds)[: config.episodes] if config.episodes else list(entry.eval_seeds)
+        filmed = video_seeds(entry.eval_seeds, config.videos) if store is not None else set()
+        for seed in seeds:
+            key = episode_key(task, config.hand, seed)
+            keys.append(key)
+            wants_video = seed in filmed and not store.has_video(task, config.hand, seed)
+            if key not in finished or wants_video:
+                jobs.append(EpisodeJob(task, config.hand, seed, entry.episode_steps, entry.stop_on_success,
+                                       record_video=seed in filmed))
+    return keys, jobs
+
+
+class Progress:
+    """Episodes done, success so far and time left (tqdm; silent when disabled)."""
+
+    def __init__(self, total: int, done_rows: list[dict[str, Any]], enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.successes = sum(bool(r["success"]) for r in done_rows)
+        self.done = len(done_rows)
+        self.bar = tqdm(total=total, initial=self.done, unit="ep", desc="eval", disable=not enabled,
+                        dynamic_ncols=True)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        rate = self.successes / self.done if self.done else 0.0
+        self.bar.set_postfix_str(f"success {self.successes}/{self.done} ({rate:.0%})")
+
+    def update(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.successes += bool(row["success"])
+        self._postfix()
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_evaluation(config: EvalConfig) -> EvalResult:
+    """Validate everything first (one clear line on bad input), then run the missing episodes, then write tables."""
+    if config.workers is not None and config.workers < 0:
+        raise HandbenchError(f"--workers must be >= 0, got {config.workers}")
+    if config.episodes is not None and config.episodes <= 0:
+        raise HandbenchError(f"--episodes must be positive, got {config.episodes}")
+    if config.videos < 0:
+        raise HandbenchError(f"--videos must be >= 0, got {config.videos}")
+    protocol = load_protocol(config.protocol)
+    tasks = resolve_tasks(config.task, protocol)
+    from handbench.registry import get_task_class
+
+    source = resolve_policy(config.policy, config.checkpoint)
+    from handbench.env import compiled_model
+
+    for task in tasks:
+        version = int(get_task_class(task).version)
+        protocol.task(task).check(version, config.hand, config.obs_mode, protocol.name)
+        source.validate(task, version, config.hand, config.obs_mode, compiled_model(task, config.hand)[1])
+
+    out = Path(config.out) if config.out is not None else None
+    if out is None and config.videos:
+        raise HandbenchError("--videos needs an output directory (--out)")
+    store = EpisodeStore(out) if out is not None else None
+    policy_columns = {"policy": source.label, "checkpoint": source.checkpoint,
+                      "checkpoint_hash": source.checkpoint_hash, "protocol": protocol.name}
+    if store is not None:
+        store.claim({**policy_columns, "hand": config.hand, "obs_mode": config.obs_mode})
+    finished = store.finished() if store is not None else {}
+    keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
+    rows = {key: finished[key] for key in keys if key in finished}
+
+    workers = config.workers if config.workers is not None else min(os.cpu_count() or 1, len(jobs))
+    progress = Progress(len(keys), [rows[k] for k in rows], config.progress)
+
+    def on_outcome(outcome: EpisodeOutcome) -> None:
+        row = {**outcome.row, **policy_columns}
+        key = episode_key(row["task"], row["hand"], int(row["seed"]))
+        if store is not None:
+            if outcome.video is not None:
+                store.add_video(row["task"], row["hand"], int(row["seed"]), bool(row["success"]), outcome.video)
+            if key not in finished:
+                store.add(row)
+        if key not in rows:
+            progress.update(row)
+        rows.setdefault(key, row)
+
+    from handbench.evaluation.workers import run_jobs
+
+    started = time.time()
+    try:
+        run_jobs(jobs, source, config.obs_mode, workers, on_outcome, config.ray_address, config.torch_threads)
+    finally:
+        progress.close()
+    episodes = episodes_frame([rows[k] for k in keys])
+    summary = summarize(episodes, {t: len(protocol.task(t).eval_seeds) for t in tasks})
+    meta = {
+        "command": config.command or f"handbench.evaluate({_config_repr(config)})",
+        "config": _config_dict(config) | {"policy": source.label},
+        "workers": workers,
+        "protocol": {"name": protocol.name, "description": protocol.description,
+                     "tasks": {t: {k: v for k, v in asdict(protocol.task(t)).items() if k != "task"} for t in tasks}},
+        "policy": {"label": source.label, "checkpoint": source.checkpoint,
+                   "checkpoint_hash": source.checkpoint_hash, "provenance": _jsonable(source.provenance())},
+        "versions": library_versions(),
+        "episodes_run_now": len(jobs), "episodes_total": len(keys), "run_seconds": round(time.time() - started, 2),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+    if out is not None:
+        write_outputs(out, episodes, summary, meta)
+    return EvalResult(episodes=episodes, summary=summary, out=out, meta=meta)
+
+
+def write_outputs(out: Path, episodes: pd.DataFrame, summary: pd.DataFrame, meta: dict[str, Any]) -> None:
+    from handbench.atomic import atomic_write_text
+    from handbench.evaluation.plots import plot_success
+
+    write_csv(episodes, out / "episodes.csv")
+    write_csv(summary, out / "summary.csv")
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1, default=str) + "\n")
+    if not summary.empty:
+        title = f"{meta['policy']['label']} on {meta['protocol']['name']}"
+        plot_success(summary, out / "success.png", title=title)
+
+
+def _config_dict(config: EvalConfig) -> dict[str, Any]:
+    """The config as plain values (the policy may be an arbitrary object: never deep-copied)."""
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    if not isinstance(config.policy, str):
+        values["policy"] = getattr(config.policy, "__qualname__", type(config.policy).__qualname__)
+    values["out"] = None if config.out is None else str(config.out)
+    values["task"] = config.task if isinstance(config.task, str) else list(config.task)
+    return values
+
+
+def _config_repr(config: EvalConfig) -> str:
+    values = {k: v for k, v in _config_dict(config).items() if k not in ("command", "progress")}
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,148 @@
+"""Where episodes run: in this process (``workers=0``) or on Ray actors built once and reused.
+
+Each worker holds one env per (task, hand) it has seen and the policies its PolicySource built, so
+physics models, renderers and weights are created once per worker, inside it, never shipped across
+processes. ``--ray-address`` / ``RAY_ADDRESS`` joins an existing cluster; otherwise Ray starts locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from handbench.errors import HandbenchError
+from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome, run_episode
+
+if TYPE_CHECKING:
+    from handbench.env import HandEnv
+    from handbench.evaluation.policies import PolicySource
+
+
+class EpisodeWorker:
+    """Runs episode jobs; the same class serves in-process and as a Ray actor."""
+
+    def __init__(self, source: PolicySource, obs_mode: str, torch_threads: int | None = None) -> None:
+        import handbench  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads, registers tasks)
+
+        self.source = source
+        self.obs_mode = obs_mode
+        self.torch_threads = torch_threads
+        self.envs: dict[tuple[str, str], HandEnv] = {}
+
+    def env_for(self, task: str, hand: str) -> HandEnv:
+        from handbench.env import HandEnv
+
+        if (task, hand) not in self.envs:
+            self.envs[(task, hand)] = HandEnv(task, hand, obs_mode=self.obs_mode)
+        return self.envs[(task, hand)]
+
+    def run(self, job: EpisodeJob) -> EpisodeOutcome:
+        import mujoco
+
+        import handbench
+
+        env = self.env_for(job.task, job.hand)
+        if self.torch_threads and "torch" in sys.modules:  # OMP_NUM_THREADS covers a torch imported later
+            sys.modules["torch"].set_num_threads(self.torch_threads)
+        outcome = run_episode(env, self.source, job)
+        outcome.row.update(obs_mode=self.obs_mode, task_version=int(env.task.version), model_hash=env.model_hash,
+                           handbench_version=handbench.__version__, mujoco_version=mujoco.__version__)
+        return outcome
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs.clear()
+
+
+def worker_env_vars(torch_threads: int) -> dict[str, str]:
+    """Environment of every Ray worker: headless GL, thread counts, and the driver's import path."""
+    import handbench  # noqa: F401  (chooses MUJOCO_GL)
+
+    path = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
+    env = {
+        "OMP_NUM_THREADS": str(torch_threads),
+        "MKL_NUM_THREADS": str(torch_threads),
+        "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)),
+    }
+    if os.environ.get("MUJOCO_GL"):
+        env["MUJOCO_GL"] = os.environ["MUJOCO_GL"]
+    if os.environ.get("PYOPENGL_PLATFORM"):
+        env["PYOPENGL_PLATFORM"] = os.environ["PYOPENGL_PLATFORM"]
+    return env
+
+
+def probe_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when a ``host:port`` cluster address does not answer."""
+    if address == "auto":
+        return
+    host_port = address.split("://", 1)[-1]
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise HandbenchError(f"bad Ray address {address!r}; expected host:port, ray://host:port or auto")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise HandbenchError(f"cannot reach the Ray cluster at {address} ({reason}); "
+                             "check --ray-address / RAY_ADDRESS or start it with `ray start --head`") from exc
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int) -> Iterator[Any]:
+    """Join the cluster at ``address`` (or RAY_ADDRESS), reuse a running session, or start Ray locally."""
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        probe_address(address)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: all mean "cannot join"
+            raise HandbenchError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
+    else:
+        ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, workers: int,
+             on_outcome: Callable[[EpisodeOutcome], None], ray_address: str | None = None,
+             torch_threads: int = 1) -> None:
+    """Run every job, calling ``on_outcome`` in the driver as each finishes (in completion order)."""
+    jobs = list(jobs)
+    if not jobs:
+        return
+    if workers <= 0:
+        worker = EpisodeWorker(source, obs_mode)  # in-process: leave the caller's torch threads alone
+        try:
+            for job in jobs:
+                on_outcome(worker.run(job))
+        finally:
+            worker.close()
+        return
+    with ray_session(ray_address, workers) as ray:
+        from ray.util import ActorPool
+
+        actor_class = ray.remote(num_cpus=1)(EpisodeWorker)
+        runtime_env = {"env_vars": worker_env_vars(torch_threads)}
+        actors = [actor_class.options(runtime_env=runtime_env).remote(source, obs_mode, torch_threads)
+                  for _ in range(min(workers, len(jobs)))]
+        try:
+            pool = ActorPool(actors)
+            for outcome in pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs):
+                on_outcome(outcome)
+        finally:
+            for actor in actors:
+                ray.kill(actor)

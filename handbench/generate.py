@@ -1,0 +1,387 @@
+"""Demonstration generation: run a task's scripted expert on the demo seeds and write the dataset.
+
+Episode ``i`` depends only on its seed, and the dataset keeps the first N successful seeds in seed
+order, so 1 worker and K workers write identical arrays. Finished episodes are saved one file each in
+``<out>.partial/`` as they arrive; an interrupted run is resumed from there, and the final file is
+assembled atomically at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mujoco
+import numpy as np
+
+import handbench
+from handbench.atomic import atomic_write_text, ensure_writable_dir
+from handbench.dataset import DatasetHeader, Episode, read_episode_file, write_dataset, write_episode_file
+from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES, HandEnv
+from handbench.errors import HandbenchError, unknown_choice
+from handbench.hands import HANDS
+from handbench.protocol import PROTOCOL_NAME
+from handbench.registry import env_id, get_task_class
+from handbench.seeds import demo_seeds
+from handbench.task import params_to_attrs
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Everything needed to build the same env in any process."""
+
+    task: str
+    hand: str
+    obs_mode: str = "state"
+    cameras: tuple[str, ...] = ()
+    image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+
+    def validate(self) -> None:
+        get_task_class(self.task)
+        if self.hand not in HANDS:
+            raise unknown_choice("hand", self.hand, HANDS)
+        if self.obs_mode not in OBS_MODES:
+            raise unknown_choice("observation mode", self.obs_mode, OBS_MODES)
+
+    def make(self) -> HandEnv:
+        cameras = self.cameras if self.obs_mode == "pixels" else None
+        return HandEnv(self.task, self.hand, obs_mode=self.obs_mode, cameras=cameras, image_size=self.image_size)
+
+
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """What an expert check needs from an episode (no arrays)."""
+
+    task: str
+    hand: str
+    seed: int
+    success: bool
+    length: int
+
+
+def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, record: bool = True) -> Episode:
+    """Roll out the task's expert from ``seed``; with ``record``, keep observations, actions and states."""
+    obs, info = env.reset(seed=seed)
+    expert = env.task.make_expert(env, seed, action_noise)
+    expert.reset()
+    states, actions, rewards = [], [], []
+    observations: dict[str, list[np.ndarray]] = {}
+    success = False
+    for _ in range(env.task.max_episode_steps):
+        if record:
+            states.append(env.full_state())
+            for key, value in env.state_observation().items():
+                observations.setdefault(key, []).append(value)
+            for camera, image in obs.get("pixels", {}).items():
+                observations.setdefault(f"pixels/{camera}", []).append(image)
+        action = expert.act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        actions.append(action)
+        rewards.append(reward)
+        success = bool(info["is_success"])
+        if terminated or truncated:
+            break
+    return Episode(
+        seed=int(seed), success=success, strategy=expert.strategy, action_noise=float(action_noise),
+        episode_params=params_to_attrs(env.episode_params),
+        actions=np.asarray(actions, dtype=np.float32).reshape(len(actions), -1),
+        observations={key: np.stack(values) for key, values in observations.items()},
+        rewards=np.asarray(rewards, dtype=np.float32),
+        states=np.asarray(states, dtype=np.float64) if record else np.zeros((0, 0)),
+    )
+
+
+class ExpertRunner:
+    """Runs expert episodes; holds its envs (one per config), built once and reused.
+
+    Used in-process (``workers=0``) or as a Ray actor, one per worker.
+    """
+
+    def __init__(self) -> None:
+        _limit_threads()
+        self._envs: dict[EnvConfig, HandEnv] = {}
+
+    def env(self, config: EnvConfig) -> HandEnv:
+        if config not in self._envs:
+            self._envs[config] = config.make()
+        return self._envs[config]
+
+    def record(self, config: EnvConfig, seed: int, action_noise: float) -> Episode:
+        return run_expert_episode(self.env(config), seed, action_noise, record=True)
+
+    def outcome(self, config: EnvConfig, seed: int) -> EpisodeOutcome:
+        episode = run_expert_episode(self.env(config), seed, record=False)
+        return EpisodeOutcome(config.task, config.hand, int(seed), episode.success, episode.num_samples)
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+
+
+def _limit_threads() -> None:
+    """One worker = one core: keep torch (if a policy imported it) from oversubscribing the machine."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+class RunnerPool:
+    """``workers`` Ray actors holding an :class:`ExpertRunner` each, or one in-process runner (0).
+
+    ``imap_unordered`` pulls arguments lazily, so a caller can stop feeding work based on results.
+    """
+
+    def __init__(self, workers: int, ray_address: str | None = None) -> None:
+        if workers < 0:
+            raise HandbenchError(f"--workers must be >= 0 (0 runs in this process), got {workers}")
+        self.workers = workers
+        self._started_ray = False
+        if workers == 0:
+            self._local = ExpertRunner()
+            return
+        import ray
+        from ray.util import ActorPool
+
+        if not ray.is_initialized():
+            env_vars = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", ""), "OMP_NUM_THREADS": "1"}
+            options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
+                                           logging_level=logging.ERROR, runtime_env={"env_vars": env_vars})
+            address = ray_address or os.environ.get("RAY_ADDRESS")
+            if address:
+                options["address"] = address
+            else:
+                options["num_cpus"] = workers
+            ray.init(**options)
+            self._started_ray = True
+        actor_cls = ray.remote(num_cpus=1)(ExpertRunner)
+        self._actors = [actor_cls.remote() for _ in range(workers)]
+        self._pool = ActorPool(self._actors)
+
+    def imap_unordered(self, method: str, arguments: Iterator[tuple]) -> Iterator[Any]:
+        if self.workers == 0:
+            for args in arguments:
+                yield getattr(self._local, method)(*args)
+            return
+        import ray
+
+        exhausted = False
+        while True:
+            while not exhausted and self._pool.has_free():
+                args = next(arguments, None)
+                if args is None:
+                    exhausted = True
+                    break
+                self._pool.submit(lambda actor, a: getattr(actor, method).remote(*a), args)
+            if not self._pool.has_next():
+                return
+            try:
+                yield self._pool.get_next_unordered()
+            except ray.exceptions.RayTaskError as exc:
+                if isinstance(exc.cause, HandbenchError):
+                    raise exc.cause from None
+                raise
+
+    def close(self) -> None:
+        if self.workers == 0:
+            self._local.close()
+            return
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        if self._started_ray:
+            ray.shutdown()
+
+    def __enter__(self) -> RunnerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------- generation
+@dataclass(frozen=True)
+class GenerateConfig:
+    env: EnvConfig
+    num_demos: int
+    workers: int = 0
+    action_noise: float = 0.0
+    out: Path | None = None
+    overwrite: bool = False
+    ray_address: str | None = None
+    progress: bool = True
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out) if self.out else default_output(self.env.task, self.env.hand)
+
+
+@dataclass
+class GenerateReport:
+    path: Path
+    num_demos: int
+    num_failed: int
+    failed_seeds: list[int] = field(default_factory=list)
+    resumed: int = 0
+
+
+def default_output(task: str, hand: str) -> Path:
+    return Path("demos") / f"{task}-{hand}.hdf5"
+
+
+def partial_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) -> DatasetHeader:
+    task = env.task
+    pixels = config.env.obs_mode == "pixels"
+    return DatasetHeader(
+        task=task.name, task_version=int(task.version), hand=config.env.hand,
+        env_name=env_id(task.name, config.env.hand),
+        expert_version=int(type(task.make_expert(env, 0)).version), model_hash=env.model_hash,
+        obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
+        image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
+        action_noise=float(config.action_noise), protocol=PROTOCOL_NAME,
+        handbench_version=handbench.__version__, mujoco_version=mujoco.__version__, failed_seeds=failed_seeds,
+    )
+
+
+def _manifest(header: DatasetHeader) -> dict[str, Any]:
+    """What must match for episodes saved by an earlier run to be reused."""
+    keep = ("task", "task_version", "hand", "expert_version", "model_hash", "obs_mode", "cameras", "image_size",
+            "action_noise", "handbench_version", "mujoco_version")
+    values = asdict(header)
+    return {key: values[key] for key in keep}
+
+
+def validate_config(config: GenerateConfig) -> None:
+    config.env.validate()
+    if config.num_demos < 1:
+        raise HandbenchError(f"--num-demos must be >= 1, got {config.num_demos}")
+    if config.workers < 0:
+        raise HandbenchError(f"--workers must be >= 0 (0 runs in this process), got {config.workers}")
+    if not (0.0 <= config.action_noise < 1.0):
+        raise HandbenchError(f"--action-noise must be in [0, 1) (a fraction of each actuator's range), "
+                             f"got {config.action_noise}")
+    if config.env.obs_mode == "pixels" and not config.env.cameras:
+        raise HandbenchError("--obs pixels needs at least one camera (--cameras)")
+
+
+def generate_demos(config: GenerateConfig) -> GenerateReport:
+    """Collect ``num_demos`` successful expert demonstrations and write the dataset atomically."""
+    validate_config(config)
+    out = config.out_path
+    if out.exists() and not config.overwrite:
+        raise HandbenchError(f"{out} already exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise HandbenchError(f"{out} is a directory; --out must be a file path")
+    ensure_writable_dir(out.parent)
+    probe_env = config.env.make()  # fails early on bad cameras / sizes, and gives the provenance
+    if config.env.obs_mode == "pixels":
+        probe_env.render_camera(config.env.cameras[0], (8, 8))  # fails early, naming the packages to install
+    header = build_header(probe_env, config, [])
+    probe_env.close()
+
+    store = PartialStore(partial_dir(out), _manifest(header), discard_mismatch=config.overwrite)
+    done = store.load()
+    resumed = len(done)
+    frontier = {"next": 0}
+
+    def successes_below_frontier() -> int:
+        return sum(1 for seed, ok in done.items() if ok and seed < frontier["next"])
+
+    def pending() -> Iterator[tuple]:
+        for seed in demo_seeds():
+            frontier["next"] = seed
+            if successes_below_frontier() >= config.num_demos:
+                return
+            if seed not in done:
+                yield (config.env, seed, config.action_noise)
+
+    progress = _progress_bar(config, initial=min(sum(done.values()), config.num_demos))
+    try:
+        with RunnerPool(config.workers, config.ray_address) as pool:
+            for episode in pool.imap_unordered("record", pending()):
+                store.save(episode)
+                done[episode.seed] = episode.success
+                if episode.success and progress.n < config.num_demos:
+                    progress.update(1)
+                progress.set_postfix(failed=sum(1 for ok in done.values() if not ok), refresh=False)
+    finally:
+        progress.close()
+
+    # Every seed below the frontier is finished: the first N successes there are the dataset.
+    finished = sorted(seed for seed in done if seed < frontier["next"])
+    kept = [seed for seed in finished if done[seed]][: config.num_demos]
+    failed = [seed for seed in finished if not done[seed] and seed < kept[-1]]
+    header.failed_seeds = failed
+    write_dataset(out, header, (store.episode(seed) for seed in kept))
+    store.remove()
+    return GenerateReport(out, len(kept), len(failed), failed, resumed)
+
+
+def _progress_bar(config: GenerateConfig, initial: int):
+    from tqdm import tqdm
+
+    return tqdm(total=config.num_demos, initial=initial, unit="demo", disable=not config.progress,
+                desc=f"{config.env.task}/{config.env.hand}", dynamic_ncols=True)
+
+
+class PartialStore:
+    """Finished episodes of an unfinished run: ``seed_<n>.hdf5`` (success) or ``seed_<n>.failed``."""
+
+    MANIFEST = "manifest.json"
+
+    def __init__(self, directory: Path, manifest: dict[str, Any], discard_mismatch: bool = False) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.discard_mismatch = discard_mismatch
+
+    def load(self) -> dict[int, bool]:
+        """Seeds already finished -> success; creates the directory (with its manifest) if absent."""
+        manifest_path = self.directory / self.MANIFEST
+        if self.directory.exists():
+            try:
+                stored = json.loads(manifest_path.read_text())
+            except (OSError, ValueError):
+                stored = None
+            if stored != self.manifest:
+                if not self.discard_mismatch:
+                    differ = sorted(k for k in self.manifest if not stored or stored.get(k) != self.manifest[k])
+                    raise HandbenchError(
+                        f"{self.directory} holds episodes of an unfinished run with other settings "
+                        f"({', '.join(differ)} differ); pass --overwrite to discard them")
+                shutil.rmtree(self.directory)
+        if not self.directory.exists():
+            ensure_writable_dir(self.directory)
+            atomic_write_text(manifest_path, json.dumps(self.manifest, indent=1, sort_keys=True))
+        done: dict[int, bool] = {}
+        for path in self.directory.iterdir():
+            stem, _, suffix = path.name.partition(".")
+            if stem.startswith("seed_") and suffix in ("hdf5", "failed"):
+                done[int(stem[5:])] = suffix == "hdf5"
+        return done
+
+    def _path(self, seed: int, success: bool) -> Path:
+        return self.directory / f"seed_{seed:06d}.{'hdf5' if success else 'failed'}"
+
+    def save(self, episode: Episode) -> None:
+        if episode.success:
+            write_episode_file(self._path(episode.seed, True), episode)
+        else:
+            atomic_write_text(self._path(episode.seed, False),
+                              json.dumps({"seed": episode.seed, "num_samples": episode.num_samples}))
+
+    def episode(self, seed: int) -> Episode:
+        return read_episode_file(self._path(seed, True))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""``leaderboard.png``: each method's success per task (Wilson 95%) and overall IQM (bootstrap 95%).
+
+Byte stability: the PNG carries no software or date metadata, so the same data and the same matplotlib give
+the same bytes. Pixels can still differ between matplotlib/freetype versions, so the up-to-date check does not
+compare pixels: the PNG embeds a fingerprint of exactly the data it draws (text chunk ``handbench-data``), and
+the check compares that fingerprint. Bump ``PLOT_STYLE`` when the drawing code changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from handbench.leaderboard.scores import EntryScores, all_task_keys, rank_overall, task_label
+
+PLOT_STYLE = 1
+FINGERPRINT_KEY = "handbench-data"
+
+
+def plot_data(scores: Sequence[EntryScores]) -> dict:
+    """Everything the figure shows, rounded as drawn; its hash is the PNG's fingerprint."""
+    ranked = rank_overall(list(scores))
+    panels = [{"title": "overall IQM", "points": [
+        [s.entry.info.method, round(s.iqm.value, 4), round(s.iqm.low, 4), round(s.iqm.high, 4)] for s in ranked]}]
+    for key in all_task_keys(ranked):
+        panels.append({"title": task_label(key), "points": [
+            [s.entry.info.method, round(s.tasks[key].success_rate, 4), round(s.tasks[key].ci_low, 4),
+             round(s.tasks[key].ci_high, 4)] if key in s.tasks else [s.entry.info.method, None, None, None]
+            for s in ranked]})
+    return {"style": PLOT_STYLE, "methods": [s.entry.info.method for s in ranked], "panels": panels}
+
+
+def fingerprint(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def render_png(scores: Sequence[EntryScores]) -> bytes:
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    data = plot_data(scores)
+    methods = data["methods"]
+    with matplotlib.style.context("default"):
+        if not methods:
+            figure = Figure(figsize=(4, 1.5), dpi=100)
+            FigureCanvasAgg(figure)
+            figure.text(0.5, 0.5, "handbench leaderboard: no entries yet", ha="center", va="center")
+            return _png_bytes(figure, data)
+        panels = data["panels"]
+        figure = Figure(figsize=(1.5 + 2.6 * len(panels), 0.8 + 0.35 * len(methods)), dpi=100, layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        colors = matplotlib.colormaps["tab10"]
+        for ax, panel in zip(axes, panels, strict=True):
+            for row, (_, value, low, high) in enumerate(panel["points"]):
+                if value is None:
+                    continue
+                ax.errorbar([100 * value], [row], xerr=[[100 * (value - low)], [100 * (high - value)]], fmt="o",
+                            color=colors(row % 10), capsize=3, markersize=5)
+            ax.set_title(panel["title"], fontsize=9)
+            ax.set_xlim(-2, 102)
+            ax.set_xlabel("success %", fontsize=8)
+            ax.grid(axis="x", alpha=0.3)
+            ax.tick_params(labelsize=8)
+        axes[0].set_yticks(range(len(methods)), methods)
+        axes[0].set_ylim(len(methods) - 0.5, -0.5)  # best entry on top
+        return _png_bytes(figure, data)
+
+
+def _png_bytes(figure, data: dict) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None, FINGERPRINT_KEY: fingerprint(data)})
+    return buffer.getvalue()
+
+
+def png_fingerprint(path: str | Path) -> str | None:
+    """The data fingerprint a leaderboard PNG was drawn from; None if absent or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.info.get(FINGERPRINT_KEY)
+    except (OSError, SyntaxError):
+        return None

@@ -1,0 +1,125 @@
+"""Per-entry statistics: per task (pooled Wilson interval, spread across training seeds) and overall
+(mean and IQM over task x training-seed scores with stratified-bootstrap intervals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from handbench.errors import HandbenchError
+from handbench.leaderboard.submissions import Entry
+from handbench.stats import aggregate_with_interval, probability_of_improvement_with_interval, seed_std, wilson_interval
+
+TaskKey = tuple[str, str]  # (task, hand)
+
+
+def task_label(key: TaskKey) -> str:
+    return f"{key[0]}/{key[1]}"
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    task: str
+    hand: str
+    training_seeds: int
+    episodes: int
+    successes: int
+    success_rate: float  # pooled over training seeds
+    ci_low: float  # Wilson 95%
+    ci_high: float
+    seed_std: float  # sample std of the per-seed success rates
+    mean_return: float
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class EntryScores:
+    entry: Entry
+    tasks: dict[TaskKey, TaskScore]
+    matrix: np.ndarray  # success rate, training seeds x tasks (columns in the order of ``tasks``)
+    mean: Interval  # stratified bootstrap 95%
+    iqm: Interval
+    seed_std: float  # sample std of the per-seed mean success over tasks
+
+    @property
+    def entry_id(self) -> str:
+        return self.entry.entry_id
+
+    @property
+    def obs_mode(self) -> str:
+        return self.entry.runs[0].obs_mode
+
+    @property
+    def episodes(self) -> int:
+        return sum(score.episodes for score in self.tasks.values())
+
+
+def success_matrix(entry: Entry) -> np.ndarray:
+    """Success rate of every training seed (rows) on every (task, hand) (columns, sorted)."""
+    keys = entry.task_keys
+    matrix = np.empty((len(entry.runs), len(keys)))
+    for row, run in enumerate(entry.runs):
+        rates = run.episodes.groupby(["task", "hand"], sort=True)["success"].mean()
+        matrix[row] = [float(rates[key]) for key in keys]
+    return matrix
+
+
+def score_entry(entry: Entry) -> EntryScores:
+    keys = entry.task_keys
+    matrix = success_matrix(entry)
+    tasks = {}
+    for column, (task, hand) in enumerate(keys):
+        episodes = [run.episodes[(run.episodes["task"] == task) & (run.episodes["hand"] == hand)]
+                    for run in entry.runs]
+        n = sum(len(frame) for frame in episodes)
+        successes = sum(int(frame["success"].sum()) for frame in episodes)
+        low, high = wilson_interval(successes, n)
+        returns = np.concatenate([frame["return"].to_numpy(dtype=float) for frame in episodes])
+        tasks[(task, hand)] = TaskScore(task=task, hand=hand, training_seeds=len(entry.runs), episodes=n,
+                                        successes=successes, success_rate=successes / n, ci_low=low, ci_high=high,
+                                        seed_std=seed_std(matrix[:, column]), mean_return=float(returns.mean()))
+    return EntryScores(entry=entry, tasks=tasks, matrix=matrix,
+                       mean=Interval(*aggregate_with_interval(matrix, "mean")),
+                       iqm=Interval(*aggregate_with_interval(matrix, "iqm")),
+                       seed_std=seed_std(matrix.mean(axis=1)))
+
+
+def rank_overall(scores: list[EntryScores]) -> list[EntryScores]:
+    """Best first: by overall IQM, then mean, then entry id (a stable, documented order)."""
+    return sorted(scores, key=lambda s: (-s.iqm.value, -s.mean.value, s.entry_id))
+
+
+def rank_task(scores: list[EntryScores], key: TaskKey) -> list[EntryScores]:
+    """Entries that report ``key``, best first: by pooled success, then Wilson lower bound, then entry id."""
+    having = [s for s in scores if key in s.tasks]
+    return sorted(having, key=lambda s: (-s.tasks[key].success_rate, -s.tasks[key].ci_low, s.entry_id))
+
+
+def all_task_keys(scores: list[EntryScores]) -> list[TaskKey]:
+    return sorted({key for s in scores for key in s.tasks})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    better: str
+    worse: str
+    tasks: list[TaskKey]
+    probability: Interval
+
+
+def compare(a: EntryScores, b: EntryScores) -> Comparison:
+    """P(a > b) over the tasks both report, with a stratified-bootstrap 95% interval."""
+    common = [key for key in a.tasks if key in b.tasks]
+    if not common:
+        raise HandbenchError(f"entries {a.entry_id!r} and {b.entry_id!r} share no task; cannot compare them")
+    columns_a = [list(a.tasks).index(key) for key in common]
+    columns_b = [list(b.tasks).index(key) for key in common]
+    value, low, high = probability_of_improvement_with_interval(a.matrix[:, columns_a], b.matrix[:, columns_b])
+    return Comparison(better=a.entry_id, worse=b.entry_id, tasks=common, probability=Interval(value, low, high))

@@ -1,0 +1,66 @@
+"""Submitting an entry: validate the results, refuse duplicates, store the entry, regenerate the files.
+
+The existing leaderboard is loaded (and so re-validated) *before* anything is written, so a submission never
+leaves the folder half-updated because an older entry had become invalid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from handbench.errors import HandbenchError
+from handbench.leaderboard.generate import Leaderboard, regenerate
+from handbench.leaderboard.scores import EntryScores, rank_overall, task_label
+from handbench.leaderboard.submissions import EntryInfo, check_entry_id, slugify, submissions_dir, write_entry
+from handbench.leaderboard.tables import percent_interval
+from handbench.leaderboard.validate import current_protocol, load_results_dir, validate_runs
+from handbench.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    entry_dir: Path
+    scores: EntryScores
+    rank: int
+    entries: int
+    written: list[Path]
+
+    def describe(self) -> str:
+        lines = [f"added entry {self.scores.entry_id!r} at {self.entry_dir} "
+                 f"(rank {self.rank} of {self.entries}; {len(self.scores.entry.runs)} training seeds)"]
+        for key, score in self.scores.tasks.items():
+            lines.append(f"  {task_label(key)}: success "
+                         f"{percent_interval(score.success_rate, score.ci_low, score.ci_high)} %")
+        iqm, mean = self.scores.iqm, self.scores.mean
+        lines.append(f"  overall: IQM {percent_interval(iqm.value, iqm.low, iqm.high)} %, "
+                     f"mean {percent_interval(mean.value, mean.low, mean.high)} %")
+        lines.extend(f"wrote {path}" for path in self.written)
+        return "\n".join(lines)
+
+
+def submit(results_dirs: Sequence[str | Path], info: EntryInfo, leaderboard_dir: str | Path = "leaderboard",
+           entry_id: str | None = None, replace: bool = False, protocol: Protocol | None = None) -> SubmitResult:
+    protocol = protocol or current_protocol()
+    info.check()
+    entry_id = check_entry_id(entry_id if entry_id is not None else slugify(info.method))
+    if (submissions_dir(leaderboard_dir) / entry_id).exists() and not replace:
+        raise HandbenchError(f"entry {entry_id!r} already exists in {submissions_dir(leaderboard_dir)}; pass "
+                             f"--replace to overwrite it or --entry-id to choose another id")
+    runs = [load_results_dir(path) for path in results_dirs]
+    validate_runs(runs, protocol)
+    board = Leaderboard.load(leaderboard_dir, protocol)
+    for other in board.scores:
+        if other.entry_id == entry_id:
+            continue
+        shared = {run.checkpoint_hash for run in runs} & {run.checkpoint_hash for run in other.entry.runs}
+        if shared:
+            raise HandbenchError(f"checkpoint(s) {', '.join(sorted(shared))} are already on the leaderboard in entry "
+                                 f"{other.entry_id!r}")
+    entry_dir = write_entry(leaderboard_dir, entry_id, info, runs, protocol, replace=replace)
+    written = regenerate(leaderboard_dir, protocol)
+    ranked = rank_overall(Leaderboard.load(leaderboard_dir, protocol).scores)
+    position = next(i for i, scores in enumerate(ranked, 1) if scores.entry_id == entry_id)
+    return SubmitResult(entry_dir=entry_dir, scores=ranked[position - 1], rank=position, entries=len(ranked),
+                        written=written)

@@ -1,0 +1,58 @@
+"""Per-dimension affine normalisers, fit on the training split and saved inside the checkpoint.
+
+``limits`` maps the data's [min, max] to [-1, 1] (actions: Diffusion Policy needs it, and it gives
+Implicit BC its sampling bounds); ``gaussian`` maps to zero mean and unit variance (states). A
+dimension that never varies maps to 0 instead of dividing by zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from handbench.errors import HandbenchError
+
+MODES = ("limits", "gaussian")
+_CONSTANT = 1e-4
+
+
+class Normalizer:
+    """``normalize(key, x) = x * scale + offset``; ``unnormalize`` inverts it exactly."""
+
+    def __init__(self, scale: dict[str, torch.Tensor], offset: dict[str, torch.Tensor]) -> None:
+        self.scale = {k: v.float() for k, v in scale.items()}
+        self.offset = {k: v.float() for k, v in offset.items()}
+
+    @classmethod
+    def fit(cls, arrays: dict[str, np.ndarray], modes: dict[str, str]) -> Normalizer:
+        """``arrays[key]`` is (N, D) samples of one quantity; ``modes[key]`` one of MODES."""
+        scale, offset = {}, {}
+        for key, values in arrays.items():
+            values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+            mode = modes[key]
+            if mode == "limits":
+                low, high = values.min(0), values.max(0)
+                spread = high - low
+                s = np.where(spread > _CONSTANT, 2.0 / np.maximum(spread, _CONSTANT), 1.0)
+                o = np.where(spread > _CONSTANT, -1.0 - low * s, -low)
+            elif mode == "gaussian":
+                mean, std = values.mean(0), values.std(0)
+                s = np.where(std > _CONSTANT, 1.0 / np.maximum(std, _CONSTANT), 1.0)
+                o = -mean * s
+            else:
+                raise HandbenchError(f"unknown normaliser mode {mode!r}; valid: {', '.join(MODES)}")
+            scale[key], offset[key] = torch.as_tensor(s), torch.as_tensor(o)
+        return cls(scale, offset)
+
+    def normalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale[key].to(x.device) + self.offset[key].to(x.device)
+
+    def unnormalize(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.offset[key].to(x.device)) / self.scale[key].to(x.device)
+
+    def state_dict(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"scale": dict(self.scale), "offset": dict(self.offset)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, dict[str, torch.Tensor]]) -> Normalizer:
+        return cls(state["scale"], state["offset"])

@@ -1,0 +1,192 @@
+"""turn-valve: turn a damped valve knob past half a turn, which takes several grasps.
+
+The valve is a round knob on a vertical hinge (round, so it can be regrasped at any wrist yaw). It
+starts between -0.6 and -0.2 rad and succeeds at +pi, so it must turn at least 3.34 rad. The wrist
+yaw of both hands spans +/-1.6 rad (3.2 rad), so no single grasp can do it: the hand must grasp,
+turn, release, turn back and regrasp.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from handbench.expert import Expert, WristMotion
+from handbench.hands import yaw_quat
+from handbench.task import StepScore, Task
+
+TARGET_ANGLE = np.pi
+INITIAL_ANGLE_RANGE = (-0.6, -0.2)
+POST_HEIGHT = 0.04  # the hinge sits on a fixed post this high above the table
+KNOB_RADIUS = 0.026
+KNOB_HALF_HEIGHT = 0.025
+HANDLE_CENTRE_HEIGHT = POST_HEIGHT + 0.004 + KNOB_HALF_HEIGHT
+
+
+class TurnValve(Task):
+    name = "turn-valve"
+    order = 50
+    version = 0
+    skill = "regrasping: repeated grasp-turn-release cycles"
+    description = ("Turn a valve knob (a cylinder on a damped vertical hinge) counter-clockwise until its angle "
+                   "reaches pi rad. It starts at -0.6..-0.2 rad, beyond what the wrist yaw range (+/-1.6 rad) "
+                   "turns in one grasp, so the hand has to regrasp.")
+    success_rule = "valve hinge angle >= pi rad (it starts at -0.6..-0.2 rad)"
+    reward_doc = ("reach: 1 - tanh(10 * |grasp site - knob centre|); grasp: 0.25 per touching digit (max 1); "
+                  "turn: 2 * clip((angle - start) / (pi - start), 0, 1); +5 on success")
+    max_episode_steps = 200
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        base = spec.worldbody.add_body(name="valve_base", pos=[0, 0, 0])
+        base.add_geom(name="valve_post", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.012, POST_HEIGHT / 2, 0],
+                      pos=[0, 0, POST_HEIGHT / 2], rgba=[0.45, 0.45, 0.5, 1])
+        valve = base.add_body(name="valve", pos=[0, 0, POST_HEIGHT + 0.002])
+        valve.add_joint(name="valve_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1], damping=0.1,
+                        frictionloss=0.01, armature=0.002, limited=mujoco.mjtLimited.mjLIMITED_FALSE)
+        valve.add_geom(name="valve_knob", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                       size=[KNOB_RADIUS, KNOB_HALF_HEIGHT, 0], pos=[0, 0, 0.002 + KNOB_HALF_HEIGHT],
+                       rgba=[0.8, 0.15, 0.15, 1], mass=0.1, friction=[1.5, 0.02, 0.002], condim=4)
+        # A yellow stripe on the top marks the knob's +x direction so the angle is visible in images.
+        valve.add_geom(name="valve_pointer", type=mujoco.mjtGeom.mjGEOM_BOX,
+                       size=[KNOB_RADIUS / 2, 0.004, 0.001], pos=[KNOB_RADIUS / 2, 0, 0.003 + 2 * KNOB_HALF_HEIGHT],
+                       rgba=[0.95, 0.85, 0.1, 1], contype=0, conaffinity=0, mass=0.001)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.base_body = model.body("valve_base").id
+        joint = model.joint("valve_hinge")
+        self.hinge_qpos = joint.qposadr[0]
+        self.hinge_dof = joint.dofadr[0]
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        return {
+            "valve_xy": rng.uniform([-0.08, -0.04], [0.08, 0.06]),
+            "initial_angle": float(rng.uniform(*INITIAL_ANGLE_RANGE)),
+            "damping": float(rng.uniform(0.05, 0.25)),
+        }
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        self.model.body_pos[self.base_body] = [*params["valve_xy"], 0.0]
+        self.model.dof_damping[self.hinge_dof] = params["damping"]
+        data.qpos[self.hinge_qpos] = params["initial_angle"]
+        self.start_angle = float(params["initial_angle"])
+
+    def valve_angle(self, data: mujoco.MjData) -> float:
+        return float(data.qpos[self.hinge_qpos])
+
+    def handle_centre(self) -> np.ndarray:
+        return np.array([*self.model.body_pos[self.base_body][:2], HANDLE_CENTRE_HEIGHT])
+
+    def environment_state(self, data: mujoco.MjData) -> np.ndarray:
+        angle = self.valve_angle(data)
+        return np.array([*self.handle_centre(), angle, np.cos(angle), np.sin(angle),
+                         data.qvel[self.hinge_dof], TARGET_ANGLE - angle])
+
+    def score(self, data: mujoco.MjData) -> StepScore:
+        angle = self.valve_angle(data)
+        success = angle >= TARGET_ANGLE
+        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - self.handle_centre()))
+        touching = float(np.sum(self.hand.touch(data) > 0.01))
+        progress = np.clip((angle - self.start_angle) / (TARGET_ANGLE - self.start_angle), 0.0, 1.0)
+        reward = reach + min(0.25 * touching, 1.0) + 2.0 * progress
+        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+
+    def debug(self, data):
+        return f"angle {self.valve_angle(data):.2f}"
+
+    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
+        return TurnValveExpert(env, seed, action_noise)
+
+
+YAW_LIMIT = 1.45  # the expert keeps its wrist yaw inside this (the joints stop at 1.6)
+GRASP_HEIGHT = 0.004
+HOVER_HEIGHT = 0.06
+TURN_RATE = 0.08  # rad per control step while turning
+SLIP_LIMIT = 0.35  # valve lagging the hand by more than this (rad) means the grasp slipped
+# strategy -> (wrist yaw at each grasp, yaw turned per stroke)
+STROKES = {"long-strokes": (-YAW_LIMIT, 2 * YAW_LIMIT), "short-strokes": (-0.8, 1.6)}
+# As in pick-place: hb16's thumb is curled first and centred so it closes behind the knob.
+THUMB_PRESHAPE = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": -1.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
+THUMB_GRASP = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": 0.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
+
+
+class TurnValveExpert(Expert):
+    """Grasp-turn-release cycles with the wrist yaw. Strategy: how far each stroke turns the knob.
+
+    Each grasp starts at the strategy's wrist yaw; the stroke turns until its length is done or the
+    knob stops following the hand (slip); then the hand opens, lifts, turns back and grasps again.
+    """
+
+    strategies = tuple(STROKES)
+
+    def reset(self) -> None:
+        super().reset()
+        self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
+        self.yaw = 0.0
+        self.stroke_end = 0.0
+        self.grip_offset = 0.0
+
+    def _grasp(self, level: float = 1.0) -> np.ndarray:
+        fingers = self.hand.synergy("power", level)
+        preshape = THUMB_PRESHAPE.get(self.hand.spec.name, {})
+        for joint, value in THUMB_GRASP.get(self.hand.spec.name, {}).items():
+            start = preshape[joint]
+            fingers[self.hand.spec.finger_joints.index(joint)] = start + level * (value - start)
+        return fingers
+
+    def _preshape(self) -> np.ndarray:
+        fingers = self.hand.synergy("open", 0.0)
+        for joint, value in THUMB_PRESHAPE.get(self.hand.spec.name, {}).items():
+            fingers[self.hand.spec.finger_joints.index(joint)] = value
+        return fingers
+
+    def _turn_yaw(self, goal: float, rate: float = TURN_RATE) -> bool:
+        self.yaw += float(np.clip(goal - self.yaw, -rate, rate))
+        return abs(goal - self.yaw) < 1e-6
+
+    def plan(self) -> np.ndarray:
+        if self.phase == "start":
+            if not hasattr(self, "motion"):
+                self.reset()
+            self.goto("align")
+        task: TurnValve = self.env.task
+        angle = task.valve_angle(self.data)
+        centre = task.handle_centre()
+        start_yaw, stroke = STROKES[self.strategy]
+        fingers = self._preshape()
+        if self.phase == "align":  # hover above the knob at the stroke's starting yaw
+            aligned = self._turn_yaw(start_yaw, rate=0.2)
+            remaining = self.motion.toward(centre + [0, 0, HOVER_HEIGHT])
+            if aligned and remaining < 0.01:
+                self.goto("descend")
+        elif self.phase == "descend":
+            remaining = self.motion.toward(centre + [0, 0, GRASP_HEIGHT], max_step=0.008)
+            if remaining < 0.004 and self.phase_steps > 3:
+                self.goto("close")
+        elif self.phase == "close":
+            fingers = self._grasp(min(1.0, (self.phase_steps + 1) / 6))
+            if self.phase_steps >= 7:
+                self.stroke_end = min(self.yaw + stroke, YAW_LIMIT)
+                self.grip_offset = self.yaw - angle
+                self.goto("turn")
+        elif self.phase == "turn":
+            fingers = self._grasp()
+            done = self._turn_yaw(self.stroke_end)
+            slipped = (self.yaw - angle) - self.grip_offset > SLIP_LIMIT
+            if done or slipped:
+                self.goto("release")
+        elif self.phase == "release":
+            if self.phase_steps >= 4:
+                self.goto("retreat")
+        elif self.phase == "retreat":
+            remaining = self.motion.toward(centre + [0, 0, HOVER_HEIGHT], max_step=0.015)
+            if remaining < 0.01:
+                self.goto("align")
+        self.motion.rotation = yaw_quat(self.yaw)
+        wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
+        return self.hand.action(wrist, fingers)
+
+
+TASK = TurnValve

@@ -1,0 +1,217 @@
+"""The canonical HDF5 dataset: schema, round trip, validation of bad files, content hash, re-rendering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from handbench.dataset import (
+    FORMAT_VERSION,
+    DatasetHeader,
+    Episode,
+    dataset_hash,
+    open_dataset,
+    write_dataset,
+)
+from handbench.env import HandEnv
+from handbench.errors import HandbenchError
+from handbench.generate import EnvConfig, GenerateConfig, generate_demos
+from handbench.protocol import PROTOCOL_NAME
+from handbench.rerender import rerender_dataset, write_video
+from handbench.seeds import is_demo_seed
+
+TASK, HAND = "lift-cube", "hb16"
+REQUIRED_DATA_ATTRS = {
+    "format_version", "env_args", "total", "handbench_version", "task", "task_version", "hand", "expert_version",
+    "mujoco_version", "model_hash", "protocol", "obs_mode", "cameras", "image_size", "frame_skip", "control_dt",
+    "action_noise", "num_demos", "num_failed", "failed_seeds", "seeds", "created",
+}
+
+
+@pytest.fixture(scope="module")
+def state_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("state") / "demos.hdf5"
+    generate_demos(GenerateConfig(EnvConfig(TASK, HAND), num_demos=2, out=out, progress=False))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pixels_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pixels") / "demos.hdf5"
+    env = EnvConfig(TASK, HAND, obs_mode="pixels", cameras=("top",), image_size=(24, 32))
+    generate_demos(GenerateConfig(env, num_demos=1, out=out, progress=False))
+    return out
+
+
+def test_schema(state_dataset: Path) -> None:
+    with h5py.File(state_dataset, "r") as file:
+        data = file["data"]
+        assert REQUIRED_DATA_ATTRS <= set(data.attrs)
+        assert data.attrs["format_version"] == FORMAT_VERSION and data.attrs["protocol"] == PROTOCOL_NAME
+        env_args = json.loads(data.attrs["env_args"])
+        assert env_args["env_name"] == f"handbench/{TASK}-{HAND}-v0" and env_args["type"] == "handbench"
+        assert set(env_args["env_kwargs"]) == {"task", "hand", "obs_mode", "cameras", "image_size"}
+        seeds = json.loads(data.attrs["seeds"])
+        assert seeds == sorted(seeds) and all(is_demo_seed(s) for s in seeds)
+        assert data.attrs["num_failed"] == len(json.loads(data.attrs["failed_seeds"]))
+        assert sorted(data) == ["demo_0", "demo_1"]
+        env = HandEnv(TASK, HAND)
+        total = 0
+        for index, name in enumerate(["demo_0", "demo_1"]):
+            demo = data[name]
+            steps = int(demo.attrs["num_samples"])
+            total += steps
+            assert demo.attrs["seed"] == seeds[index] and bool(demo.attrs["success"])
+            assert demo.attrs["strategy"] in env.task.make_expert(env, 0).strategies
+            json.loads(demo.attrs["episode_params"])
+            assert demo["actions"].dtype == np.float32 and demo["actions"].shape == (steps, env.action_space.shape[0])
+            assert demo["states"].dtype == np.float64 and demo["states"].shape == (steps, env.full_state().size)
+            assert demo["rewards"].shape == (steps,) and demo["dones"].dtype == np.uint8
+            assert list(demo["dones"][()]) == [0] * (steps - 1) + [1]
+            for key, space in env.observation_space.spaces.items():
+                assert demo[f"obs/{key}"].shape == (steps, *space.shape)
+            assert env.action_space.contains(demo["actions"][0])
+        assert data.attrs["total"] == total
+
+
+def test_states_are_taken_with_their_observations(state_dataset: Path) -> None:
+    """states[t] is the sim state at which obs[t] was recorded (before actions[t])."""
+    env = HandEnv(TASK, HAND)
+    with open_dataset(state_dataset) as dataset:
+        episode = dataset.episode(1)
+    env.reset(seed=episode.seed)
+    np.testing.assert_array_equal(env.full_state(), episode.states[0])
+    for t in (0, episode.num_samples // 2, episode.num_samples - 1):
+        env.set_full_state(episode.states[t])
+        for key, value in env.state_observation().items():
+            np.testing.assert_array_equal(value, episode.observations[key][t], err_msg=f"{key}[{t}]")
+
+
+def _episode(seed: int, steps: int, rng: np.random.Generator) -> Episode:
+    return Episode(seed=seed, success=True, strategy="s", action_noise=0.1, episode_params={"x": [1.0, 2.0]},
+                   actions=rng.random((steps, 3), dtype=np.float32),
+                   observations={"agent_pos": rng.random((steps, 4), dtype=np.float32),
+                                 "environment_state": rng.random((steps, 2), dtype=np.float32),
+                                 "tactile": rng.random((steps, 5), dtype=np.float32),
+                                 "pixels/top": rng.integers(0, 255, (steps, 6, 8, 3), dtype=np.uint8)},
+                   rewards=rng.random(steps, dtype=np.float32), states=rng.random((steps, 7)))
+
+
+def _header() -> DatasetHeader:
+    return DatasetHeader(task=TASK, task_version=0, hand=HAND, env_name="handbench/x", expert_version=0,
+                         model_hash="abc", obs_mode="pixels", cameras=["top"], image_size=[6, 8], frame_skip=25,
+                         control_dt=0.05, action_noise=0.1, protocol=PROTOCOL_NAME, handbench_version="0",
+                         mujoco_version="0", failed_seeds=[3])
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    episodes = [_episode(2, 5, rng), _episode(4, 3, rng)]
+    path = tmp_path / "d.hdf5"
+    assert write_dataset(path, _header(), episodes) == 2
+    with open_dataset(path) as dataset:
+        assert len(dataset) == 2 and dataset.total == 8 and dataset.seeds == [2, 4]
+        assert dataset.header.failed_seeds == [3] and dataset.header.cameras == ["top"]
+        for original, loaded in zip(episodes, dataset, strict=True):
+            assert (loaded.seed, loaded.strategy, loaded.episode_params) == (original.seed, "s", {"x": [1.0, 2.0]})
+            for name in ("actions", "rewards", "states", "dones"):
+                np.testing.assert_array_equal(getattr(loaded, name), getattr(original, name))
+            assert loaded.observations.keys() == original.observations.keys()
+            for key, value in original.observations.items():
+                np.testing.assert_array_equal(loaded.observations[key], value)
+    assert not list(tmp_path.glob(".*tmp")), "no temporary files left behind"
+
+
+def test_content_hash_ignores_creation_time_but_not_data(tmp_path: Path, state_dataset: Path) -> None:
+    copy = tmp_path / "copy.hdf5"
+    shutil.copy(state_dataset, copy)
+    with h5py.File(copy, "a") as file:
+        file["data"].attrs["created"] = "1999-01-01T00:00:00+00:00"
+    assert dataset_hash(copy) == dataset_hash(state_dataset)
+    with h5py.File(copy, "a") as file:
+        file["data/demo_0/actions"][0, 0] += 1e-3
+    assert dataset_hash(copy) != dataset_hash(state_dataset)
+
+
+def _corrupt(source: Path, tmp_path: Path, edit) -> Path:
+    path = tmp_path / "bad.hdf5"
+    shutil.copy(source, path)
+    with h5py.File(path, "a") as file:
+        edit(file)
+    return path
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda f: f["data"].attrs.__setitem__("format_version", 99), "format_version 99"),
+    (lambda f: f["data"].attrs.__delitem__("env_args"), "data.env_args"),
+    (lambda f: f["data/demo_1/obs"].__delitem__("tactile"), "demo_1 lacks dataset obs/tactile"),
+    (lambda f: f["data"].__delitem__("demo_1"), "missing: demo_1"),
+    (lambda f: (f["data/demo_0"].__delitem__("actions"),
+                f["data/demo_0"].create_dataset("actions", data=np.zeros((3, 2), np.float32))), "demo_0/actions"),
+    (lambda f: f["data"].attrs.__setitem__("total", 1), "data.total"),
+    (lambda f: f.__delitem__("data"), "missing group 'data'"),
+])
+def test_invalid_files_are_refused_with_one_line(state_dataset: Path, tmp_path: Path, edit, message: str) -> None:
+    path = _corrupt(state_dataset, tmp_path, edit)
+    with pytest.raises(HandbenchError) as info:
+        open_dataset(path)
+    text = str(info.value)
+    assert message in text and str(path) in text and "\n" not in text
+
+
+def test_non_hdf5_and_truncated_files_are_refused(state_dataset: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.hdf5"
+    garbage.write_bytes(b"not an hdf5 file" * 100)
+    truncated = tmp_path / "truncated.hdf5"
+    truncated.write_bytes(state_dataset.read_bytes()[:5000])
+    for path in (garbage, truncated, tmp_path / "missing.hdf5"):
+        with pytest.raises(HandbenchError, match=str(path)):
+            open_dataset(path)
+
+
+def test_rerendered_images_equal_collected_ones(pixels_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rerendered.hdf5"
+    assert rerender_dataset(pixels_dataset, out, ["top"], (24, 32)) == 1
+    with open_dataset(pixels_dataset) as collected, open_dataset(out) as rendered:
+        original, again = collected.episode(0), rendered.episode(0)
+        assert original.pixels("top").shape == (original.num_samples, 24, 32, 3)
+        assert original.pixels("top").std() > 0, "images should not be blank"
+        np.testing.assert_array_equal(again.pixels("top"), original.pixels("top"))
+        np.testing.assert_array_equal(again.states, original.states)
+
+
+def test_rerender_adds_a_camera_and_keeps_existing_ones(pixels_dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "more.hdf5"
+    rerender_dataset(pixels_dataset, out, ["overview"], (24, 32))
+    with open_dataset(out) as dataset, open_dataset(pixels_dataset) as source:
+        assert dataset.header.cameras == ["top", "overview"] and dataset.header.obs_mode == "pixels"
+        np.testing.assert_array_equal(dataset.episode(0).pixels("top"), source.episode(0).pixels("top"))
+        assert dataset.episode(0).pixels("overview").shape == source.episode(0).pixels("top").shape
+    with pytest.raises(HandbenchError, match="already exists"):
+        rerender_dataset(pixels_dataset, out, ["overview"], (24, 32))
+
+
+def test_rerender_state_dataset_to_pixels_and_video(state_dataset: Path, tmp_path: Path) -> None:
+    import imageio.v3 as iio
+
+    out = tmp_path / "pixels.hdf5"
+    assert rerender_dataset(state_dataset, out, ["top"], (16, 16), episodes=[1]) == 1
+    with open_dataset(out) as dataset, open_dataset(state_dataset) as source:
+        assert dataset.seeds == [source.seeds[1]]
+        assert dataset.episode(0).pixels("top").shape == (source.episode(1).num_samples, 16, 16, 3)
+    video = tmp_path / "demo.mp4"
+    frames = write_video(state_dataset, video, ["top", "overview"], (16, 16), episodes=[0])
+    with open_dataset(state_dataset) as source:
+        assert frames == source.episode(0).num_samples
+    assert iio.imread(video).shape == (frames, 16, 32, 3)
+
+
+def test_rerender_refuses_a_dataset_from_another_model(state_dataset: Path, tmp_path: Path) -> None:
+    path = _corrupt(state_dataset, tmp_path, lambda f: f["data"].attrs.__setitem__("model_hash", "0123"))
+    with pytest.raises(HandbenchError, match="cannot be re-rendered"):
+        rerender_dataset(path, tmp_path / "out.hdf5", ["top"], (16, 16))

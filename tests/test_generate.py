@@ -1,0 +1,164 @@
+"""generate-demos: same arrays for any worker count, safe overwrite, resume, one-line CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import handbench.generate as generate
+from handbench.cli import main
+from handbench.dataset import dataset_hash, open_dataset
+from handbench.errors import HandbenchError
+from handbench.experts_check import check_experts
+from handbench.generate import EnvConfig, GenerateConfig, generate_demos, partial_dir
+
+TASK, HAND = "lift-cube", "hb16"
+
+
+def _config(out: Path, num_demos: int = 3, **kwargs) -> GenerateConfig:
+    return GenerateConfig(EnvConfig(TASK, HAND), num_demos=num_demos, out=out, progress=False, **kwargs)
+
+
+def _arrays(path: Path) -> list[dict[str, np.ndarray]]:
+    with open_dataset(path) as dataset:
+        return [{"actions": e.actions, "states": e.states, **e.observations} for e in dataset]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference") / "demos.hdf5"
+    generate_demos(_config(out))
+    return out
+
+
+def test_generation_keeps_first_successes_in_seed_order(reference: Path) -> None:
+    with open_dataset(reference) as dataset:
+        seeds, failed = dataset.seeds, dataset.header.failed_seeds
+        assert len(dataset) == 3 and all(e.success for e in dataset)
+    assert sorted(seeds + failed) == list(range(seeds[-1] + 1)), "every seed up to the last kept is accounted for"
+    assert not partial_dir(reference).exists()
+
+
+@pytest.mark.slow
+def test_one_and_two_workers_give_identical_arrays(reference: Path, tmp_path: Path) -> None:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # shared by both runs: one startup
+    try:
+        for workers in (1, 2):
+            out = tmp_path / f"w{workers}.hdf5"
+            generate_demos(_config(out, workers=workers))
+            assert dataset_hash(out) == dataset_hash(reference)
+            for a, b in zip(_arrays(out), _arrays(reference), strict=True):
+                assert a.keys() == b.keys()
+                for key in a:
+                    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    finally:
+        ray.shutdown()
+
+
+def test_refuses_to_overwrite(reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demos.hdf5"
+    out.write_text("precious")
+    with pytest.raises(HandbenchError, match="already exists; pass --overwrite"):
+        generate_demos(_config(out, num_demos=1))
+    assert out.read_text() == "precious"
+    generate_demos(_config(out, num_demos=1, overwrite=True))
+    with open_dataset(out) as dataset:
+        assert len(dataset) == 1
+
+
+def test_resume_after_interruption(reference: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "demos.hdf5"
+    save = generate.PartialStore.save
+    saved: list[int] = []
+
+    def interrupted_save(store, episode):
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+        save(store, episode)
+        saved.append(episode.seed)
+
+    monkeypatch.setattr(generate.PartialStore, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        generate_demos(_config(out))
+    assert not out.exists(), "no final file after an interruption"
+    assert len(list(partial_dir(out).glob("seed_*"))) == 2
+
+    monkeypatch.setattr(generate.PartialStore, "save", save)
+    ran: list[int] = []
+    run_episode = generate.run_expert_episode
+
+    def counting(env, seed, *args, **kwargs):
+        ran.append(seed)
+        return run_episode(env, seed, *args, **kwargs)
+
+    monkeypatch.setattr(generate, "run_expert_episode", counting)
+    report = generate_demos(_config(out))
+    assert report.resumed == 2 and not set(ran) & set(saved), "finished episodes are not run again"
+    assert dataset_hash(out) == dataset_hash(reference)
+    assert not partial_dir(out).exists()
+
+
+def test_partial_run_with_other_settings_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "demos.hdf5"
+    directory = partial_dir(out)
+    directory.mkdir()
+    (directory / "manifest.json").write_text(json.dumps({"task": TASK, "action_noise": 0.5}))
+    with pytest.raises(HandbenchError, match="other settings"):
+        generate_demos(_config(out, num_demos=1))
+    generate_demos(_config(out, num_demos=1, overwrite=True))
+    assert out.exists() and not directory.exists()
+
+
+def test_check_experts_counts_episodes() -> None:
+    (check,) = check_experts([TASK], [HAND], num_seeds=1)
+    assert (check.task, check.hand, check.episodes) == (TASK, HAND, 1)
+    assert check.successes in (0, 1) and check.mean_length > 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["generate-demos", "--task", "nope", "--num-demos", "1"], "unknown task 'nope'; valid: "),
+    (["generate-demos", "--task", TASK, "--hand", "nope", "--num-demos", "1"], "unknown hand 'nope'; valid: hb16"),
+    (["generate-demos", "--task", TASK, "--num-demos", "0"], "--num-demos must be >= 1"),
+    (["generate-demos", "--task", TASK, "--num-demos", "1", "--workers", "-1"], "--workers must be >= 0"),
+    (["generate-demos", "--task", TASK, "--num-demos", "1", "--obs", "pixels", "--cameras", "nope"],
+     "unknown camera 'nope'"),
+    (["check-experts", "--tasks", TASK, "--seeds", "0"], "--seeds must be in 1.."),
+    (["check-experts", "--tasks", "nope"], "unknown task 'nope'"),
+    (["render", "--dataset", "missing.hdf5", "--out", "x.hdf5"], "missing.hdf5 does not exist"),
+    (["render", "--dataset", "missing.hdf5"], "nothing to do"),
+])
+def test_bad_input_is_one_line(argv: list[str], message: str, capsys, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["generate-demos", "--task", TASK, "--num-demos", "1", "--out", str(blocker / "d.hdf5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot create output directory" in err and "\n" not in err
+
+
+def test_missing_rendering_backend_names_the_packages(tmp_path: Path) -> None:
+    """A subprocess, as a user runs it: one error line, no traceback, Debian packages named."""
+    env = {**os.environ, "MUJOCO_GL": "glx", "DISPLAY": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "handbench.cli", "generate-demos", "--task", TASK, "--num-demos", "1",
+         "--obs", "pixels", "--out", str(tmp_path / "d.hdf5")],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("handbench generate-demos: error: cannot render") and "apt-get install libegl1" in last
+    assert not (tmp_path / "d.hdf5").exists()

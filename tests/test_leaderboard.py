@@ -1,0 +1,386 @@
+"""Leaderboard: every stored submission is valid and the generated files are up to date (the CI check);
+submit writes an entry and the tables; each refusal names its problem."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import handbench.evaluation.results as evaluator_results
+from handbench.cli import main
+from handbench.errors import HandbenchError
+from handbench.leaderboard.generate import CSV_FILE, README_FILE, outdated_files, regenerate
+from handbench.leaderboard.submissions import EntryInfo
+from handbench.leaderboard.submit import submit
+from handbench.leaderboard.tables import PLOT_FILE
+from handbench.protocol import load_protocol
+from handbench.stats import wilson_interval
+
+REPO_LEADERBOARD = Path(__file__).resolve().parents[1] / "leaderboard"
+PROTOCOL = load_protocol()
+TASK = "lift-cube"
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
+                 pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),)) -> pd.DataFrame:
+    """Protocol-conformant episodes in the evaluator's own table format."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for task, hand in pairs:
+        fixed = PROTOCOL.task(task)
+        for seed in fixed.eval_seeds:
+            success = bool(rng.random() < success_rate)
+            steps = int(rng.integers(20, fixed.episode_steps + 1)) if success else fixed.episode_steps
+            rows.append({"task": task, "hand": hand, "seed": seed, "success": success, "success_at_end": success,
+                         "steps": steps, "return": round(float(rng.normal(5, 1)), 6),
+                         "time_to_success": steps if success else None, "wall_time": 0.5, "physics_time": 0.3,
+                         "policy_time": 0.1, "policy": "diffusion", "checkpoint": f"/runs/{checkpoint_hash}/policy.pt",
+                         "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
+                         "task_version": fixed.task_version, "model_hash": f"model-{task}-{hand}",
+                         "handbench_version": "0.1.0", "mujoco_version": "3.3.0", "error": ""})
+    return evaluator_results.episodes_frame(rows)
+
+
+def summary_frame(episodes: pd.DataFrame) -> pd.DataFrame:
+    return evaluator_results.summarize(episodes, {task: len(PROTOCOL.task(task).eval_seeds)
+                                                  for task in set(episodes["task"])})
+
+
+def write_results(directory: Path, episodes: pd.DataFrame, training_seed: int = 0) -> Path:
+    """A results directory as `handbench eval --out` writes it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    evaluator_results.write_csv(episodes, directory / "episodes.csv")
+    evaluator_results.write_csv(summary_frame(episodes), directory / "summary.csv")
+    checkpoint = episodes["checkpoint_hash"].iloc[0]
+    meta = {"command": f"handbench eval --policy diffusion --checkpoint runs/{checkpoint}/policy.pt",
+            "protocol": {"name": PROTOCOL.name},
+            "policy": {"label": "diffusion", "checkpoint_hash": checkpoint,
+                       "provenance": {"seed": training_seed, "dataset_hash": "d1"}},
+            "versions": {"handbench": "0.1.0"}}
+    (directory / "meta.json").write_text(json.dumps(meta))
+    return directory
+
+
+def make_runs(root: Path, name: str = "m", success_rate: float = 0.6, count: int = 3,
+              pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),)) -> list[Path]:
+    return [write_results(root / f"{name}-seed{i}", episode_rows(f"{name}{i:015d}", success_rate, i + 10 * len(name),
+                                                                  pairs), training_seed=i)
+            for i in range(count)]
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Path:
+    return tmp_path / "leaderboard"
+
+
+# ------------------------------------------------------------------------------------------- the CI check
+def test_repository_leaderboard_is_valid_and_up_to_date():
+    """Every submission in leaderboard/ passes validation and the generated files match a regeneration
+    (CSV and README byte for byte; the PNG by the fingerprint of the data it was drawn from)."""
+    assert (REPO_LEADERBOARD / "submissions" / ".gitkeep").exists()
+    assert outdated_files(REPO_LEADERBOARD) == []
+
+
+# ------------------------------------------------------------------------------------------- submit
+def test_submit_writes_entry_tables_and_plot(tmp_path, board):
+    runs = make_runs(tmp_path, "good", success_rate=0.7)
+    result = submit(runs, EntryInfo(method="Good method", authors="A. B.", code_url="https://example.org/code"),
+                    leaderboard_dir=board)
+    entry = board / "submissions" / "good-method"
+    assert result.entry_dir == entry and result.rank == 1
+    for index, run in enumerate(runs):  # byte-exact copies of the results
+        for name in ("episodes.csv", "summary.csv", "meta.json"):
+            assert (entry / f"run-{index}" / name).read_bytes() == (run / name).read_bytes()
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["method"] == "Good method" and meta["protocol"] == PROTOCOL.name
+    assert meta["runs"][1]["commands"]["eval"].startswith("handbench eval --policy diffusion")
+    assert meta["runs"][1]["training_seed"] == 1 and meta["obs_mode"] == "state"
+    assert meta["runs"][1]["checkpoint_hash"] == "good000000000000001"
+
+    table = pd.read_csv(board / CSV_FILE)
+    task_row = table[(table["entry_id"] == "good-method") & (table["task"] == TASK)].iloc[0]
+    successes = sum(int(pd.read_csv(run / "episodes.csv")["success"].sum()) for run in runs)
+    assert task_row["episodes"] == 150
+    assert task_row["success_rate"] == pytest.approx(successes / 150, abs=1e-4)
+    low, high = wilson_interval(successes, 150)
+    assert (task_row["ci_low"], task_row["ci_high"]) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+    overall = table[(table["entry_id"] == "good-method") & (table["task"] == "overall")].iloc[0]
+    assert overall["ci_low"] <= overall["success_rate"] <= overall["ci_high"]
+    assert overall["iqm_ci_low"] <= overall["iqm"] <= overall["iqm_ci_high"]
+    readme = (board / README_FILE).read_text()
+    assert "[Good method](submissions/good-method/)" in readme and "[code](https://example.org/code)" in readme
+    assert (board / PLOT_FILE).read_bytes().startswith(b"\x89PNG")
+    assert outdated_files(board) == []
+
+
+def test_regeneration_is_byte_identical_and_ranks(tmp_path, board):
+    submit(make_runs(tmp_path, "weak", success_rate=0.2), EntryInfo(method="Weak"), leaderboard_dir=board)
+    submit(make_runs(tmp_path, "strong", success_rate=0.9), EntryInfo(method="Strong"), leaderboard_dir=board)
+    before = {name: (board / name).read_bytes() for name in (CSV_FILE, README_FILE, PLOT_FILE)}
+    regenerate(board)
+    assert {name: (board / name).read_bytes() for name in before} == before
+    table = pd.read_csv(board / CSV_FILE)
+    overall = table[table["task"] == "overall"].set_index("entry_id")
+    assert overall.loc["strong", "rank"] == 1 and overall.loc["weak", "rank"] == 2
+
+
+def test_out_of_date_files_are_detected(tmp_path, board):
+    submit(make_runs(tmp_path, "a"), EntryInfo(method="A"), leaderboard_dir=board)
+    (board / README_FILE).write_text((board / README_FILE).read_text() + "edited\n")
+    assert outdated_files(board) == [f"{board / README_FILE} differs from its regeneration"]
+    regenerate(board)
+    png = (board / PLOT_FILE).read_bytes()
+    submit(make_runs(tmp_path, "b", success_rate=0.3), EntryInfo(method="B"), leaderboard_dir=board)
+    (board / PLOT_FILE).write_bytes(png)  # a plot drawn from the old data
+    assert outdated_files(board) == [f"{board / PLOT_FILE} was drawn from other data than the submissions"]
+
+
+def test_empty_leaderboard_generates(board):
+    regenerate(board)
+    assert (board / "submissions" / ".gitkeep").exists()
+    assert "No entries yet" in (board / README_FILE).read_text()
+    assert (board / CSV_FILE).read_text().startswith("rank,entry_id,method,obs_mode,task,hand,")
+    assert outdated_files(board) == []
+
+
+def test_replace_overwrites_an_entry(tmp_path, board):
+    submit(make_runs(tmp_path, "x", success_rate=0.1), EntryInfo(method="X"), leaderboard_dir=board)
+    submit(make_runs(tmp_path, "y", success_rate=0.9), EntryInfo(method="X"), leaderboard_dir=board, replace=True)
+    meta = json.loads((board / "submissions" / "x" / "meta.json").read_text())
+    assert meta["runs"][0]["checkpoint_hash"] == "y000000000000000"
+    assert sorted(p.name for p in (board / "submissions").iterdir()) == [".gitkeep", "x"]
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def test_cli_submit_and_leaderboard_views(tmp_path, board, capsys):
+    args = ["--leaderboard-dir", str(board)]
+    assert main(["submit", *map(str, make_runs(tmp_path, "p", 0.8, pairs=((TASK, "hb16"), (TASK, "shadow")))),
+                 "--method", "P", *args]) == 0
+    assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.3)), "--method", "Q", *args]) == 0
+    assert "added entry 'q'" in capsys.readouterr().out
+
+    assert main(["leaderboard", "--format", "csv", *args]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (board / CSV_FILE).read_text()
+
+    assert main(["leaderboard", "--task", TASK, "--format", "md", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + 3 and "| 1 | P | state | hb16 |" in lines[2]  # P/hb16, P/shadow, Q/hb16
+
+    assert main(["leaderboard", *args]) == 0
+    assert "lift-cube/shadow" in capsys.readouterr().out
+
+    assert main(["leaderboard", "--compare", "p", "q", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("P(p > q) = ") and "over 1 task(s): lift-cube/hb16" in out
+
+    assert main(["leaderboard", "--check", *args]) == 0
+    assert main(["leaderboard", "--compare", "p", "nope", *args]) == 2
+    assert "unknown entry 'nope'; valid: p, q" in capsys.readouterr().err
+
+
+def test_cli_refusal_is_one_line(tmp_path, board, capsys):
+    runs = make_runs(tmp_path, "one", count=1)
+    assert main(["submit", str(runs[0]), "--method", "One", "--leaderboard-dir", str(board)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("handbench submit: error: 1 results directory given")
+    assert not (board / "submissions" / "one").exists()
+
+
+# ------------------------------------------------------------------------------------------- refusals
+Mutation = Callable[[list[Path]], None]
+
+
+def edit_episodes(index: int, change: Callable[[pd.DataFrame], pd.DataFrame], keep_summary: bool = False):
+    """Change run ``index``'s episodes (and, unless keep_summary, rewrite its summary to match)."""
+    def mutate(runs: list[Path]) -> None:
+        path = runs[index] / "episodes.csv"
+        frame = change(evaluator_results.read_episodes(path))
+        frame.to_csv(path, index=False)
+        if not keep_summary:
+            summary_frame(frame).to_csv(runs[index] / "summary.csv", index=False)
+    return mutate
+
+
+def edit_meta(index: int, change: Callable[[dict], dict]) -> Mutation:
+    def mutate(runs: list[Path]) -> None:
+        path = runs[index] / "meta.json"
+        path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    return mutate
+
+
+def set_cell(column: str, value, row: int = 0):
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+        return frame
+    return change
+
+
+def first_where(frame: pd.DataFrame, success: bool) -> int:
+    return int(frame.index[frame["success"] == success][0])
+
+
+def fail_with_tts(frame):
+    frame.loc[first_where(frame, False), "time_to_success"] = 5
+    return frame
+
+
+def success_tts_beyond_steps(frame):
+    row = first_where(frame, True)
+    frame.loc[row, "time_to_success"] = frame.loc[row, "steps"] + 1
+    return frame
+
+
+def success_not_ending(frame):
+    row = first_where(frame, True)
+    frame.loc[row, "time_to_success"] = frame.loc[row, "steps"] - 5
+    return frame
+
+
+def short_failure(frame):
+    frame.loc[first_where(frame, False), "steps"] = 40
+    return frame
+
+
+def end_success_without_success(frame):
+    frame.loc[first_where(frame, False), "success_at_end"] = True
+    return frame
+
+
+def late_success(frame):
+    """A failure turned into a success at the last step: consistent episodes, but the summary is stale."""
+    row = first_where(frame, False)
+    frame.loc[row, ["success", "success_at_end", "time_to_success"]] = [True, True, frame.loc[row, "steps"]]
+    return frame
+
+
+def copy_run(source: int, target: int) -> Mutation:
+    def mutate(runs: list[Path]) -> None:
+        for name in ("episodes.csv", "summary.csv", "meta.json"):
+            (runs[target] / name).write_bytes((runs[source] / name).read_bytes())
+    return mutate
+
+
+def summary_off(runs: list[Path]) -> None:
+    path = runs[1] / "summary.csv"
+    frame = pd.read_csv(path)
+    frame.loc[0, "ci_low"] = frame.loc[0, "ci_low"] + 0.02
+    frame.to_csv(path, index=False)
+
+
+def other_tasks(runs: list[Path]) -> None:
+    write_results(runs[2], episode_rows("m000000000000002", 0.6, 12, ((TASK, "shadow"),)), training_seed=2)
+
+
+def other_model(runs: list[Path]) -> None:
+    edit_episodes(1, lambda f: f.assign(model_hash="another-model"))(runs)
+
+
+REFUSALS: dict[str, tuple[Mutation, str]] = {
+    "protocol in meta.json": (edit_meta(0, lambda m: {**m, "protocol": {"name": "hb-v0"}}),
+                              "meta.json: protocol 'hb-v0' does not match the leaderboard's protocol 'hb-v1'"),
+    "protocol in rows": (edit_episodes(0, set_cell("protocol", "hb-v0", 3)),
+                         "lift-cube/hb16 seed 1000003: protocol 'hb-v0' does not match"),
+    "task version": (edit_episodes(1, lambda f: f.assign(task_version=1)),
+                     "lift-cube/hb16 was evaluated at task version '1', protocol hb-v1 fixes v0"),
+    "unknown task": (edit_episodes(0, lambda f: f.assign(task="open-door"), keep_summary=True),
+                     "unknown task in protocol hb-v1: 'open-door'; valid:"),
+    "hand outside protocol": (edit_episodes(0, lambda f: f.assign(hand="allegro")),
+                              "hand 'allegro' is not part of protocol hb-v1 for lift-cube"),
+    "missing seed": (edit_episodes(2, lambda f: f.drop(index=7)),
+                     "lift-cube/hb16 is missing 1 of 50 protocol seeds (1000007)"),
+    "repeated seed": (edit_episodes(0, set_cell("seed", 1000001, 0)),
+                      "seed(s) evaluated more than once (1000001)"),
+    "seed outside protocol": (edit_episodes(0, set_cell("seed", 17, 4)),
+                              "seed(s) outside the protocol (17); protocol hb-v1 uses seeds 1000000..1000049"),
+    "failure with time to success": (edit_episodes(0, fail_with_tts), "success=False but time_to_success=5"),
+    "success after the episode": (edit_episodes(0, success_tts_beyond_steps),
+                                  "success=True but time_to_success="),
+    "success that did not end the episode": (edit_episodes(0, success_not_ending),
+                                             "protocol hb-v1 ends an episode on success"),
+    "short failure": (edit_episodes(0, short_failure), "failed after 40 steps; a failed episode runs all 100"),
+    "success at end only": (edit_episodes(0, end_success_without_success), "success_at_end=True but success=False"),
+    "too many steps": (edit_episodes(0, lambda f: f.assign(steps=101)), "steps=101 outside 1..100"),
+    "empty provenance": (edit_episodes(1, set_cell("model_hash", "", 2)),
+                         "provenance column model_hash is empty in 1 row(s)"),
+    "missing provenance column": (edit_episodes(0, lambda f: f.drop(columns="handbench_version")),
+                                  "episodes.csv: missing column(s) handbench_version"),
+    "two code versions in a run": (edit_episodes(0, set_cell("handbench_version", "0.0.9", 9)),
+                                   "column handbench_version must be the same on every row of one run"),
+    "no command in meta": (edit_meta(0, lambda m: {k: v for k, v in m.items() if k != "command"}),
+                           "no 'command' recorded"),
+    "same checkpoint twice": (copy_run(0, 2), "evaluate the same checkpoint (m000000000000000)"),
+    "same training seed twice": (edit_meta(1, lambda m: {**m, "policy": {"provenance": {"seed": 0}}}),
+                                 "were both trained with seed 0"),
+    "obs mode outside protocol": (edit_episodes(0, lambda f: f.assign(obs_mode="depth")),
+                                  "observation mode 'depth' is not part of protocol hb-v1"),
+    "different obs modes per seed": (edit_episodes(1, lambda f: f.assign(obs_mode="pixels")),
+                                     "one entry is one observation mode"),
+    "summary not from episodes": (summary_off, "summary.csv: lift-cube/hb16 ci_low="),
+    "stale summary": (edit_episodes(2, late_success, keep_summary=True), "summary.csv: lift-cube/hb16 successes="),
+    "errored episode": (edit_episodes(0, set_cell("error", "step 3: policy raised ValueError: boom", 5)),
+                        "seed 1000005 ended with an error (step 3: policy raised ValueError: boom)"),
+    "different tasks per seed": (other_tasks, "every training seed must cover the same tasks"),
+    "different models per seed": (other_model, "lift-cube/hb16 was evaluated on different models across training"),
+    "missing summary": (lambda runs: (runs[1] / "summary.csv").unlink(), "seed1: missing summary.csv"),
+    "corrupt meta": (lambda runs: (runs[0] / "meta.json").write_text("{oops"), "meta.json: not valid JSON"),
+    "bad boolean": (edit_episodes(0, set_cell("success", "maybe", 1), keep_summary=True), "column success has 'maybe'"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSALS))
+def test_submit_refuses(name, tmp_path, board):
+    mutate, message = REFUSALS[name]
+    runs = make_runs(tmp_path)
+    mutate(runs)
+    with pytest.raises(HandbenchError) as error:
+        submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+    assert not (board / "submissions" / "m").exists()
+
+
+def test_refuses_too_few_training_seeds(tmp_path, board):
+    with pytest.raises(HandbenchError, match="2 results directories given; protocol hb-v1 asks for one per "
+                                             "training seed, at least 3"):
+        submit(make_runs(tmp_path, count=2), EntryInfo(method="M"), leaderboard_dir=board)
+
+
+def test_refuses_existing_entry_without_replace(tmp_path, board):
+    submit(make_runs(tmp_path, "a"), EntryInfo(method="A"), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="entry 'a' already exists .* pass --replace"):
+        submit(make_runs(tmp_path, "b"), EntryInfo(method="A"), leaderboard_dir=board)
+
+
+def test_refuses_checkpoints_already_on_the_leaderboard(tmp_path, board):
+    runs = make_runs(tmp_path, "a")
+    submit(runs, EntryInfo(method="A"), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="already on the leaderboard in entry 'a'"):
+        submit(runs, EntryInfo(method="Same runs, new name"), leaderboard_dir=board)
+
+
+def test_refuses_bad_url_and_entry_id(tmp_path, board):
+    runs = make_runs(tmp_path)
+    with pytest.raises(HandbenchError, match="--paper-url 'arxiv.org/abs/1' is not an http"):
+        submit(runs, EntryInfo(method="M", paper_url="arxiv.org/abs/1"), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="entry id '../up' is not valid"):
+        submit(runs, EntryInfo(method="M"), leaderboard_dir=board, entry_id="../up")
+
+
+def test_refuses_missing_results_dir(tmp_path, board):
+    with pytest.raises(HandbenchError, match="results directory .*nowhere does not exist"):
+        submit([tmp_path / "nowhere"], EntryInfo(method="M"), leaderboard_dir=board)
+
+
+def test_tampered_submission_fails_the_check(tmp_path, board):
+    submit(make_runs(tmp_path, "a"), EntryInfo(method="A"), leaderboard_dir=board)
+    edit_episodes(0, set_cell("seed", 1000002, 1), keep_summary=True)([board / "submissions" / "a" / "run-1"])
+    with pytest.raises(HandbenchError, match="run-1: lift-cube/hb16 has seed"):
+        outdated_files(board)
