@@ -28,6 +28,12 @@ BOOTSTRAP_REPS = 10_000
 BOOTSTRAP_SEED = 0
 
 
+def _bootstrap_rng(seed: int) -> np.random.RandomState:
+    """The legacy RandomState on purpose: its stream is frozen across numpy versions (Generator's may change),
+    and the leaderboard's checked-in tables must regenerate byte for byte on any machine."""
+    return np.random.RandomState(seed)
+
+
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean: the mean of the middle 50% of all scores (rliable's 25% trimmed mean).
 
@@ -66,8 +72,7 @@ def stratified_bootstrap_samples(scores: np.ndarray, reps: int = BOOTSTRAP_REPS,
     """
     matrix = _check_score_matrix(scores)
     runs, tasks = matrix.shape
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, runs, size=(reps, runs, tasks))
+    rows = _bootstrap_rng(seed).randint(0, runs, size=(reps, runs, tasks))
     resampled = np.take_along_axis(np.broadcast_to(matrix, (reps, runs, tasks)), rows, axis=1)
     return resampled.reshape(reps, runs * tasks)
 
@@ -110,13 +115,13 @@ def probability_of_improvement_with_interval(x: np.ndarray, y: np.ndarray, reps:
     resampled within each task, independently for the two entries."""
     a, b = _check_score_matrix(x), _check_score_matrix(y)
     point = probability_of_improvement(a, b)
-    rng = np.random.default_rng(seed)
+    rng = _bootstrap_rng(seed)
     values = []
     chunk = 1000  # bounds memory: reps x runs_x x runs_y x tasks floats per chunk
     for start in range(0, reps, chunk):
         size = min(chunk, reps - start)
-        rows_a = rng.integers(0, a.shape[0], size=(size, *a.shape))
-        rows_b = rng.integers(0, b.shape[0], size=(size, *b.shape))
+        rows_a = rng.randint(0, a.shape[0], size=(size, *a.shape))
+        rows_b = rng.randint(0, b.shape[0], size=(size, *b.shape))
         sample_a = np.take_along_axis(np.broadcast_to(a, (size, *a.shape)), rows_a, axis=1)
         sample_b = np.take_along_axis(np.broadcast_to(b, (size, *b.shape)), rows_b, axis=1)
         values.append(_poi_batched(sample_a, sample_b))

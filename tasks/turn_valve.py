@@ -19,10 +19,10 @@ from handbench.task import StepScore, Task
 
 TARGET_ANGLE = np.pi
 INITIAL_ANGLE_RANGE = (-0.6, -0.2)
-POST_HEIGHT = 0.04  # the hinge sits on a fixed post this high above the table
+POST_HEIGHT = 0.002  # the hinge sits this high above the table
 KNOB_RADIUS = 0.026
 KNOB_HALF_HEIGHT = 0.025
-HANDLE_CENTRE_HEIGHT = POST_HEIGHT + 0.004 + KNOB_HALF_HEIGHT
+HANDLE_CENTRE_HEIGHT = POST_HEIGHT + 0.002 + KNOB_HALF_HEIGHT
 
 
 class TurnValve(Task):
@@ -40,9 +40,10 @@ class TurnValve(Task):
 
     def build(self, spec: mujoco.MjSpec) -> None:
         base = spec.worldbody.add_body(name="valve_base", pos=[0, 0, 0])
-        base.add_geom(name="valve_post", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.012, POST_HEIGHT / 2, 0],
-                      pos=[0, 0, POST_HEIGHT / 2], rgba=[0.45, 0.45, 0.5, 1])
-        valve = base.add_body(name="valve", pos=[0, 0, POST_HEIGHT + 0.002])
+        # A flat plate (visual only) under the knob; the knob spins 2 mm above it without touching.
+        base.add_geom(name="valve_plate", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[KNOB_RADIUS + 0.012, 0.001, 0],
+                      pos=[0, 0, 0.001], rgba=[0.45, 0.45, 0.5, 1], contype=0, conaffinity=0)
+        valve = base.add_body(name="valve", pos=[0, 0, POST_HEIGHT])
         valve.add_joint(name="valve_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1], damping=0.1,
                         frictionloss=0.01, armature=0.002, limited=mujoco.mjtLimited.mjLIMITED_FALSE)
         valve.add_geom(name="valve_knob", type=mujoco.mjtGeom.mjGEOM_CYLINDER,

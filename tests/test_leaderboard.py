@@ -307,6 +307,8 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
                                              "protocol hb-v1 ends an episode on success"),
     "short failure": (edit_episodes(0, short_failure), "failed after 40 steps; a failed episode runs all 100"),
     "success at end only": (edit_episodes(0, end_success_without_success), "success_at_end=True but success=False"),
+    "non-finite return": (edit_episodes(0, set_cell("return", float("nan"), 2), keep_summary=True),
+                          "seed 1000002: return is nan, not a finite number"),
     "too many steps": (edit_episodes(0, lambda f: f.assign(steps=101)), "steps=101 outside 1..100"),
     "empty provenance": (edit_episodes(1, set_cell("model_hash", "", 2)),
                          "provenance column model_hash is empty in 1 row(s)"),

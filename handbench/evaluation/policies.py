@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,6 +145,8 @@ class ClassSource(PolicySource):
 
     def _resolve(self) -> type:
         module_name, _, class_name = self.target.partition(":")
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())  # like `python -m`: a policy module beside the user is importable
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:

@@ -170,7 +170,10 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}
 
-    workers = config.workers if config.workers is not None else min(os.cpu_count() or 1, len(jobs))
+    workers = config.workers
+    if workers is None and not (config.ray_address or os.environ.get("RAY_ADDRESS")):
+        workers = min(os.cpu_count() or 1, len(jobs))
+        workers = workers if workers > 1 else 0  # one Ray actor would only add Ray's start-up time
     progress = Progress(len(keys), [rows[k] for k in rows], config.progress)
 
     def on_outcome(outcome: EpisodeOutcome) -> None:
@@ -189,7 +192,8 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
 
     started = time.time()
     try:
-        run_jobs(jobs, source, config.obs_mode, workers, on_outcome, config.ray_address, config.torch_threads)
+        workers = run_jobs(jobs, source, config.obs_mode, workers, on_outcome, config.ray_address,
+                           config.torch_threads)
     finally:
         progress.close()
     episodes = episodes_frame([rows[k] for k in keys])

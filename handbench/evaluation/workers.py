@@ -117,23 +117,30 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, workers: int,
+def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, workers: int | None,
              on_outcome: Callable[[EpisodeOutcome], None], ray_address: str | None = None,
-             torch_threads: int = 1) -> None:
-    """Run every job, calling ``on_outcome`` in the driver as each finishes (in completion order)."""
+             torch_threads: int = 1) -> int:
+    """Run every job, calling ``on_outcome`` in the driver as each finishes (in completion order).
+
+    ``workers=None`` means one Ray actor per CPU of the cluster (at most one per job). Returns the
+    number of workers used (0: in this process).
+    """
     jobs = list(jobs)
     if not jobs:
-        return
-    if workers <= 0:
+        return 0
+    if workers is not None and workers <= 0:
         worker = EpisodeWorker(source, obs_mode)  # in-process: leave the caller's torch threads alone
         try:
             for job in jobs:
                 on_outcome(worker.run(job))
         finally:
             worker.close()
-        return
-    with ray_session(ray_address, workers) as ray:
+        return 0
+    with ray_session(ray_address, workers or len(jobs)) as ray:
         from ray.util import ActorPool
+
+        if workers is None:
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
         actor_class = ray.remote(num_cpus=1)(EpisodeWorker)
         runtime_env = {"env_vars": worker_env_vars(torch_threads)}
@@ -146,3 +153,4 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
         finally:
             for actor in actors:
                 ray.kill(actor)
+    return len(actors)

@@ -53,7 +53,9 @@ def _point(prefix: str) -> dict[str, float]:
 SYNERGIES: dict[str, dict[str, float]] = {
     "open": {"THJ4": 0.0, "THJ3": 0.0, "THJ2": 0.0, "THJ1": 0.0, "THJ0": 0.0},
     "power": {
-        "THJ4": 0.9, "THJ3": 1.2, "THJ2": 0.1, "THJ1": 0.3, "THJ0": -0.4, "LFJ4": 0.2,
+        # The thumb crosses under the palm to the object's back face, opposing the curled fingers; with
+        # the thumb only flexed sideways the fingers squeezed small objects out toward the wrist.
+        "THJ4": -0.25, "THJ3": 1.25, "THJ2": 0.25, "THJ1": -0.5, "THJ0": -1.45, "LFJ4": 0.2,
         **_curl("FF", 1.2, 1.2, 0.8), **_curl("MF", 1.2, 1.2, 0.8),
         **_curl("RF", 1.2, 1.2, 0.8), **_curl("LF", 1.2, 1.2, 0.8),
     },
@@ -122,7 +124,13 @@ def build_spec() -> mujoco.MjSpec:
         actuator.ctrlrange = [-limit, limit]
         _servo(actuator, *(ARM_SLIDE_GAINS if is_slide else ARM_HINGE_GAINS))
     for name in FINGER_JOINTS:
-        _servo(spec.actuator(f"A_{name}"), *FINGER_GAINS)
+        actuator = spec.actuator(f"A_{name}")
+        _servo(actuator, *FINGER_GAINS)
+        # Adroit rounds its ctrlranges outward (1.6 for a 1.571 limit): targets past a limit only push
+        # the joint into it, so the action space stops at the joint range.
+        joint_range = np.asarray(spec.joint(name).range)
+        ctrl = np.asarray(actuator.ctrlrange)
+        actuator.ctrlrange = [max(ctrl[0], joint_range[0]), min(ctrl[1], joint_range[1])]
 
     stack = [forearm]
     while stack:

@@ -45,13 +45,16 @@ class Leaderboard:
 
 def regenerate(directory: str | Path, protocol: Protocol | None = None) -> list[Path]:
     """Rewrite leaderboard.csv, README.md and leaderboard.png (each atomically); returns their paths."""
-    board = Leaderboard.load(directory, protocol)
-    ensure_writable_dir(submissions_dir(directory))
-    gitkeep = submissions_dir(directory) / GITKEEP
+    return write_generated(Leaderboard.load(directory, protocol))
+
+
+def write_generated(board: Leaderboard) -> list[Path]:
+    ensure_writable_dir(submissions_dir(board.directory))
+    gitkeep = submissions_dir(board.directory) / GITKEEP
     if not gitkeep.exists():
         gitkeep.write_bytes(b"")
     written = []
-    for name, data in {**board.text_files(), PLOT_FILE: render_png(board.scores)}.items():
+    for name, data in {**board.text_files(), PLOT_FILE: render_png(board.scores, board.protocol.name)}.items():
         atomic_write_bytes(board.directory / name, data)
         written.append(board.directory / name)
     return written
@@ -70,6 +73,6 @@ def outdated_files(directory: str | Path, protocol: Protocol | None = None) -> l
     plot = board.directory / PLOT_FILE
     if not plot.is_file():
         problems.append(f"{plot} is missing")
-    elif png_fingerprint(plot) != fingerprint(plot_data(board.scores)):
+    elif png_fingerprint(plot) != fingerprint(plot_data(board.scores, board.protocol.name)):
         problems.append(f"{plot} was drawn from other data than the submissions")
     return problems

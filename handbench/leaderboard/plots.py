@@ -20,7 +20,7 @@ PLOT_STYLE = 1
 FINGERPRINT_KEY = "handbench-data"
 
 
-def plot_data(scores: Sequence[EntryScores]) -> dict:
+def plot_data(scores: Sequence[EntryScores], protocol: str) -> dict:
     """Everything the figure shows, rounded as drawn; its hash is the PNG's fingerprint."""
     ranked = rank_overall(list(scores))
     panels = [{"title": "overall IQM", "points": [
@@ -30,20 +30,21 @@ def plot_data(scores: Sequence[EntryScores]) -> dict:
             [s.entry.info.method, round(s.tasks[key].success_rate, 4), round(s.tasks[key].ci_low, 4),
              round(s.tasks[key].ci_high, 4)] if key in s.tasks else [s.entry.info.method, None, None, None]
             for s in ranked]})
-    return {"style": PLOT_STYLE, "methods": [s.entry.info.method for s in ranked], "panels": panels}
+    return {"style": PLOT_STYLE, "protocol": protocol, "methods": [s.entry.info.method for s in ranked],
+            "panels": panels}
 
 
 def fingerprint(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def render_png(scores: Sequence[EntryScores]) -> bytes:
+def render_png(scores: Sequence[EntryScores], protocol: str) -> bytes:
     import matplotlib
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    data = plot_data(scores)
+    data = plot_data(scores, protocol)
     methods = data["methods"]
     with matplotlib.style.context("default"):
         if not methods:
@@ -52,8 +53,15 @@ def render_png(scores: Sequence[EntryScores]) -> bytes:
             figure.text(0.5, 0.5, "handbench leaderboard: no entries yet", ha="center", va="center")
             return _png_bytes(figure, data)
         panels = data["panels"]
-        figure = Figure(figsize=(1.5 + 2.6 * len(panels), 0.8 + 0.35 * len(methods)), dpi=100, layout="constrained")
+        # Fixed margins from the label lengths (constrained layout would cost a second per render).
+        label_width = 0.3 + 0.075 * max(len(method) for method in methods)
+        width, height = label_width + 2.6 * len(panels), 1.3 + 0.35 * len(methods)
+        figure = Figure(figsize=(width, height), dpi=100)
         FigureCanvasAgg(figure)
+        figure.subplots_adjust(left=label_width / width, right=1 - 0.15 / width, bottom=0.5 / height,
+                               top=1 - 0.6 / height, wspace=0.12)
+        figure.suptitle(f"handbench leaderboard ({data['protocol']}): success % with 95% intervals "
+                        "(tasks: Wilson; overall IQM: stratified bootstrap)", fontsize=9)
         axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
         colors = matplotlib.colormaps["tab10"]
         for ax, panel in zip(axes, panels, strict=True):

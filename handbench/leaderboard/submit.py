@@ -11,9 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handbench.errors import HandbenchError
-from handbench.leaderboard.generate import Leaderboard, regenerate
-from handbench.leaderboard.scores import EntryScores, rank_overall, task_label
-from handbench.leaderboard.submissions import EntryInfo, check_entry_id, slugify, submissions_dir, write_entry
+from handbench.leaderboard.generate import Leaderboard, write_generated
+from handbench.leaderboard.scores import EntryScores, rank_overall, score_entry, task_label
+from handbench.leaderboard.submissions import (
+    EntryInfo,
+    check_entry_id,
+    load_entry,
+    slugify,
+    submissions_dir,
+    write_entry,
+)
 from handbench.leaderboard.tables import percent_interval
 from handbench.leaderboard.validate import current_protocol, load_results_dir, validate_runs
 from handbench.protocol import Protocol
@@ -59,8 +66,10 @@ def submit(results_dirs: Sequence[str | Path], info: EntryInfo, leaderboard_dir:
             raise HandbenchError(f"checkpoint(s) {', '.join(sorted(shared))} are already on the leaderboard in entry "
                                  f"{other.entry_id!r}")
     entry_dir = write_entry(leaderboard_dir, entry_id, info, runs, protocol, replace=replace)
-    written = regenerate(leaderboard_dir, protocol)
-    ranked = rank_overall(Leaderboard.load(leaderboard_dir, protocol).scores)
+    new_scores = score_entry(load_entry(leaderboard_dir, entry_id, protocol))  # read back: what is stored is ranked
+    others = [scores for scores in board.scores if scores.entry_id != entry_id]
+    written = write_generated(Leaderboard(board.directory, protocol, [*others, new_scores]))
+    ranked = rank_overall([*others, new_scores])
     position = next(i for i, scores in enumerate(ranked, 1) if scores.entry_id == entry_id)
     return SubmitResult(entry_dir=entry_dir, scores=ranked[position - 1], rank=position, entries=len(ranked),
                         written=written)

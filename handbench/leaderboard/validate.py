@@ -7,6 +7,7 @@ The same checks run again in CI over every stored submission.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -76,8 +77,11 @@ class RunResults:
 
     def task_keys(self) -> list[tuple[str, str]]:
         """The (task, hand) pairs evaluated, sorted."""
-        pairs = self.episodes[["task", "hand"]].drop_duplicates().itertuples(index=False)
-        return sorted((str(task), str(hand)) for task, hand in pairs)
+        return list(self._task_keys)
+
+    @functools.cached_property
+    def _task_keys(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted(set(zip(self.episodes["task"], self.episodes["hand"], strict=True))))
 
 
 # ----------------------------------------------------------------------------------------------------- loading
@@ -219,11 +223,12 @@ def _check_protocol(run: RunResults, rules: Protocol) -> None:
 
 
 def _check_provenance(run: RunResults) -> None:
+    empty = run.episodes[list(PROVENANCE_COLUMNS)] == ""
     for column in PROVENANCE_COLUMNS:
-        empty = run.episodes[run.episodes[column] == ""]
-        if not empty.empty:
-            raise HandbenchError(f"{_where(run, empty.iloc[0])}: provenance column {column} is empty "
-                                 f"in {len(empty)} row(s)")
+        if empty[column].any():
+            rows = empty.index[empty[column]]
+            raise HandbenchError(f"{_where(run, run.episodes.loc[rows[0]])}: provenance column {column} is empty "
+                                 f"in {len(rows)} row(s)")
     for column in RUN_CONSTANT_COLUMNS:
         values = sorted(set(run.episodes[column]))
         if len(values) > 1:
@@ -299,6 +304,8 @@ def _check_success_vs_steps(run: RunResults, rules: Protocol) -> None:
         where = _where(run, row)
         if not 1 <= steps <= limit:
             raise HandbenchError(f"{where}: steps={steps} outside 1..{limit} (the protocol's episode length)")
+        if not math.isfinite(row["return"]):
+            raise HandbenchError(f"{where}: return is {row['return']}, not a finite number")
         if row["success"]:
             if not math.isfinite(tts) or not 1 <= tts <= steps:
                 raise HandbenchError(f"{where}: success=True but time_to_success={tts} is not a step of the "

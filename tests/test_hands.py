@@ -1,0 +1,98 @@
+"""The Hand interface of both hands: compilation, action layout, ranges, synergies, wrist IK, provenance."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pytest
+
+from handbench.env import HandEnv
+from handbench.hands import FINGERS, HANDS, BoundHand, get_hand, yaw_quat
+from handbench.hands.shadow import adroit_model_path
+from handbench.scene import make_scene
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REQUIRED_SYNERGIES = ("open", "power", "pinch", "hook", "point_index", "point_middle", "point_ring")
+
+
+@pytest.fixture(scope="module", params=sorted(HANDS))
+def bound(request) -> BoundHand:
+    spec = make_scene(get_hand(request.param))
+    return BoundHand(get_hand(request.param), spec.compile())
+
+
+def test_hand_compiles_with_a_six_dof_wrist_and_named_fingers(bound):
+    spec = bound.spec
+    assert bound.n_wrist == 6
+    assert len(spec.finger_joints) >= 16
+    assert set(FINGERS) <= set(spec.fingers)
+    assert len(spec.touch_sensors) >= len(FINGERS)
+    assert bound.touch(mujoco.MjData(bound.model)).shape == (len(spec.touch_sensors),)
+
+
+def test_actuators_are_wrist_then_fingers(bound):
+    model = bound.model
+    joints = bound.spec.wrist_joints + bound.spec.finger_joints
+    for actuator, joint in enumerate(joints):
+        assert model.actuator_trntype[actuator] == mujoco.mjtTrn.mjTRN_JOINT
+        assert model.joint(int(model.actuator_trnid[actuator, 0])).name == joint
+
+
+def test_ctrlrange_inside_joint_range(bound):
+    model = bound.model
+    joint_ids = model.actuator_trnid[bound.actuator_ids, 0]
+    low, high = model.jnt_range[joint_ids, 0], model.jnt_range[joint_ids, 1]
+    assert np.all(model.jnt_limited[joint_ids])
+    assert np.all(bound.ctrl_low >= low - 1e-9) and np.all(bound.ctrl_high <= high + 1e-9)
+    assert np.all(bound.ctrl_low < bound.ctrl_high)
+
+
+def test_every_synergy_is_inside_the_ctrlrange(bound):
+    assert set(REQUIRED_SYNERGIES) <= set(bound.synergy_names)
+    low, high = bound.ctrl_low[bound.n_wrist:], bound.ctrl_high[bound.n_wrist:]
+    for name in bound.synergy_names:
+        for level in (0.0, 0.5, 1.0):
+            pose = bound.synergy(name, level)
+            assert np.all(pose >= low - 1e-9) and np.all(pose <= high + 1e-9), (name, level)
+    assert not np.allclose(bound.synergy("power"), bound.synergy("open"))
+
+
+def test_power_grasp_closes_the_fingers_around_the_grasp_site(bound):
+    """Fingertips of the power synergy end near the grasp site (where a grasped object's centre sits)."""
+    data = mujoco.MjData(bound.model)
+    data.qpos[bound.finger_qpos] = bound.synergy("open")
+    mujoco.mj_kinematics(bound.model, data)
+    site = bound.grasp_site_pos(data)
+    open_dist = {f: np.linalg.norm(p - site) for f, p in bound.fingertip_positions(data).items()}
+    data.qpos[bound.finger_qpos] = bound.synergy("power")
+    mujoco.mj_kinematics(bound.model, data)
+    power_dist = {f: np.linalg.norm(p - bound.grasp_site_pos(data)) for f, p in bound.fingertip_positions(data).items()}
+    for finger in FINGERS:
+        assert power_dist[finger] < 0.05 < open_dist[finger], finger
+
+
+@pytest.mark.parametrize("hand", sorted(HANDS))
+def test_wrist_ik_reaches_targets_within_5mm(hand):
+    """Commanded IK targets are reached in simulation (servo + IK), not only kinematically."""
+    env = HandEnv("lift-cube", hand)
+    env.reset(seed=0)
+    env.data.qpos[env.task.cube_qpos.start:env.task.cube_qpos.start + 3] = [0.4, 0.4, 0.03]  # out of the way
+    fingers = env.hand.synergy("open")
+    for target, yaw in (((0.1, -0.1, 0.08), 0.8), ((-0.12, 0.12, 0.25), -1.2), ((0.0, 0.0, 0.15), 0.0)):
+        wrist = env.hand.wrist_ik(env.data, np.array(target), yaw_quat(yaw))
+        for _ in range(40):
+            env.step(env.hand.action(wrist, fingers))
+        assert np.linalg.norm(env.hand.grasp_site_pos(env.data) - target) < 0.005, (hand, target)
+
+
+def test_shadow_is_loaded_from_installed_gymnasium_robotics():
+    path = Path(adroit_model_path()).resolve()
+    package_dir = Path(importlib.util.find_spec("gymnasium_robotics").origin).resolve().parent
+    assert package_dir in path.parents
+    assert REPO_ROOT not in path.parents
+    copied = [p for p in REPO_ROOT.rglob("*") if p.suffix.lower() in (".stl", ".obj", ".msh")
+              or "adroit" in p.name.lower()]
+    assert not [p for p in copied if ".git" not in p.parts and "venv" not in p.parts]
