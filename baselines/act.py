@@ -115,7 +115,7 @@ class ACT(BaselineModel):
         l1 = ((predicted - action).abs() * valid).sum() / (valid.sum() * action.shape[-1]).clamp(min=1.0)
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(-1).mean()
         loss = l1 + self.config.kl_weight * kl
-        return loss, {"l1": float(l1), "kl": float(kl)}
+        return loss, {"l1": l1.item(), "kl": kl.item()}
 
     @torch.no_grad()
     def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:

@@ -43,7 +43,7 @@ class BC(BaselineModel):
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         loss = F.mse_loss(self(batch), batch["action"])
-        return loss, {"mse": float(loss)}
+        return loss, {"mse": loss.item()}
 
     @torch.no_grad()
     def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:

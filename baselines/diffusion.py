@@ -131,7 +131,7 @@ class DiffusionPolicy(BaselineModel):
         steps = torch.randint(0, self.config.train_timesteps, (action.shape[0],), device=action.device)
         noisy = self.noise_scheduler.add_noise(action, noise, steps)
         loss = F.mse_loss(self.unet(noisy, steps, self.condition(batch)), noise)
-        return loss, {"mse": float(loss)}
+        return loss, {"mse": loss.item()}
 
     @torch.no_grad()
     def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:

@@ -114,13 +114,13 @@ class ImplicitBC(BaselineModel):
             candidates = candidates.detach().requires_grad_(True)
         energies = self.energy(cond, candidates)
         info_nce = F.cross_entropy(-energies / c.temperature, target)
-        terms = {"info_nce": float(info_nce)}
+        terms = {"info_nce": info_nce.item()}
         loss = info_nce
         if penalise:
             grad = torch.autograd.grad(energies.sum(), candidates, create_graph=True)[0]
             penalty = F.relu(grad.abs().amax(-1) - c.gradient_margin).pow(2).mean()
             loss = loss + c.gradient_penalty * penalty
-            terms["grad_penalty"] = float(penalty)
+            terms["grad_penalty"] = penalty.item()
         return loss, terms
 
     @torch.no_grad()

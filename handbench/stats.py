@@ -15,7 +15,11 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # Rounding leaves e.g. 7e-18 instead of 0 for 0 successes; the interval must contain p exactly
+    # (plots draw p - low as an error bar, which must not be negative).
+    low = 0.0 if successes == 0 else min(p, max(0.0, centre - half))
+    high = 1.0 if successes == n else max(p, min(1.0, centre + half))
+    return low, high
 
 
 # --- Aggregates across tasks and training seeds (rliable's method, in numpy) -------------------------------------

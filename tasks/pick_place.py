@@ -22,11 +22,8 @@ from handbench.task import StepScore, Task
 GOAL_TOLERANCE = 0.03  # metres between cube centre and goal
 HOLD_STEPS = 5
 GRASP_HEIGHT = 0.004  # grasp site above the cube centre at the end of the descent
-# hb16's thumb is long: swept from its open pose it hits the table under a palm this low, and its
-# power-synergy abduction closes it beside the cube instead of behind it. Curl it first (short) and
-# keep it centred; joint targets are composed here from the hand's own joint names.
-THUMB_PRESHAPE = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": -1.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
-THUMB_GRASP = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": 0.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
+LOST_DISTANCE = 0.045  # cube this far below / away from the grasp site means the grasp failed
+ARC_HEIGHT = 0.05  # the 'arc' carry passes this far above the goal before coming down onto it
 MIN_GOAL_DISTANCE = 0.10  # the goal is never closer than this to the cube's start (no success at reset)
 GOAL_LOW = np.array([-0.12, -0.08, 0.07])
 GOAL_HIGH = np.array([0.12, 0.08, 0.16])
@@ -104,38 +101,35 @@ class PickPlace(Task):
 
 
 class PickPlaceExpert(Expert):
-    """Top-down grasp, lift, carry, hold. Strategy: grasp synergy and which cube faces the digits close on.
+    """Top-down power grasp, lift, carry, hold. Strategy: which pair of cube faces the digits close on
+    (front-back or left-right) and the carry route (straight to the goal, or an arc through a point above it).
 
-    The carry is closed-loop on the cube itself: the commanded grasp-site target is corrected by the
-    remaining cube-to-goal error, so the cube lands on the goal whatever its offset in the hand.
+    The carry is closed-loop on the cube itself: the grasp-site target is the goal minus the cube's
+    current offset in the hand, plus an integral correction near the goal, so the cube lands on the goal.
     """
 
-    strategies = ("power-front-back", "power-left-right", "pinch-front-back")
+    strategies = ("front-back-direct", "front-back-arc", "left-right-direct", "left-right-arc")
 
     def reset(self) -> None:
         super().reset()
         self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
         self.correction = np.zeros(3)
+        self.above_goal = False
 
     def _grasp_yaw(self) -> float:
         yaw = float(self.env.episode_params["cube_yaw"])
-        if self.strategy == "power-left-right":  # the quarter turn that keeps the wrist yaw small
+        if self.strategy.startswith("left-right"):  # the quarter turn that keeps the wrist yaw small
             yaw += -np.pi / 2 if yaw > 0 else np.pi / 2
         return yaw
 
-    def _grasp(self, level: float = 1.0) -> np.ndarray:
-        fingers = self.hand.synergy("pinch" if self.strategy.startswith("pinch") else "power", level)
-        preshape = THUMB_PRESHAPE.get(self.hand.spec.name, {})
-        for joint, value in THUMB_GRASP.get(self.hand.spec.name, {}).items():
-            start = preshape[joint]
-            fingers[self.hand.spec.finger_joints.index(joint)] = start + level * (value - start)
-        return fingers
-
-    def _preshape(self) -> np.ndarray:
-        fingers = self.hand.synergy("open", 0.0)
-        for joint, value in THUMB_PRESHAPE.get(self.hand.spec.name, {}).items():
-            fingers[self.hand.spec.finger_joints.index(joint)] = value
-        return fingers
+    def _carry_target(self, goal: np.ndarray, cube: np.ndarray) -> np.ndarray:
+        """Where the cube should head now: the goal, or first the point above it for the arc route."""
+        if self.strategy.endswith("arc") and not self.above_goal:
+            waypoint = goal + [0, 0, ARC_HEIGHT]
+            if np.linalg.norm(waypoint - cube) < 0.02:
+                self.above_goal = True
+            return waypoint
+        return goal
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
@@ -145,7 +139,7 @@ class PickPlaceExpert(Expert):
         task: PickPlace = self.env.task
         cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
-        fingers = self._preshape()
+        fingers = self.hand.synergy("open", 0.0)
         if self.phase == "approach":
             remaining = self.motion.toward(cube + [0, 0, 0.09], rotation)
             if remaining < 0.01:
@@ -155,24 +149,28 @@ class PickPlaceExpert(Expert):
             if remaining < 0.004 and self.phase_steps > 3:
                 self.goto("close")
         elif self.phase == "close":
-            fingers = self._grasp(min(1.0, (self.phase_steps + 1) / 8))
+            fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / 8))
             if self.phase_steps >= 10:
-                self.goto("lift")
+                # The cube was squeezed out of the closing hand: open up and grasp it again.
+                held = np.linalg.norm(cube - self.hand.grasp_site_pos(self.data)) < LOST_DISTANCE
+                self.goto("lift" if held else "approach")
         elif self.phase in ("lift", "carry"):
-            fingers = self._grasp()
+            fingers = self.hand.synergy("power")
             site = self.hand.grasp_site_pos(self.data)
             if self.phase == "lift":
                 self.motion.toward(self.motion.position + [0, 0, 0.2], rotation, max_step=0.01)
                 if cube[2] > task.goal[2] - 0.02 or self.phase_steps >= 6:
                     self.goto("carry")
             else:
-                error = task.goal - cube
-                if np.linalg.norm(error) < 0.05:
-                    self.correction += 0.3 * error
-                target = task.goal - (cube - site) + self.correction
-                self.motion.toward(target, rotation, max_step=0.012)
-            if cube[2] < site[2] - 0.08:  # the cube slipped out: try again
+                target = self._carry_target(task.goal, cube)
+                error = target - cube
+                if self.above_goal or not self.strategy.endswith("arc"):
+                    if np.linalg.norm(error) < 0.05:
+                        self.correction += 0.3 * error
+                self.motion.toward(target - (cube - site) + self.correction, rotation, max_step=0.012)
+            if site[2] - cube[2] > LOST_DISTANCE:  # the cube slipped out: try again
                 self.correction[:] = 0
+                self.above_goal = False
                 self.goto("approach")
         wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
         return self.hand.action(wrist, fingers)

@@ -20,7 +20,7 @@ from handbench.task import StepScore, Task
 TARGET_ANGLE = np.pi
 INITIAL_ANGLE_RANGE = (-0.6, -0.2)
 POST_HEIGHT = 0.002  # the hinge sits this high above the table
-KNOB_RADIUS = 0.026
+KNOB_RADIUS = 0.036
 KNOB_HALF_HEIGHT = 0.025
 HANDLE_CENTRE_HEIGHT = POST_HEIGHT + 0.002 + KNOB_HALF_HEIGHT
 
@@ -94,23 +94,17 @@ class TurnValve(Task):
         reward = reach + min(0.25 * touching, 1.0) + 2.0 * progress
         return StepScore(float(reward + (5.0 if success else 0.0)), success)
 
-    def debug(self, data):
-        return f"angle {self.valve_angle(data):.2f}"
-
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return TurnValveExpert(env, seed, action_noise)
 
 
-YAW_LIMIT = 1.45  # the expert keeps its wrist yaw inside this (the joints stop at 1.6)
+YAW_LIMIT = 1.25  # the expert keeps its wrist yaw inside this (the joints stop at 1.6)
 GRASP_HEIGHT = 0.004
 HOVER_HEIGHT = 0.06
 TURN_RATE = 0.08  # rad per control step while turning
 SLIP_LIMIT = 0.35  # valve lagging the hand by more than this (rad) means the grasp slipped
 # strategy -> (wrist yaw at each grasp, yaw turned per stroke)
 STROKES = {"long-strokes": (-YAW_LIMIT, 2 * YAW_LIMIT), "short-strokes": (-0.8, 1.6)}
-# As in pick-place: hb16's thumb is curled first and centred so it closes behind the knob.
-THUMB_PRESHAPE = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": -1.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
-THUMB_GRASP = {"hb16": {"thumb_abd": -0.35, "thumb_cmc": 0.0, "thumb_mcp": 1.2, "thumb_ip": 1.2}}
 
 
 class TurnValveExpert(Expert):
@@ -129,20 +123,6 @@ class TurnValveExpert(Expert):
         self.stroke_end = 0.0
         self.grip_offset = 0.0
 
-    def _grasp(self, level: float = 1.0) -> np.ndarray:
-        fingers = self.hand.synergy("power", level)
-        preshape = THUMB_PRESHAPE.get(self.hand.spec.name, {})
-        for joint, value in THUMB_GRASP.get(self.hand.spec.name, {}).items():
-            start = preshape[joint]
-            fingers[self.hand.spec.finger_joints.index(joint)] = start + level * (value - start)
-        return fingers
-
-    def _preshape(self) -> np.ndarray:
-        fingers = self.hand.synergy("open", 0.0)
-        for joint, value in THUMB_PRESHAPE.get(self.hand.spec.name, {}).items():
-            fingers[self.hand.spec.finger_joints.index(joint)] = value
-        return fingers
-
     def _turn_yaw(self, goal: float, rate: float = TURN_RATE) -> bool:
         self.yaw += float(np.clip(goal - self.yaw, -rate, rate))
         return abs(goal - self.yaw) < 1e-6
@@ -156,7 +136,7 @@ class TurnValveExpert(Expert):
         angle = task.valve_angle(self.data)
         centre = task.handle_centre()
         start_yaw, stroke = STROKES[self.strategy]
-        fingers = self._preshape()
+        fingers = self.hand.synergy("open", 0.0)
         if self.phase == "align":  # hover above the knob at the stroke's starting yaw
             aligned = self._turn_yaw(start_yaw, rate=0.2)
             remaining = self.motion.toward(centre + [0, 0, HOVER_HEIGHT])
@@ -167,13 +147,13 @@ class TurnValveExpert(Expert):
             if remaining < 0.004 and self.phase_steps > 3:
                 self.goto("close")
         elif self.phase == "close":
-            fingers = self._grasp(min(1.0, (self.phase_steps + 1) / 6))
+            fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / 6))
             if self.phase_steps >= 7:
                 self.stroke_end = min(self.yaw + stroke, YAW_LIMIT)
                 self.grip_offset = self.yaw - angle
                 self.goto("turn")
         elif self.phase == "turn":
-            fingers = self._grasp()
+            fingers = self.hand.synergy("power")
             done = self._turn_yaw(self.stroke_end)
             slipped = (self.yaw - angle) - self.grip_offset > SLIP_LIMIT
             if done or slipped:

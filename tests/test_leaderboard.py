@@ -119,6 +119,23 @@ def test_submit_writes_entry_tables_and_plot(tmp_path, board):
     assert outdated_files(board) == []
 
 
+def test_one_results_directory_per_task_and_training_seed(tmp_path, board):
+    """Baseline checkpoints are trained per task: an entry over two tasks gives 2 x 3 directories."""
+    runs = [write_results(tmp_path / f"{task}-{hand}-seed{seed}",
+                          episode_rows(f"{task[:4]}{hand}{seed:08d}", 0.5, seed, ((task, hand),)), training_seed=seed)
+            for seed in (2, 0, 1) for task, hand in ((TASK, "hb16"), ("pick-place", "hb16"))]
+    result = submit(runs, EntryInfo(method="Per task"), leaderboard_dir=board)
+    assert result.scores.entry.training_seeds == 3 and result.scores.matrix.shape == (3, 2)
+    by_seed = [float(pd.read_csv(tmp_path / f"{TASK}-hb16-seed{seed}" / "episodes.csv")["success"].mean())
+               for seed in (0, 1, 2)]
+    assert result.scores.matrix[:, 0].tolist() == pytest.approx(by_seed)  # rows ordered by training seed
+    meta = json.loads((result.entry_dir / "meta.json").read_text())
+    assert meta["tasks"] == ["lift-cube/hb16", "pick-place/hb16"] and meta["runs"][0]["tasks"] == ["lift-cube/hb16"]
+    table = pd.read_csv(board / CSV_FILE)
+    assert table[table["task"] == "pick-place"]["training_seeds"].tolist() == [3]
+    assert outdated_files(board) == []
+
+
 def test_regeneration_is_byte_identical_and_ranks(tmp_path, board):
     submit(make_runs(tmp_path, "weak", success_rate=0.2), EntryInfo(method="Weak"), leaderboard_dir=board)
     submit(make_runs(tmp_path, "strong", success_rate=0.9), EntryInfo(method="Strong"), leaderboard_dir=board)
@@ -183,13 +200,17 @@ def test_cli_submit_and_leaderboard_views(tmp_path, board, capsys):
     assert main(["leaderboard", "--check", *args]) == 0
     assert main(["leaderboard", "--compare", "p", "nope", *args]) == 2
     assert "unknown entry 'nope'; valid: p, q" in capsys.readouterr().err
+    assert main(["leaderboard", "--task", "nope", *args]) == 2
+    assert "unknown task in protocol hb-v1: 'nope'; valid: " in capsys.readouterr().err
 
 
 def test_cli_refusal_is_one_line(tmp_path, board, capsys):
     runs = make_runs(tmp_path, "one", count=1)
     assert main(["submit", str(runs[0]), "--method", "One", "--leaderboard-dir", str(board)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("handbench submit: error: 1 results directory given")
+    assert err.count("\n") == 1
+    assert err.startswith("handbench submit: error: lift-cube/hb16 is evaluated by 1 results directory; protocol "
+                          "hb-v1 asks for one per training seed, at least 3")
     assert not (board / "submissions" / "one").exists()
 
 
@@ -275,10 +296,6 @@ def summary_off(runs: list[Path]) -> None:
     frame.to_csv(path, index=False)
 
 
-def other_tasks(runs: list[Path]) -> None:
-    write_results(runs[2], episode_rows("m000000000000002", 0.6, 12, ((TASK, "shadow"),)), training_seed=2)
-
-
 def other_model(runs: list[Path]) -> None:
     edit_episodes(1, lambda f: f.assign(model_hash="another-model"))(runs)
 
@@ -329,7 +346,6 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
     "stale summary": (edit_episodes(2, late_success, keep_summary=True), "summary.csv: lift-cube/hb16 successes="),
     "errored episode": (edit_episodes(0, set_cell("error", "step 3: policy raised ValueError: boom", 5)),
                         "seed 1000005 ended with an error (step 3: policy raised ValueError: boom)"),
-    "different tasks per seed": (other_tasks, "every training seed must cover the same tasks"),
     "different models per seed": (other_model, "lift-cube/hb16 was evaluated on different models across training"),
     "missing summary": (lambda runs: (runs[1] / "summary.csv").unlink(), "seed1: missing summary.csv"),
     "corrupt meta": (lambda runs: (runs[0] / "meta.json").write_text("{oops"), "meta.json: not valid JSON"),
@@ -350,9 +366,16 @@ def test_submit_refuses(name, tmp_path, board):
 
 
 def test_refuses_too_few_training_seeds(tmp_path, board):
-    with pytest.raises(HandbenchError, match="2 results directories given; protocol hb-v1 asks for one per "
-                                             "training seed, at least 3"):
+    with pytest.raises(HandbenchError, match="lift-cube/hb16 is evaluated by 2 results directories; protocol hb-v1 "
+                                             "asks for one per training seed, at least 3"):
         submit(make_runs(tmp_path, count=2), EntryInfo(method="M"), leaderboard_dir=board)
+
+
+def test_refuses_uneven_training_seeds_per_task(tmp_path, board):
+    runs = make_runs(tmp_path, "a", count=4) + make_runs(tmp_path, "b", pairs=(("pick-place", "hb16"),))
+    with pytest.raises(HandbenchError, match=r"tasks have different numbers of training seeds \(lift-cube/hb16: 4, "
+                                             r"pick-place/hb16: 3\); report the same number for every task"):
+        submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
 
 
 def test_refuses_existing_entry_without_replace(tmp_path, board):
@@ -386,3 +409,42 @@ def test_tampered_submission_fails_the_check(tmp_path, board):
     edit_episodes(0, set_cell("seed", 1000002, 1), keep_summary=True)([board / "submissions" / "a" / "run-1"])
     with pytest.raises(HandbenchError, match="run-1: lift-cube/hb16 has seed"):
         outdated_files(board)
+
+
+# ------------------------------------------------------------------------------------------- real evaluator output
+class HoldPolicy:
+    """Holds every actuator at mid-range: never succeeds, but runs the real evaluator end to end."""
+
+    def __init__(self, env, checkpoint=None):
+        self.action = (env.action_space.low + env.action_space.high) / 2
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, observation):
+        return self.action
+
+
+@pytest.mark.slow
+def test_real_evaluator_output_is_accepted(tmp_path, board):
+    """`handbench eval` output as written by the evaluator itself validates and submits. One run is evaluated
+    (50 episodes); the other two training seeds are copies under other checkpoint hashes."""
+    from handbench.evaluation import evaluate
+
+    checkpoint = tmp_path / "weights.bin"
+    checkpoint.write_bytes(b"weights")
+    evaluate(policy=f"{__name__}:HoldPolicy", checkpoint=str(checkpoint), task=TASK, workers=0,
+             out=tmp_path / "run0", progress=False)
+    runs = [tmp_path / "run0"]
+    for index in (1, 2):
+        target = tmp_path / f"run{index}"
+        target.mkdir()
+        for name in ("episodes.csv", "summary.csv", "meta.json"):
+            text = (runs[0] / name).read_text()
+            original = pd.read_csv(runs[0] / "episodes.csv", dtype=str)["checkpoint_hash"].iloc[0]
+            (target / name).write_text(text.replace(original, f"{index:016x}"))
+        runs.append(target)
+    result = submit(runs, EntryInfo(method="Hold"), leaderboard_dir=board)
+    assert result.scores.tasks[(TASK, "hb16")].success_rate == 0.0
+    assert result.scores.tasks[(TASK, "hb16")].episodes == 150
+    assert outdated_files(board) == []

@@ -26,6 +26,14 @@ def test_wilson_interval_known_values():
     assert wilson_interval(0, 0) == (0.0, 1.0)
 
 
+@pytest.mark.parametrize("n", [1, 7, 50, 150, 1000])
+def test_wilson_interval_contains_the_rate_exactly(n):
+    assert wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0  # not 7e-18 / 0.9999999999
+    for k in range(0, n + 1, max(1, n // 10)):
+        low, high = wilson_interval(k, n)
+        assert 0.0 <= low <= k / n <= high <= 1.0
+
+
 def test_iqm_known_values():
     assert iqm(np.arange(1, 9)) == pytest.approx(4.5)  # drops 1, 2 and 7, 8
     assert iqm(np.array([0.0, 0.0, 1.0, 100.0])) == pytest.approx(0.5)  # the outlier is cut

@@ -8,18 +8,20 @@ import sys
 
 
 def register(subparsers) -> None:
-    from handbench.evaluation.policies import POLICY_CHOICES
-    from handbench.protocol import PROTOCOL_NAME
+    from handbench.protocol import PROTOCOL_NAME  # light: the evaluator itself is imported only when run
 
     parser = subparsers.add_parser(
         "eval", help="evaluate a policy on the protocol's eval seeds",
         description="Evaluate a policy on the protocol's eval seeds. Rerunning into the same --out resumes.")
     parser.add_argument("--policy", required=True, metavar="POLICY",
-                        help=f"one of {', '.join(POLICY_CHOICES)} (any class with reset() and act(obs))")
+                        help="act, diffusion, ibc, bc (with --checkpoint), expert, or module:Class (any class "
+                             "with reset() and act(obs))")
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (needed by act, diffusion, ibc, bc)")
-    parser.add_argument("--task", default="lift-cube", help="task name, comma-separated names, or 'all'")
-    parser.add_argument("--hand", default="hb16")
-    parser.add_argument("--obs", dest="obs_mode", default="state", choices=("state", "pixels"))
+    parser.add_argument("--task", help="task name, comma-separated names, or 'all' (default: the checkpoint's task, "
+                                       "else all)")
+    parser.add_argument("--hand", help="hand (default: the checkpoint's hand, else hb16)")
+    parser.add_argument("--obs", dest="obs_mode", choices=("state", "pixels"),
+                        help="observation mode (default: the checkpoint's, else state)")
     parser.add_argument("--workers", type=int, default=None, metavar="K",
                         help="Ray workers (default: one per CPU); 0 runs in this process")
     parser.add_argument("--ray-address", metavar="ADDR", help="join an existing Ray cluster (or set RAY_ADDRESS)")
@@ -37,19 +39,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from handbench.evaluation.policies import resolve_policy
-    from handbench.evaluation.runner import EvalConfig, default_out_dir, resolve_tasks, run_evaluation
+    from handbench.evaluation.runner import EvalConfig, default_out_dir, fill_defaults, resolve_tasks, run_evaluation
     from handbench.protocol import load_protocol
 
     source = resolve_policy(args.policy, args.checkpoint)
-    out = args.out or default_out_dir(source, resolve_tasks(args.task, load_protocol(args.protocol)),
-                                      args.hand, args.obs_mode)
-    config = EvalConfig(policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand,
-                        obs_mode=args.obs_mode, workers=args.workers, ray_address=args.ray_address,
-                        videos=args.videos, out=out, episodes=args.episodes, protocol=args.protocol,
-                        progress=not args.no_progress, command=shlex.join(["handbench", *sys.argv[1:]]))
+    config = fill_defaults(EvalConfig(
+        policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand, obs_mode=args.obs_mode,
+        workers=args.workers, ray_address=args.ray_address, videos=args.videos, out=args.out,
+        episodes=args.episodes, protocol=args.protocol, progress=not args.no_progress,
+        command=shlex.join(["handbench", *sys.argv[1:]])), source)
+    if config.out is None:
+        config.out = default_out_dir(source, resolve_tasks(config.task, load_protocol(args.protocol)),
+                                     config.hand, config.obs_mode)
     result = run_evaluation(config)
 
-    table = Table(title=f"{source.label} on {args.protocol} ({args.hand}, {args.obs_mode})")
+    table = Table(title=f"{source.label} on {args.protocol} ({config.hand}, {config.obs_mode})")
     for column in ("task", "episodes", "success", "Wilson 95%", "mean return", "errors"):
         table.add_column(column)
     for row in result.summary.itertuples():

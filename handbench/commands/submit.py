@@ -11,8 +11,9 @@ DEFAULT_LEADERBOARD_DIR = "leaderboard"
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "submit", help="validate results (one dir per training seed) and add them to the leaderboard",
-        description="Validate `handbench eval` results directories, one per training seed, against the protocol; "
-                    "store them as a leaderboard entry and regenerate leaderboard.csv, README.md and the plot.")
+        description="Validate `handbench eval` results directories, one per training seed (and per task, for "
+                    "single-task checkpoints), against the protocol; store them as a leaderboard entry and "
+                    "regenerate leaderboard.csv, README.md and the plot.")
     parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
                         help="a `handbench eval` output directory (episodes.csv, summary.csv, meta.json)")
     parser.add_argument("--method", required=True, help="the method's name as shown on the leaderboard")

@@ -18,9 +18,9 @@ from handbench.protocol import PROTOCOL_NAME
 def evaluate(
     policy: Any = "expert",
     checkpoint: str | None = None,
-    task: str | Sequence[str] = "lift-cube",
-    hand: str = "hb16",
-    obs_mode: str = "state",
+    task: str | Sequence[str] | None = None,
+    hand: str | None = None,
+    obs_mode: str | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
     videos: int = 0,
@@ -32,8 +32,9 @@ def evaluate(
     """Evaluate ``policy`` on the protocol's seeds; one row per episode, sorted by (task, hand, seed).
 
     ``policy`` is a name (``act``, ``diffusion``, ``ibc``, ``bc`` with ``checkpoint``; ``expert``;
-    ``module:Class``), a Policy instance, or a callable ``(env, seed) -> Policy``. With ``out`` the
-    run is resumable and writes episodes.csv, summary.csv, meta.json, success.png and videos/.
+    ``module:Class``), a Policy instance, or a callable ``(env, seed) -> Policy``. Unset task, hand and
+    obs mode come from the checkpoint, else all tasks, hb16 and state. With ``out`` the run is
+    resumable and writes episodes.csv, summary.csv, meta.json, success.png and videos/.
     """
     config = EvalConfig(policy=policy, checkpoint=checkpoint, task=task, hand=hand, obs_mode=obs_mode,
                         workers=workers, ray_address=ray_address, videos=videos, out=out, episodes=episodes,

@@ -16,14 +16,13 @@ def plot_success(summary: pd.DataFrame, path: str | Path, title: str = "") -> Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{t}\n{h}" for t, h in zip(summary["task"], summary["hand"], strict=True)]
     rates = summary["success_rate"].to_numpy()
+    labels = [f"{t}\n{h}\n{r:.0%} of {n}"
+              for t, h, r, n in zip(summary["task"], summary["hand"], rates, summary["n"], strict=True)]
     errors = [rates - summary["ci_low"].to_numpy(), summary["ci_high"].to_numpy() - rates]
-    fig, ax = plt.subplots(figsize=(max(3.0, 1.2 * len(labels) + 1.5), 3.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.2 * len(labels) + 1.5), 3.6), dpi=100)
     try:
         ax.bar(labels, rates, yerr=errors, capsize=4, color="#4c72b0")
-        for x, (rate, n) in enumerate(zip(rates, summary["n"], strict=True)):
-            ax.text(x, 0.02, f"{rate:.0%}\nn={n}", ha="center", va="bottom", fontsize=8, color="white")
         ax.set_ylim(0, 1)
         ax.set_ylabel("success rate (Wilson 95%)")
         ax.set_title(title, fontsize=9)

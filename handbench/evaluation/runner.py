@@ -13,7 +13,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,9 @@ class EvalConfig:
 
     policy: Any = "expert"  # act|diffusion|ibc|bc|expert|module:Class, a Policy, or a callable (env, seed) -> Policy
     checkpoint: str | None = None
-    task: str | Sequence[str] = "lift-cube"  # a task, several, or "all"
-    hand: str = "hb16"
-    obs_mode: str = "state"
+    task: str | Sequence[str] | None = None  # a task, several, or "all"; None: the checkpoint's task, else all
+    hand: str | None = None  # None: the checkpoint's hand, else hb16
+    obs_mode: str | None = None  # None: the checkpoint's obs mode, else state
     workers: int | None = None  # None: one per CPU (at most one per episode); 0: in this process
     ray_address: str | None = None
     videos: int = 0  # film the first N protocol seeds of each task
@@ -53,6 +53,14 @@ class EvalResult:
     summary: pd.DataFrame
     out: Path | None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+def fill_defaults(config: EvalConfig, source: PolicySource) -> EvalConfig:
+    """Unset task, hand and obs mode come from the checkpoint's provenance, else all tasks, hb16, state."""
+    provenance = source.provenance() if source.checkpoint else {}
+    return replace(config, task=config.task or provenance.get("task") or "all",
+                   hand=config.hand or provenance.get("hand") or "hb16",
+                   obs_mode=config.obs_mode or provenance.get("obs_mode") or "state")
 
 
 def resolve_tasks(task: str | Sequence[str], protocol: Protocol) -> list[str]:
@@ -147,11 +155,11 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
     if config.videos < 0:
         raise HandbenchError(f"--videos must be >= 0, got {config.videos}")
     protocol = load_protocol(config.protocol)
-    tasks = resolve_tasks(config.task, protocol)
-    from handbench.registry import get_task_class
-
     source = resolve_policy(config.policy, config.checkpoint)
+    config = fill_defaults(config, source)
+    tasks = resolve_tasks(config.task, protocol)
     from handbench.env import compiled_model
+    from handbench.registry import get_task_class
 
     for task in tasks:
         version = int(get_task_class(task).version)
@@ -165,7 +173,8 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
     policy_columns = {"policy": source.label, "checkpoint": source.checkpoint,
                       "checkpoint_hash": source.checkpoint_hash, "protocol": protocol.name}
     if store is not None:
-        store.claim({**policy_columns, "hand": config.hand, "obs_mode": config.obs_mode})
+        signature = {k: v for k, v in policy_columns.items() if k != "checkpoint"}  # a moved file is the same file
+        store.claim({**signature, "hand": config.hand, "obs_mode": config.obs_mode})
     finished = store.finished() if store is not None else {}
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}

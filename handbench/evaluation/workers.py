@@ -150,6 +150,10 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
             pool = ActorPool(actors)
             for outcome in pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs):
                 on_outcome(outcome)
+        except ray.exceptions.RayError as exc:  # a worker died or could not be built: not a policy fault
+            first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise HandbenchError(f"a Ray worker failed ({first_line.strip()[:200]}); finished episodes are kept, "
+                                 "rerun the same command to resume") from exc
         finally:
             for actor in actors:
                 ray.kill(actor)

@@ -9,6 +9,7 @@ import numpy as np
 
 from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import Entry
+from handbench.leaderboard.validate import RunResults
 from handbench.stats import aggregate_with_interval, probability_of_improvement_with_interval, seed_std, wilson_interval
 
 TaskKey = tuple[str, str]  # (task, hand)
@@ -61,14 +62,15 @@ class EntryScores:
         return sum(score.episodes for score in self.tasks.values())
 
 
+def task_episodes(run: RunResults, key: TaskKey):
+    return run.episodes[(run.episodes["task"] == key[0]) & (run.episodes["hand"] == key[1])]
+
+
 def success_matrix(entry: Entry) -> np.ndarray:
-    """Success rate of every training seed (rows) on every (task, hand) (columns, sorted)."""
-    keys = entry.task_keys
-    matrix = np.empty((len(entry.runs), len(keys)))
-    for row, run in enumerate(entry.runs):
-        rates = run.episodes.groupby(["task", "hand"], sort=True)["success"].mean()
-        matrix[row] = [float(rates[key]) for key in keys]
-    return matrix
+    """Success rate of every training seed (rows, by training seed) on every (task, hand) (columns, sorted)."""
+    columns = [[float(task_episodes(run, key)["success"].mean()) for run in covering]
+               for key, covering in entry.runs_by_task.items()]
+    return np.array(columns, dtype=float).T
 
 
 def score_entry(entry: Entry) -> EntryScores:
@@ -76,13 +78,12 @@ def score_entry(entry: Entry) -> EntryScores:
     matrix = success_matrix(entry)
     tasks = {}
     for column, (task, hand) in enumerate(keys):
-        episodes = [run.episodes[(run.episodes["task"] == task) & (run.episodes["hand"] == hand)]
-                    for run in entry.runs]
+        episodes = [task_episodes(run, (task, hand)) for run in entry.runs_by_task[(task, hand)]]
         n = sum(len(frame) for frame in episodes)
         successes = sum(int(frame["success"].sum()) for frame in episodes)
         low, high = wilson_interval(successes, n)
         returns = np.concatenate([frame["return"].to_numpy(dtype=float) for frame in episodes])
-        tasks[(task, hand)] = TaskScore(task=task, hand=hand, training_seeds=len(entry.runs), episodes=n,
+        tasks[(task, hand)] = TaskScore(task=task, hand=hand, training_seeds=len(episodes), episodes=n,
                                         successes=successes, success_rate=successes / n, ci_low=low, ci_high=high,
                                         seed_std=seed_std(matrix[:, column]), mean_return=float(returns.mean()))
     return EntryScores(entry=entry, tasks=tasks, matrix=matrix,

@@ -9,6 +9,7 @@ stored entry can be validated again later, by anyone, with the same checks ``sub
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import re
 import shutil
@@ -27,6 +28,7 @@ from handbench.leaderboard.validate import (
     current_protocol,
     load_results_dir,
     meta_commands,
+    runs_by_task,
     validate_runs,
 )
 from handbench.protocol import Protocol
@@ -68,7 +70,15 @@ class Entry:
 
     @property
     def task_keys(self) -> list[tuple[str, str]]:
-        return self.runs[0].task_keys()
+        return list(self.runs_by_task)
+
+    @functools.cached_property
+    def runs_by_task(self) -> dict[tuple[str, str], list[RunResults]]:
+        return runs_by_task(self.runs)
+
+    @property
+    def training_seeds(self) -> int:
+        return len(next(iter(self.runs_by_task.values())))
 
 
 def slugify(method: str) -> str:
@@ -99,13 +109,14 @@ def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules
         "protocol": rules.name,
         "policy": runs[0].policy,
         "obs_mode": runs[0].obs_mode,
-        "tasks": [f"{task}/{hand}" for task, hand in runs[0].task_keys()],
+        "tasks": [f"{task}/{hand}" for task, hand in runs_by_task(runs)],
         "submitted": submitted,
         "submitted_with": f"handbench {handbench.__version__}",
         "runs": [
             {
                 "dir": f"{RUN_DIR_PREFIX}{index}",
                 "checkpoint_hash": run.checkpoint_hash,
+                "tasks": [f"{task}/{hand}" for task, hand in run.task_keys()],
                 "training_seed": run.training_seed,
                 "dataset_hash": run.training_provenance.get("dataset_hash"),
                 "handbench_version": str(run.episodes["handbench_version"].iloc[0]),

@@ -35,8 +35,9 @@ class SubmitResult:
     written: list[Path]
 
     def describe(self) -> str:
-        lines = [f"added entry {self.scores.entry_id!r} at {self.entry_dir} "
-                 f"(rank {self.rank} of {self.entries}; {len(self.scores.entry.runs)} training seeds)"]
+        entry = self.scores.entry
+        lines = [f"added entry {self.scores.entry_id!r} at {self.entry_dir} (rank {self.rank} of {self.entries}; "
+                 f"{entry.training_seeds} training seeds, {len(entry.runs)} results directories)"]
         for key, score in self.scores.tasks.items():
             lines.append(f"  {task_label(key)}: success "
                          f"{percent_interval(score.success_rate, score.ci_low, score.ci_high)} %")

@@ -33,7 +33,7 @@ def _number(value: float) -> str:
 def overall_row(rank: int, scores: EntryScores) -> dict[str, str]:
     return {"rank": str(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": OVERALL,
-            "hand": "", "training_seeds": str(len(scores.entry.runs)), "episodes": str(scores.episodes),
+            "hand": "", "training_seeds": str(scores.entry.training_seeds), "episodes": str(scores.episodes),
             "success_rate": _number(scores.mean.value), "ci_low": _number(scores.mean.low),
             "ci_high": _number(scores.mean.high), "interval": BOOTSTRAP, "seed_std": _number(scores.seed_std),
             "iqm": _number(scores.iqm.value), "iqm_ci_low": _number(scores.iqm.low),
@@ -114,7 +114,7 @@ def ranking_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "su
         method = f"[{_cell_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
         rows.append([str(rank), method, entry_scores.obs_mode, _interval_cell(entry_scores.iqm),
                      _interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
-                     str(len(entry_scores.entry.runs)), _cell_text(info.authors), _links(entry_scores)])
+                     str(entry_scores.entry.training_seeds), _cell_text(info.authors), _links(entry_scores)])
     return markdown_table(header, rows)
 
 
@@ -153,13 +153,20 @@ README_COLUMNS = """\
 
 ## Submitting
 
-    handbench eval ...                       # once per training seed, each into its own results directory
-    handbench submit results/seed0 results/seed1 results/seed2 --method "My method" \\
-        --authors "..." --paper-url https://... --code-url https://...
+Train one checkpoint per training seed (and per task, for single-task policies), evaluate each on the
+protocol, then submit all the results directories at once:
 
-`submit` validates the results against the protocol (seeds, task versions, provenance, consistency of every
-episode and summary), copies them to `submissions/<entry-id>/` with the commands that produced them, and
-regenerates this file, `leaderboard.csv` and `leaderboard.png`. Open a pull request with the new folder.
+    handbench eval --policy diffusion --checkpoint runs/s0/policy.pt --task lift-cube --out results/lift-cube-s0
+    ...                                      # the same for seeds 1 and 2 (and for every other task)
+    handbench submit results/lift-cube-s0 results/lift-cube-s1 results/lift-cube-s2 --method "My method" \\
+        --authors "..." --paper-url https://... --code-url https://... --checkpoint-url https://...
+
+`submit` refuses results that do not follow the protocol exactly (every eval seed once per task and training
+seed, the protocol's task versions and episode length, success consistent with the recorded steps, complete
+provenance, a distinct checkpoint per training seed, summaries that match the episodes) and says why in one
+line. It copies the results to `submissions/<entry-id>/` (with the exact commands that produced them in
+`meta.json`) and regenerates this file, `leaderboard.csv` and `leaderboard.png`. Open a pull request with
+the new folder and the regenerated files; CI validates every submission again.
 """
 
 
@@ -208,5 +215,5 @@ def rich_table(scores: Sequence[EntryScores], task: str | None = None):
     for rank, entry_scores in enumerate(ranked, 1):
         table.add_row(str(rank), entry_scores.entry_id, entry_scores.entry.info.method, entry_scores.obs_mode,
                       _interval_cell(entry_scores.iqm), _interval_cell(entry_scores.mean),
-                      *(_task_cell(entry_scores, key) for key in keys), str(len(entry_scores.entry.runs)))
+                      *(_task_cell(entry_scores, key) for key in keys), str(entry_scores.entry.training_seeds))
     return table

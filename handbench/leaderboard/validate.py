@@ -376,6 +376,19 @@ def summarise_episodes(episodes: pd.DataFrame, keys: Sequence[str] = ("task", "h
 
 
 # ------------------------------------------------------------------------------------------------- all runs
+def runs_by_task(runs: Sequence[RunResults]) -> dict[tuple[str, str], list[RunResults]]:
+    """For each (task, hand), the runs that evaluate it, ordered by training seed (then as given).
+
+    A results directory may cover one task (a baseline checkpoint is trained per task, so an entry over several
+    tasks has one directory per task and training seed) or several (a multi-task checkpoint).
+    """
+    order = {id(run): index for index, run in enumerate(runs)}
+    keys = sorted({key for run in runs for key in run.task_keys()})
+    return {key: sorted((run for run in runs if key in run.task_keys()),
+                        key=lambda run: (run.training_seed is None, run.training_seed or 0, order[id(run)]))
+            for key in keys}
+
+
 def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None) -> None:
     """Validate each run, then what the runs of one entry must share (and must not)."""
     rules = rules or current_protocol()
@@ -383,10 +396,6 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None) -> 
         raise HandbenchError("no results directories given")
     for run in runs:
         validate_run(run, rules)
-    required = max(rules.task(task).training_seeds for task, _ in runs[0].task_keys())
-    if len(runs) < required:
-        raise HandbenchError(f"{len(runs)} results director{'y' if len(runs) == 1 else 'ies'} given; protocol "
-                             f"{rules.name} asks for one per training seed, at least {required}")
     first = runs[0]
     seen: dict[str, Path] = {}
     for run in runs:
@@ -394,35 +403,39 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None) -> 
             raise HandbenchError(f"{run.source} and {seen[run.checkpoint_hash]} evaluate the same checkpoint "
                                  f"({run.checkpoint_hash}); each training seed needs its own checkpoint")
         seen[run.checkpoint_hash] = run.source
-        if run.task_keys() != first.task_keys():
-            raise HandbenchError(f"{run.source} covers {_pairs(run.task_keys())} but {first.source} covers "
-                                 f"{_pairs(first.task_keys())}; every training seed must cover the same tasks")
         if run.policy != first.policy:
             raise HandbenchError(f"{run.source} evaluates policy {run.policy!r} but {first.source} evaluates "
                                  f"{first.policy!r}; one entry is one method")
         if run.obs_mode != first.obs_mode:
             raise HandbenchError(f"{run.source} uses observation mode {run.obs_mode!r} but {first.source} uses "
                                  f"{first.obs_mode!r}; one entry is one observation mode")
-    trained: dict[int, Path] = {}
-    for run in runs:
-        seed = run.training_seed
-        if seed is not None and seed in trained:
-            raise HandbenchError(f"{run.source} and {trained[seed]} were both trained with seed {seed}; "
-                                 f"report one checkpoint per training seed")
-        if seed is not None:
-            trained[seed] = run.source
-    for task, hand in first.task_keys():
-        hashes = {run.source: _model_hash(run, task, hand) for run in runs}
+    coverage = runs_by_task(runs)
+    for (task, hand), covering in coverage.items():
+        required = rules.task(task).training_seeds
+        if len(covering) < required:
+            raise HandbenchError(f"{task}/{hand} is evaluated by {len(covering)} results director"
+                                 f"{'y' if len(covering) == 1 else 'ies'}; protocol {rules.name} asks for one per "
+                                 f"training seed, at least {required}")
+        trained: dict[int, Path] = {}
+        for run in covering:
+            seed = run.training_seed
+            if seed is not None and seed in trained:
+                raise HandbenchError(f"{run.source} and {trained[seed]} were both trained with seed {seed} for "
+                                     f"{task}/{hand}; report one checkpoint per training seed")
+            if seed is not None:
+                trained[seed] = run.source
+        hashes = {run.source: _model_hash(run, task, hand) for run in covering}
         if len(set(hashes.values())) > 1:
             listed = ", ".join(f"{source}={value}" for source, value in hashes.items())
             raise HandbenchError(f"{task}/{hand} was evaluated on different models across training seeds: {listed}")
+    counts = {f"{task}/{hand}": len(covering) for (task, hand), covering in coverage.items()}
+    if len(set(counts.values())) > 1:
+        listed = ", ".join(f"{key}: {count}" for key, count in counts.items())
+        raise HandbenchError(f"tasks have different numbers of training seeds ({listed}); report the same number "
+                             f"for every task")
 
 
 def _model_hash(run: RunResults, task: str, hand: str) -> str:
     rows = run.episodes[(run.episodes["task"] == task) & (run.episodes["hand"] == hand)]
     return str(rows["model_hash"].iloc[0])
-
-
-def _pairs(keys: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(f"{task}/{hand}" for task, hand in keys) or "(nothing)"
 

@@ -162,9 +162,10 @@ def train(request: TrainRequest) -> TrainResult:
     bar = tqdm(total=train_config.steps, initial=start, disable=not request.progress, desc=f"train {request.policy}",
                unit="step", dynamic_ncols=True)
     window: dict[str, list[float]] = {}
-    began = time.perf_counter()
+    step_seconds = 0.0  # optimisation only (no validation, no checkpoint writing)
     model.train()
     for step in range(start, train_config.steps):
+        began = time.perf_counter()
         frames = rng.integers(len(samplers["train"]), size=train_config.batch_size)
         batch = model_batch(samplers["train"].batch(frames), normalizer, device)
         loss, terms = model.compute_loss(batch)
@@ -176,7 +177,8 @@ def train(request: TrainRequest) -> TrainResult:
         scheduler.step()
         if ema is not None:
             ema.step(model.parameters())
-        for name, value in {"train_loss": float(loss), **terms}.items():
+        step_seconds += time.perf_counter() - began
+        for name, value in {"train_loss": loss.item(), **terms}.items():
             window.setdefault(name, []).append(value)
         done = step + 1
         last = done == train_config.steps
@@ -194,14 +196,13 @@ def train(request: TrainRequest) -> TrainResult:
         if done % train_config.checkpoint_every == 0 or last:
             save(done)
     bar.close()
-    elapsed = time.perf_counter() - began
     if start >= train_config.steps:  # nothing left to do: make sure the final files exist
         save(train_config.steps)
     val_losses = [r["val_loss"] for r in rows if "val_loss" in r]
     return TrainResult(checkpoint=out / POLICY_FILE, steps=train_config.steps,
                        train_loss=rows[-1]["train_loss"] if rows else float("nan"),
                        val_loss=val_losses[-1] if val_losses else None,
-                       seconds_per_step=elapsed / max(train_config.steps - start, 1), resumed_from=start)
+                       seconds_per_step=step_seconds / max(train_config.steps - start, 1), resumed_from=start)
 
 
 def _validation_loss(model, sampler: WindowSampler, normalizer: Normalizer, device: torch.device,

@@ -1,0 +1,185 @@
+"""stack: pick up a cube and stack it on a second, larger cube, then let go (a long-horizon task)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from handbench.hands import yaw_quat
+from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_box_half_size, subtree_bodies
+from handbench.task import StepScore
+from handbench.tasks.lift_cube import LiftCube, LiftCubeExpert
+
+BASE_HALF_SIZE = 0.03
+BASE_MASS = 0.6
+XY_TOLERANCE = 0.02  # cube centre within this of the base centre, horizontally
+Z_TOLERANCE = 0.01  # cube bottom within this of the base top
+HOLD_STEPS = 5
+MIN_SEPARATION = 0.11  # between the two cubes' centres at reset (never stacked at reset)
+CLEARANCE = 0.03  # carried cube's bottom above the base top while moving over it
+RELEASE_RATE = 0.1  # power-synergy level dropped per step while letting go
+RELEASED_STEPS = 2  # steps without hand-cube contact that count as let go
+MAX_RELEASE_LEVEL = 0.8  # ... once the grip has loosened at least this far
+LOWER_OVERSHOOT = 0.02  # lowering aims this far below the resting height and stops on arrival
+RESTING_GAP = 0.003
+LOWER_TIMEOUT = 25
+RELEASE_RISE = 0.012  # the hand rises this much while letting go
+RETREAT_HEIGHT = 0.1
+WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
+
+
+class Stack(LiftCube):
+    name = "stack"
+    order = 60
+    version = 0
+    skill = "grasp, transport, place and release (long horizon)"
+    description = ("Pick up the red cube (random pose, size, mass) and stack it on the green base cube "
+                   "(random pose), then let go: the stack must stand on its own.")
+    success_rule = (f"red cube centre within {XY_TOLERANCE} m (horizontal) of the base centre, its bottom within "
+                    f"{Z_TOLERANCE} m of the base top, not touching the hand, for {HOLD_STEPS} consecutive steps")
+    reward_doc = ("reach: 1 - tanh(10 * |grasp site - cube|); lift: 1 if the cube is off the table; "
+                  "place: 2 * (1 - tanh(10 * |cube - spot on the base|)); release: 1 when placed and not touching "
+                  "the hand; +5 on success")
+    max_episode_steps = 200
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        add_free_box(spec, "base", BASE_HALF_SIZE, rgba=[0.25, 0.7, 0.3, 1], mass=BASE_MASS)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.base_geom = model.geom("base_geom").id
+        self.base_qpos = free_joint_qpos(model, "base_joint")
+        self.base_qvel = free_joint_qvel(model, "base_joint")
+        self.hand_bodies = subtree_bodies(model, model.body(hand.spec.root_body).id)
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        params = super().sample(rng)
+        while True:  # rejection sampling from the episode's own generator: still a pure function of the seed
+            base_xy = rng.uniform([-0.10, -0.06], [0.10, 0.08])
+            if np.linalg.norm(base_xy - params["cube_xy"]) >= MIN_SEPARATION:
+                break
+        params["base_xy"] = base_xy
+        params["base_yaw"] = float(rng.uniform(-np.pi / 4, np.pi / 4))
+        return params
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        super().apply(data, params)
+        set_box_half_size(self.model, self.base_geom, BASE_HALF_SIZE)
+        data.qpos[self.base_qpos] = [*params["base_xy"], BASE_HALF_SIZE, *yaw_quat(params["base_yaw"])]
+        self.stack_steps = 0
+
+    def base_position(self, data: mujoco.MjData) -> np.ndarray:
+        return data.qpos[self.base_qpos][:3]
+
+    def place_target(self, data: mujoco.MjData) -> np.ndarray:
+        """Where the cube centre sits when stacked: on the base's top face, centred."""
+        half = self.model.geom_size[self.cube_geom, 0]
+        return self.base_position(data) + [0.0, 0.0, BASE_HALF_SIZE + half]
+
+    def environment_state(self, data: mujoco.MjData) -> np.ndarray:
+        return np.concatenate([super().environment_state(data), data.qpos[self.base_qpos],
+                               data.qvel[self.base_qvel]])
+
+    def hand_touches_cube(self, data: mujoco.MjData) -> bool:
+        for contact in data.contact[: data.ncon]:
+            pair = (int(contact.geom1), int(contact.geom2))
+            if self.cube_geom in pair:
+                other = pair[1] if pair[0] == self.cube_geom else pair[0]
+                if int(self.model.geom_bodyid[other]) in self.hand_bodies:
+                    return True
+        return False
+
+    def is_stacked(self, data: mujoco.MjData) -> bool:
+        offset = self.cube_position(data) - self.place_target(data)
+        return bool(np.linalg.norm(offset[:2]) <= XY_TOLERANCE and abs(offset[2]) <= Z_TOLERANCE)
+
+    def score(self, data: mujoco.MjData) -> StepScore:
+        cube = self.cube_position(data)
+        stacked = self.is_stacked(data)
+        released = not self.hand_touches_cube(data)
+        self.stack_steps = self.stack_steps + 1 if stacked and released else 0
+        success = self.stack_steps >= HOLD_STEPS
+        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
+        lifted = float(cube[2] > self.start_height + 0.01)
+        place = 2.0 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube - self.place_target(data))))
+        reward = reach + lifted + place + (1.0 if stacked and released else 0.0)
+        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+
+    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> StackExpert:
+        return StackExpert(env, seed, action_noise)
+
+
+class StackExpert(LiftCubeExpert):
+    """Lift-cube's grasp, then carry above the base, lower, open the hand and back away upward."""
+
+    version = 0
+    strategies = ("fingers-left", "fingers-right")
+
+    def _grasp_yaw(self) -> float:
+        """A quarter-turn grasp yaw, inside the wrist range, that keeps the hand's long axis across the line
+        to the base: open fingers reach far forward and the thumb far back, so neither lands on the base.
+        Two such yaws usually exist (fingers to the left or right of the base); the strategy picks one."""
+        params = self.env.episode_params
+        away = params["cube_xy"] - params["base_xy"]
+        away = away / np.linalg.norm(away)
+        yaw = float(params["cube_yaw"])
+        candidates = [yaw + k * np.pi / 2 for k in range(-3, 4) if abs(yaw + k * np.pi / 2) <= WRIST_YAW_LIMIT]
+        finger_dirs = {c: np.array([-np.sin(c), np.cos(c)]) for c in candidates}
+        along = {c: abs(float(finger_dirs[c] @ away)) for c in candidates}
+        ranked = sorted(candidates, key=lambda c: along[c])
+        good = [c for c in ranked if along[c] < along[ranked[0]] + 0.1]
+        # cross(away, fingers) > 0: fingers point to the left of the base-to-cube direction
+        wanted = [c for c in good if (away[0] * finger_dirs[c][1] - away[1] * finger_dirs[c][0] > 0)
+                  == (self.strategy == "fingers-left")]
+        return wanted[0] if wanted else ranked[0]
+
+    def plan(self) -> np.ndarray:
+        if self.phase not in ("carry", "lower", "release", "retreat"):
+            action = super().plan()
+            if self.phase == "lift" and self.phase_steps > 0:
+                task: Stack = self.env.task
+                clear = task.place_target(self.data)[2] + CLEARANCE
+                if task.cube_position(self.data)[2] >= clear:
+                    self.grip_offset = self.hand.grasp_site_pos(self.data) - task.cube_position(self.data)
+                    self.goto("carry")
+            return action
+        task = self.env.task
+        rotation = yaw_quat(self._grasp_yaw())
+        fingers = self.hand.synergy("power")
+        target = task.place_target(self.data) + self.grip_offset
+        if self.phase == "carry":
+            remaining = self.motion.toward(target + [0, 0, CLEARANCE], rotation)
+            cube = task.cube_position(self.data)
+            if cube[2] < self.motion.position[2] - self.grip_offset[2] - 0.05:  # dropped: start over
+                self.goto("approach")
+            elif remaining < 0.003 and self.phase_steps > 2:
+                self.goto("lower")
+        elif self.phase == "lower":
+            # Lower until the cube sits on the base (the grip may have slipped since it was measured).
+            self.motion.toward(target + [0, 0, -LOWER_OVERSHOOT], rotation, max_step=0.004)
+            resting = task.cube_position(self.data)[2] - task.place_target(self.data)[2] < RESTING_GAP
+            if (resting and self.phase_steps > 2) or self.phase_steps > LOWER_TIMEOUT:
+                self.release_level, self.free_steps = 1.0, 0
+                self.goto("release")
+        elif self.phase == "release":
+            # Open only until the fingers let go: opening fully sweeps them outward and can push the cube
+            # off the base. How far that is differs per hand, so watch the contacts.
+            self.free_steps = 0 if task.hand_touches_cube(self.data) else self.free_steps + 1
+            if self.free_steps < RELEASED_STEPS:
+                self.release_level = max(0.0, self.release_level - RELEASE_RATE)
+            elif self.release_level <= MAX_RELEASE_LEVEL:
+                self.goto("retreat")
+            fingers = self.hand.synergy("power", self.release_level)
+            # rise slowly so a palm resting on the cube's top comes off it too
+            self.motion.toward(target + [0, 0, RELEASE_RISE], rotation, max_step=0.002)
+        elif self.phase == "retreat":
+            fingers = self.hand.synergy("power", self.release_level)
+            self.motion.toward(target + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
+        wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
+        return self.hand.action(wrist, fingers)
+
+
+TASK = Stack
