@@ -53,7 +53,7 @@ class BC(BaselineModel):
 CONFIG = BCConfig
 MODEL = BC
 PRESETS = {
-    "cpu-small": Preset(BCConfig(), TrainConfig(steps=3000, batch_size=64, lr=1e-3, weight_decay=1e-6,
+    "cpu-small": Preset(BCConfig(), TrainConfig(steps=10_000, batch_size=64, lr=1e-3, weight_decay=1e-6,
                                                 warmup_steps=100)),
     "paper": Preset(BCConfig(hidden=1024, depth=4, dropout=0.1),
                     TrainConfig(steps=100_000, batch_size=256, lr=1e-4, weight_decay=1e-6, warmup_steps=500)),

@@ -29,10 +29,10 @@ class DiffusionConfig:
     horizon: int = 16
     action_steps: int = 8
     temporal_ensemble_m: float | None = None
-    down_dims: tuple[int, ...] = (64, 128, 256)
+    down_dims: tuple[int, ...] = (32, 64, 128)
     kernel_size: int = 5
     groups: int = 8
-    step_embed_dim: int = 64
+    step_embed_dim: int = 32
     train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
     sampler: str = "ddim"
@@ -149,7 +149,7 @@ class DiffusionPolicy(BaselineModel):
 CONFIG = DiffusionConfig
 MODEL = DiffusionPolicy
 PRESETS = {
-    "cpu-small": Preset(DiffusionConfig(), TrainConfig(steps=3000, batch_size=64, lr=1e-4, weight_decay=1e-6,
+    "cpu-small": Preset(DiffusionConfig(), TrainConfig(steps=3000, batch_size=64, lr=3e-4, weight_decay=1e-6,
                                                        warmup_steps=200)),
     # Paper (CNN-based, Chi et al. 2023): down dims 256-512-1024, step embedding 256, batch 256, lr 1e-4.
     "paper": Preset(DiffusionConfig(down_dims=(256, 512, 1024), step_embed_dim=256, image_channels=(64, 128, 256, 512)),

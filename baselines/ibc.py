@@ -41,14 +41,14 @@ class IBCConfig:
     temperature: float = 1.0
     # Langevin MCMC: a <- a - step * (0.5 * dE/da + noise * N(0, 1)), step decaying polynomially.
     langevin_steps: int = 10
-    langevin_inference_steps: int = 30
+    langevin_inference_steps: int = 20
     langevin_step_init: float = 0.1
     langevin_step_final: float = 1e-4
     langevin_noise: float = 0.5
     langevin_delta_clip: float = 0.1
     gradient_penalty: float = 1.0
     gradient_margin: float = 1.0
-    inference_samples: int = 64
+    inference_samples: int = 32
     # Derivative-free optimisation.
     dfo_samples: int = 1024
     dfo_iterations: int = 3

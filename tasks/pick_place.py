@@ -21,7 +21,7 @@ from handbench.task import StepScore, Task
 
 GOAL_TOLERANCE = 0.03  # metres between cube centre and goal
 HOLD_STEPS = 5
-GRASP_HEIGHT = 0.004  # grasp site above the cube centre at the end of the descent
+GRASP_HEIGHT = 0.01  # grasp site above the cube centre at the end of the descent
 LOST_DISTANCE = 0.045  # cube this far below / away from the grasp site means the grasp failed
 ARC_HEIGHT = 0.05  # the 'arc' carry passes this far above the goal before coming down onto it
 MIN_GOAL_DISTANCE = 0.10  # the goal is never closer than this to the cube's start (no success at reset)

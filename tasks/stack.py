@@ -6,11 +6,11 @@ from typing import Any
 
 import mujoco
 import numpy as np
+from handbench.tasks.lift_cube import LiftCube, LiftCubeExpert
 
 from handbench.hands import yaw_quat
 from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_box_half_size, subtree_bodies
 from handbench.task import StepScore
-from handbench.tasks.lift_cube import LiftCube, LiftCubeExpert
 
 BASE_HALF_SIZE = 0.03
 BASE_MASS = 0.6
@@ -19,12 +19,10 @@ Z_TOLERANCE = 0.01  # cube bottom within this of the base top
 HOLD_STEPS = 5
 MIN_SEPARATION = 0.11  # between the two cubes' centres at reset (never stacked at reset)
 CLEARANCE = 0.03  # carried cube's bottom above the base top while moving over it
+RELEASE_HEIGHT = 0.006  # the cube's bottom above the base top when the fingers open
 RELEASE_RATE = 0.1  # power-synergy level dropped per step while letting go
 RELEASED_STEPS = 2  # steps without hand-cube contact that count as let go
 MAX_RELEASE_LEVEL = 0.8  # ... once the grip has loosened at least this far
-LOWER_OVERSHOOT = 0.02  # lowering aims this far below the resting height and stops on arrival
-RESTING_GAP = 0.003
-LOWER_TIMEOUT = 25
 RELEASE_RISE = 0.012  # the hand rises this much while letting go
 RETREAT_HEIGHT = 0.1
 WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
@@ -151,17 +149,15 @@ class StackExpert(LiftCubeExpert):
         fingers = self.hand.synergy("power")
         target = task.place_target(self.data) + self.grip_offset
         if self.phase == "carry":
-            remaining = self.motion.toward(target + [0, 0, CLEARANCE], rotation)
+            remaining = self.motion.toward(target + [0, 0, CLEARANCE + RELEASE_HEIGHT], rotation)
             cube = task.cube_position(self.data)
             if cube[2] < self.motion.position[2] - self.grip_offset[2] - 0.05:  # dropped: start over
                 self.goto("approach")
             elif remaining < 0.003 and self.phase_steps > 2:
                 self.goto("lower")
         elif self.phase == "lower":
-            # Lower until the cube sits on the base (the grip may have slipped since it was measured).
-            self.motion.toward(target + [0, 0, -LOWER_OVERSHOOT], rotation, max_step=0.004)
-            resting = task.cube_position(self.data)[2] - task.place_target(self.data)[2] < RESTING_GAP
-            if (resting and self.phase_steps > 2) or self.phase_steps > LOWER_TIMEOUT:
+            remaining = self.motion.toward(target + [0, 0, RELEASE_HEIGHT], rotation, max_step=0.006)
+            if remaining < 0.002 and self.phase_steps > 4:
                 self.release_level, self.free_steps = 1.0, 0
                 self.goto("release")
         elif self.phase == "release":

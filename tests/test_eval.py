@@ -106,6 +106,12 @@ def test_resume_skips_finished_episodes_and_loses_nothing_on_interrupt(tmp_path)
     again = run_evaluation(EvalConfig(policy=InterruptingExpert(None), task=TASK, workers=0, episodes=3,
                                       out=tmp_path, progress=False))
     assert again.meta["episodes_run_now"] == 0
+
+    stale_file = sorted((tmp_path / "episodes").glob("*.json"))[0]  # a row from another compiled model is rerun
+    stale_file.write_text(json.dumps({**json.loads(stale_file.read_text()), "model_hash": "0" * 16}))
+    rerun = run_evaluation(EvalConfig(policy=InterruptingExpert(None), task=TASK, workers=0, episodes=3,
+                                      out=tmp_path, progress=False))
+    assert rerun.meta["episodes_run_now"] == 1 and "0" * 16 not in set(rerun.episodes["model_hash"])
     with pytest.raises(HandbenchError, match="another run"):
         evaluate("expert", task=TASK, workers=0, episodes=1, out=tmp_path, obs_mode="pixels", progress=False)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from handbench.tasks.lift_cube import HOLD_STEPS, LiftCube
 
 from handbench.env import HandEnv
 from handbench.hands import HANDS
 from handbench.protocol import eval_seeds
-from handbench.tasks.lift_cube import HOLD_STEPS, LiftCube
 
 
 def run_expert(env: HandEnv, seed: int) -> bool:

@@ -17,7 +17,7 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="controls split, initial weights, batches and noise")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:<i>")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: CPU count, max 8)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the CPU cores, max 8)")
     parser.add_argument("--preset", choices=PRESETS, default="cpu-small",
                         help="model and loop sizes: cpu-small (default, ~20 min on 2 CPU cores) or paper")
     parser.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",

@@ -146,36 +146,54 @@ class Progress:
         self.bar.close()
 
 
-def run_evaluation(config: EvalConfig) -> EvalResult:
-    """Validate everything first (one clear line on bad input), then run the missing episodes, then write tables."""
+def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, list[str]]:
+    """Check everything before any episode runs: one clear line on bad input."""
     if config.workers is not None and config.workers < 0:
         raise HandbenchError(f"--workers must be >= 0, got {config.workers}")
     if config.episodes is not None and config.episodes <= 0:
         raise HandbenchError(f"--episodes must be positive, got {config.episodes}")
     if config.videos < 0:
         raise HandbenchError(f"--videos must be >= 0, got {config.videos}")
+    if config.out is None and config.videos:
+        raise HandbenchError("--videos needs an output directory (--out)")
+    from handbench.env import compiled_model
+    from handbench.registry import get_task_class
+
     protocol = load_protocol(config.protocol)
     source = resolve_policy(config.policy, config.checkpoint)
     config = fill_defaults(config, source)
     tasks = resolve_tasks(config.task, protocol)
-    from handbench.env import compiled_model
-    from handbench.registry import get_task_class
-
     for task in tasks:
         version = int(get_task_class(task).version)
         protocol.task(task).check(version, config.hand, config.obs_mode, protocol.name)
         source.validate(task, version, config.hand, config.obs_mode, compiled_model(task, config.hand)[1])
+    return config, protocol, source, tasks
 
+
+def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str) -> dict[str, dict[str, Any]]:
+    """Finished rows that still hold: rows from another task version or compiled model are rerun."""
+    from handbench.env import compiled_model
+    from handbench.registry import get_task_class
+
+    if store is None:
+        return {}
+    current = {t: (int(get_task_class(t).version), compiled_model(t, hand)[1]) for t in tasks}
+    return {key: row for key, row in store.finished().items()
+            if current.get(row["task"], (row.get("task_version"), row.get("model_hash")))
+            == (row.get("task_version"), row.get("model_hash"))}
+
+
+def run_evaluation(config: EvalConfig) -> EvalResult:
+    """Validate, run the episodes not finished yet (resume), then write the tables, plot and meta."""
+    config, protocol, source, tasks = prepare(config)
     out = Path(config.out) if config.out is not None else None
-    if out is None and config.videos:
-        raise HandbenchError("--videos needs an output directory (--out)")
     store = EpisodeStore(out) if out is not None else None
     policy_columns = {"policy": source.label, "checkpoint": source.checkpoint,
                       "checkpoint_hash": source.checkpoint_hash, "protocol": protocol.name}
     if store is not None:
         signature = {k: v for k, v in policy_columns.items() if k != "checkpoint"}  # a moved file is the same file
         store.claim({**signature, "hand": config.hand, "obs_mode": config.obs_mode})
-    finished = store.finished() if store is not None else {}
+    finished = reusable_rows(store, tasks, config.hand)
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}
 
@@ -183,7 +201,7 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
     if workers is None and not (config.ray_address or os.environ.get("RAY_ADDRESS")):
         workers = min(os.cpu_count() or 1, len(jobs))
         workers = workers if workers > 1 else 0  # one Ray actor would only add Ray's start-up time
-    progress = Progress(len(keys), [rows[k] for k in rows], config.progress)
+    progress = Progress(len(keys), list(rows.values()), config.progress)
 
     def on_outcome(outcome: EpisodeOutcome) -> None:
         row = {**outcome.row, **policy_columns}
@@ -192,7 +210,7 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
             if outcome.video is not None:
                 store.add_video(row["task"], row["hand"], int(row["seed"]), bool(row["success"]), outcome.video)
             if key not in finished:
-                store.add(row)
+                store.add(row)  # overwrites a stale row of the same episode
         if key not in rows:
             progress.update(row)
         rows.setdefault(key, row)

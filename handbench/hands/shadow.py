@@ -91,6 +91,26 @@ def _servo(actuator: mujoco.MjsActuator, kp: float, kv: float) -> None:
     actuator.biasprm[0:3] = [0.0, -kp, -kv]
 
 
+def _restore_builtin_defaults(spec: mujoco.MjSpec) -> None:
+    """Give elements that tasks add later MuJoCo's built-in defaults, not Adroit's.
+
+    Adroit's top default class sets joint margins, friction loss, torsional friction, mesh scale ...;
+    the hand's own elements keep those values (they were applied when the file was parsed), but a task's
+    drawer or button must behave the same next to either hand.
+    """
+    builtin, main = mujoco.MjSpec().default, spec.default
+    for kind, attributes in {
+        "joint": ("limited", "margin", "armature", "damping", "frictionloss"),
+        "geom": ("friction", "margin"),
+        "site": ("size", "rgba"),
+        "mesh": ("scale",),
+        "tendon": ("limited",),
+        "actuator": ("ctrllimited", "ctrlrange"),
+    }.items():
+        for attribute in attributes:
+            setattr(getattr(main, kind), attribute, getattr(getattr(builtin, kind), attribute))
+
+
 def build_spec() -> mujoco.MjSpec:
     spec = mujoco.MjSpec.from_file(adroit_model_path())
     for name in ("table", "vive_tracker", "Object"):
@@ -102,6 +122,7 @@ def build_spec() -> mujoco.MjSpec:
     for light in list(spec.worldbody.lights):
         spec.delete(light)
     spec.option.noslip_iterations = 0
+    _restore_builtin_defaults(spec)
 
     forearm = spec.body("forearm")
     model = spec.compile()

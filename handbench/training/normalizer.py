@@ -13,6 +13,7 @@ import torch
 from handbench.errors import HandbenchError
 
 MODES = ("limits", "gaussian")
+POLICY_MODES = {"state": "gaussian", "action": "limits"}  # what every baseline's normaliser uses
 _CONSTANT = 1e-4
 
 
@@ -56,3 +57,8 @@ class Normalizer:
     @classmethod
     def from_state_dict(cls, state: dict[str, dict[str, torch.Tensor]]) -> Normalizer:
         return cls(state["scale"], state["offset"])
+
+
+def fit_policy_normalizer(state: np.ndarray, actions: np.ndarray) -> Normalizer:
+    """The normaliser of a policy: gaussian states, actions mapped to [-1, 1]."""
+    return Normalizer.fit({"state": state, "action": actions}, POLICY_MODES)

@@ -28,7 +28,7 @@ from handbench.training.checkpoint import save_checkpoint
 from handbench.training.config import PRESETS, TrainConfig, config_from_dict, config_to_dict
 from handbench.training.data import WindowSampler, load_demos, split_episodes
 from handbench.training.logs import write_loss_log
-from handbench.training.normalizer import Normalizer
+from handbench.training.normalizer import Normalizer, fit_policy_normalizer
 
 POLICY_FILE, STATE_FILE = "policy.pt", "train_state.pt"
 
@@ -76,6 +76,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def default_threads() -> int:
+    """Half the CPU cores (at most 8): oversubscribed OpenMP threads slow small models down badly."""
+    return max(1, min((os.cpu_count() or 1) // 2, 8))
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -101,7 +106,7 @@ def build_configs(request: TrainRequest) -> tuple[Any, TrainConfig, Any]:
 
 def train(request: TrainRequest) -> TrainResult:
     device = resolve_device(request.device)
-    threads = request.threads or max(1, min(os.cpu_count() or 1, 8))
+    threads = request.threads or default_threads()
     torch.set_num_threads(threads)
     model_config, train_config, module = build_configs(request)
     out = ensure_writable_dir(request.out)
@@ -110,8 +115,7 @@ def train(request: TrainRequest) -> TrainResult:
     dataset_hash = content_hash(request.dataset)
     train_episodes, val_episodes = split_episodes(demos.num_episodes, train_config.val_fraction, request.seed)
     train_data, val_data = demos.select(train_episodes), demos.select(val_episodes)
-    normalizer = Normalizer.fit({"state": train_data.state, "action": train_data.actions},
-                                {"state": "gaussian", "action": "limits"})
+    normalizer = fit_policy_normalizer(train_data.state, train_data.actions)
     samplers = {name: WindowSampler(data, model_config.obs_steps, model_config.horizon)
                 for name, data in (("train", train_data), ("val", val_data)) if data.num_episodes}
 

@@ -1,0 +1,117 @@
+"""Inference time per action (batch 1) of a trained or freshly built baseline, measured in a real env.
+
+``python -m handbench.training.timing --policy diffusion --dataset demos/lift-cube-hb16.hdf5`` times an
+untrained model of the preset (time does not depend on the weights); ``--checkpoint policy.pt`` times a
+trained one. Reported: the mean time of ``act()`` over an episode (amortised over the action queue),
+the median time of one model query (a replanning step) and the slowest ``act()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from handbench.training.runtime import TrainedPolicy
+
+
+@dataclass
+class InferenceTiming:
+    policy: str
+    per_action_ms: float  # mean act() time over the episode
+    per_query_ms: float  # median time of one model query (predict a chunk)
+    slowest_action_ms: float
+    threads: int
+
+    def line(self) -> str:
+        return (f"{self.policy}: {self.per_action_ms:.2f} ms per action (mean act(), batch 1), "
+                f"{self.per_query_ms:.2f} ms per model query (median), slowest act() {self.slowest_action_ms:.2f} ms, "
+                f"{self.threads} torch thread(s)")
+
+
+def measure_inference(policy: TrainedPolicy, env, steps: int = 40, queries: int = 20, seed: int = 1_000_000,
+                      label: str = "") -> InferenceTiming:
+    """Run ``steps`` control steps of ``env`` with ``policy`` timing each ``act()``, then ``queries`` bare queries."""
+    obs, _ = env.reset(seed=seed)
+    policy.reset()
+    policy.act(obs)  # warm-up (first-call allocations)
+    policy.reset()
+    act_times = []
+    for _ in range(steps):
+        began = time.perf_counter()
+        action = policy.act(obs)
+        act_times.append(time.perf_counter() - began)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset(seed=seed)
+            policy.reset()
+    query_times = []
+    for _ in range(queries):
+        began = time.perf_counter()
+        policy.predict_chunk()
+        query_times.append(time.perf_counter() - began)
+    return InferenceTiming(label or policy.provenance.get("policy", "policy"), 1000 * statistics.fmean(act_times),
+                           1000 * statistics.median(query_times), 1000 * max(act_times), torch.get_num_threads())
+
+
+def untrained_policy(name: str, dataset: str | Path, preset: str = "cpu-small", obs_mode: str | None = None,
+                     **model_overrides) -> TrainedPolicy:
+    """A preset-sized model with random weights and the dataset's normaliser (enough to time inference)."""
+    from handbench.training.data import load_demos
+    from handbench.training.normalizer import fit_policy_normalizer
+    from handbench.training.trainer import TrainRequest, build_configs
+
+    model_config, _, module = build_configs(TrainRequest(policy=name, dataset=Path(dataset), out=Path("."),
+                                                         preset=preset, model_overrides=model_overrides))
+    demos, attrs = load_demos(dataset, obs_mode)
+    normalizer = fit_policy_normalizer(demos.state, demos.actions)
+    model = module.MODEL(model_config, demos.spec)
+    return TrainedPolicy(model, normalizer, demos.spec, provenance={**attrs, "policy": name,
+                                                                       "obs_mode": demos.spec.obs_mode})
+
+
+def env_for(policy: TrainedPolicy):
+    """The env a policy was trained for (task, hand, observation mode, cameras and image size)."""
+    from handbench.env import HandEnv
+
+    prov, spec = policy.provenance, policy.spec
+    pixels = spec.obs_mode == "pixels"
+    return HandEnv(prov["task"], prov["hand"], obs_mode=spec.obs_mode, cameras=list(spec.cameras) if pixels else None,
+                   image_size=tuple(spec.image_size) if pixels else (96, 96))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handbench.training.timing", description=__doc__.split("\n")[0])
+    parser.add_argument("--policy", nargs="+", default=["act", "diffusion", "ibc", "bc"])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", type=Path, help="time untrained preset models built for this dataset")
+    source.add_argument("--checkpoint", type=Path, help="time a trained checkpoint")
+    parser.add_argument("--preset", default="cpu-small")
+    parser.add_argument("--obs", choices=("state", "pixels"), default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args(argv)
+    from handbench.errors import HandbenchError
+    from handbench.training.checkpoint import load_policy
+
+    torch.set_num_threads(args.threads)
+    try:
+        policies = ([load_policy(args.checkpoint)] if args.checkpoint else
+                    [untrained_policy(name, args.dataset, args.preset, args.obs) for name in args.policy])
+        for policy in policies:
+            env = env_for(policy)
+            print(measure_inference(policy, env, steps=args.steps).line(), flush=True)
+            env.close()
+    except HandbenchError as exc:
+        print(f"timing: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
