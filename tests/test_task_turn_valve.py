@@ -49,7 +49,8 @@ def test_expert_turns_the_valve_with_regrasps(env: HandEnv) -> None:
 
 def test_one_grasp_cannot_turn_far_enough(env: HandEnv) -> None:
     """The smallest turn the task asks for exceeds the span of every wrist hinge of the hand."""
-    hinge = env.model.jnt_type[[env.model.joint(j).id for j in env.hand_spec.wrist_joints]] == mujoco.mjtJoint.mjJNT_HINGE
+    joint_ids = [env.model.joint(j).id for j in env.hand_spec.wrist_joints]
+    hinge = env.model.jnt_type[joint_ids] == mujoco.mjtJoint.mjJNT_HINGE
     spans = env.hand.wrist_range[hinge, 1] - env.hand.wrist_range[hinge, 0]
     assert TARGET_ANGLE - INITIAL_ANGLE_RANGE[1] > spans.max()
 
