@@ -17,7 +17,8 @@ HOLD_STEPS = 10
 GRASP_HEIGHT = 0.004  # grasp site this far above the cube centre when the fingers close
 CLOSE_STEPS = 8
 SETTLE_TOLERANCE = 0.005  # the wrist servo lags the command; close only once the hand is really there
-SETTLE_TIMEOUT = 16  # ... or once it has stopped getting closer (it rests on the cube)
+SETTLE_TIMEOUT = 16
+EXP_OFFSET = {}  # ... or once it has stopped getting closer (it rests on the cube)
 
 
 class LiftCube(Task):
@@ -99,8 +100,11 @@ class LiftCubeExpert(Expert):
             self.reset() if not hasattr(self, "motion") else None
             self.goto("approach")
         task: LiftCube = self.env.task
-        cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
+        yaw = self._grasp_yaw()
+        off = np.array(EXP_OFFSET.get(self.hand.spec.name, (0, 0, 0)), dtype=float)
+        c, s_ = np.cos(yaw), np.sin(yaw)
+        cube = task.cube_position(self.data).copy() + [c * off[0] - s_ * off[1], s_ * off[0] + c * off[1], off[2]]
         fingers = self.hand.synergy("open", 0.0)
         if self.phase == "approach":
             remaining = self.motion.toward(cube + [0, 0, 0.09], rotation)

@@ -23,6 +23,7 @@ GOAL_TOLERANCE = 0.03  # metres between cube centre and goal
 HOLD_STEPS = 5
 GRASP_HEIGHT = 0.01  # grasp site above the cube centre at the end of the descent
 LOST_DISTANCE = 0.045  # cube this far below / away from the grasp site means the grasp failed
+CLOSE_FOLLOW_STEP = 0.008  # metres per step the hand may shift to follow the cube while closing
 ARC_HEIGHT = 0.05  # the 'arc' carry passes this far above the goal before coming down onto it
 MIN_GOAL_DISTANCE = 0.10  # the goal is never closer than this to the cube's start (no success at reset)
 GOAL_LOW = np.array([-0.12, -0.08, 0.07])
@@ -92,7 +93,7 @@ class PickPlace(Task):
         self.hold_steps = self.hold_steps + 1 if distance <= GOAL_TOLERANCE else 0
         success = self.hold_steps >= HOLD_STEPS
         reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
-        touching = float(np.sum(self.hand.touch(data) > 0.01))
+        touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))  # digits only (the palm is last)
         reward = reach + min(0.25 * touching, 1.0) + 2.0 * (1.0 - np.tanh(5.0 * distance))
         return StepScore(float(reward + (5.0 if success else 0.0)), success)
 
@@ -150,6 +151,8 @@ class PickPlaceExpert(Expert):
                 self.goto("close")
         elif self.phase == "close":
             fingers = self.hand.synergy("power", min(1.0, (self.phase_steps + 1) / 8))
+            # Follow the cube while the digits close, so a cube nudged by the first contact stays centred.
+            self.motion.toward(cube + [0, 0, GRASP_HEIGHT], rotation, max_step=CLOSE_FOLLOW_STEP)
             if self.phase_steps >= 10:
                 # The cube was squeezed out of the closing hand: open up and grasp it again.
                 held = np.linalg.norm(cube - self.hand.grasp_site_pos(self.data)) < LOST_DISTANCE

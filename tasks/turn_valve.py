@@ -19,10 +19,10 @@ from handbench.task import StepScore, Task
 
 TARGET_ANGLE = np.pi
 INITIAL_ANGLE_RANGE = (-0.6, -0.2)
-POST_HEIGHT = 0.002  # the hinge sits this high above the table
-KNOB_RADIUS = 0.036
+HINGE_HEIGHT = 0.002  # the knob turns on a hinge this high above the table (its base plate)
+KNOB_RADIUS = 0.036  # a wide knob: both hands wrap it firmly enough to turn it by friction
 KNOB_HALF_HEIGHT = 0.025
-HANDLE_CENTRE_HEIGHT = POST_HEIGHT + 0.002 + KNOB_HALF_HEIGHT
+KNOB_CENTRE_HEIGHT = HINGE_HEIGHT + 0.002 + KNOB_HALF_HEIGHT
 
 
 class TurnValve(Task):
@@ -43,7 +43,7 @@ class TurnValve(Task):
         # A flat plate (visual only) under the knob; the knob spins 2 mm above it without touching.
         base.add_geom(name="valve_plate", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[KNOB_RADIUS + 0.012, 0.001, 0],
                       pos=[0, 0, 0.001], rgba=[0.45, 0.45, 0.5, 1], contype=0, conaffinity=0)
-        valve = base.add_body(name="valve", pos=[0, 0, POST_HEIGHT])
+        valve = base.add_body(name="valve", pos=[0, 0, HINGE_HEIGHT])
         valve.add_joint(name="valve_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1], damping=0.1,
                         frictionloss=0.01, armature=0.002, limited=mujoco.mjtLimited.mjLIMITED_FALSE)
         valve.add_geom(name="valve_knob", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
@@ -77,19 +77,19 @@ class TurnValve(Task):
     def valve_angle(self, data: mujoco.MjData) -> float:
         return float(data.qpos[self.hinge_qpos])
 
-    def handle_centre(self) -> np.ndarray:
-        return np.array([*self.model.body_pos[self.base_body][:2], HANDLE_CENTRE_HEIGHT])
+    def knob_centre(self) -> np.ndarray:
+        return np.array([*self.model.body_pos[self.base_body][:2], KNOB_CENTRE_HEIGHT])
 
     def environment_state(self, data: mujoco.MjData) -> np.ndarray:
         angle = self.valve_angle(data)
-        return np.array([*self.handle_centre(), angle, np.cos(angle), np.sin(angle),
+        return np.array([*self.knob_centre(), angle, np.cos(angle), np.sin(angle),
                          data.qvel[self.hinge_dof], TARGET_ANGLE - angle])
 
     def score(self, data: mujoco.MjData) -> StepScore:
         angle = self.valve_angle(data)
         success = angle >= TARGET_ANGLE
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - self.handle_centre()))
-        touching = float(np.sum(self.hand.touch(data) > 0.01))
+        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - self.knob_centre()))
+        touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))  # digits only (the palm is last)
         progress = np.clip((angle - self.start_angle) / (TARGET_ANGLE - self.start_angle), 0.0, 1.0)
         reward = reach + min(0.25 * touching, 1.0) + 2.0 * progress
         return StepScore(float(reward + (5.0 if success else 0.0)), success)
@@ -134,7 +134,7 @@ class TurnValveExpert(Expert):
             self.goto("align")
         task: TurnValve = self.env.task
         angle = task.valve_angle(self.data)
-        centre = task.handle_centre()
+        centre = task.knob_centre()
         start_yaw, stroke = STROKES[self.strategy]
         fingers = self.hand.synergy("open", 0.0)
         if self.phase == "align":  # hover above the knob at the stroke's starting yaw

@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from handbench.baselines import get_baseline
+
 from handbench.dataset import DatasetHeader, Episode, write_dataset
 from handbench.errors import HandbenchError
 from handbench.training.batch import model_batch
@@ -26,13 +26,14 @@ TINY = {
     "act": {"d_model": 32, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "cvae_layers": 1,
             "feedforward": 64, "horizon": 4, "action_steps": 4, "dropout": 0.0, "latent_dim": 8,
             "image_channels": (8, 16)},
-    "diffusion": {"down_dims": (16, 32), "step_embed_dim": 16, "horizon": 8, "action_steps": 4, "groups": 4,
+    "diffusion": {"down_dims": (32, 64), "step_embed_dim": 16, "horizon": 8, "action_steps": 4, "groups": 8,
                   "image_channels": (8, 16), "image_feature_dim": 16},
-    "ibc": {"hidden": 64, "depth": 2, "optimizer": "dfo", "counter_examples": 64, "dfo_samples": 512,
+    "ibc": {"hidden": 128, "depth": 2, "optimizer": "dfo", "counter_examples": 64, "dfo_samples": 512,
             "image_channels": (8, 16), "image_feature_dim": 16},
     "bc": {"hidden": 64, "depth": 2, "image_channels": (8, 16), "image_feature_dim": 16},
 }
-STEPS = {"act": 300, "diffusion": 400, "ibc": 300, "bc": 300}
+STEPS = {"act": 300, "diffusion": 500, "ibc": 400, "bc": 300}
+LEARNING_RATES = {"act": 1e-3, "diffusion": 3e-3, "ibc": 3e-3, "bc": 1e-3}
 
 
 def synthetic_header(obs_mode: str = "state", cameras: list[str] | None = None) -> DatasetHeader:
@@ -68,11 +69,13 @@ def synthetic_dataset(tmp_path_factory):
     return path
 
 
-def _train_tiny(policy: str, dataset, out, steps: int, **extra) -> tuple:
+def _train_tiny(policy: str, dataset, out, steps: int, train_extra: dict | None = None, **extra) -> tuple:
     request = TrainRequest(policy=policy, dataset=dataset, out=out, steps=steps, seed=0, device="cpu", threads=1,
                            progress=False, model_overrides={**TINY[policy], **extra},
-                           train_overrides={"val_fraction": 0.0, "batch_size": 32, "lr": 1e-3, "warmup_steps": 10,
-                                            "log_every": 25, "checkpoint_every": 10_000, "ema_power": 0.9})
+                           train_overrides={"val_fraction": 0.0, "batch_size": 32, "lr": LEARNING_RATES[policy],
+                                            "warmup_steps": 10, "log_every": 25, "checkpoint_every": 10_000,
+                                            "ema_power": 0.9,
+                                            **(train_extra or {})})
     return train(request), request
 
 
@@ -86,17 +89,20 @@ def _overfit_error(policy, data) -> float:
     return float((predicted - batch["action"][:, policy.obs_steps - 1]).abs().mean())
 
 
-@pytest.mark.parametrize("name", ["act", "diffusion", "ibc", "bc"])
+@pytest.mark.parametrize("name", [pytest.param("act", marks=pytest.mark.slow),
+                                  pytest.param("diffusion", marks=pytest.mark.slow), "ibc", "bc"])
 def test_loss_falls_and_model_overfits_tiny_dataset(name, synthetic_dataset, tmp_path):
     import pandas as pd
 
     result, _ = _train_tiny(name, synthetic_dataset, tmp_path / name, STEPS[name])
     log = pd.read_csv(tmp_path / name / "losses.csv")
-    assert log["train_loss"].iloc[-1] < 0.5 * log["train_loss"].iloc[0]
+    assert log["train_loss"].iloc[-1] < 0.2 * log["train_loss"].iloc[0]
     policy = load_policy(result.checkpoint)
     data, _ = load_demos(synthetic_dataset)
+    # Normalised actions span [-1, 1]; always predicting the mean action would err by about 0.5. Diffusion
+    # samples (10 DDIM steps from noise) after 500 steps are the least exact, hence its looser bound.
     error = _overfit_error(policy, data)
-    assert error < {"act": 0.1, "diffusion": 0.15, "ibc": 0.15, "bc": 0.1}[name], error
+    assert error < {"act": 0.1, "diffusion": 0.25, "ibc": 0.1, "bc": 0.1}[name], error
 
 
 def test_ibc_langevin_trains_with_gradient_penalty(synthetic_dataset, tmp_path):

@@ -32,7 +32,7 @@ def save_checkpoint(path: str | Path, *, policy: str, preset: str, model_config:
 
     content = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "handbench_version": handbench.__version__,
-        "torch_version": torch.__version__, "policy": policy, "preset": preset, "model_config": model_config,
+        "torch_version": str(torch.__version__), "policy": policy, "preset": preset, "model_config": model_config,
         "train_config": train_config, "spec": spec.to_dict(), "normalizer": normalizer.state_dict(),
         "weights": {k: v.detach().cpu() for k, v in weights.items()}, "provenance": provenance,
     }
