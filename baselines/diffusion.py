@@ -149,7 +149,7 @@ class DiffusionPolicy(BaselineModel):
 CONFIG = DiffusionConfig
 MODEL = DiffusionPolicy
 PRESETS = {
-    "cpu-small": Preset(DiffusionConfig(), TrainConfig(steps=3000, batch_size=64, lr=3e-4, weight_decay=1e-6,
+    "cpu-small": Preset(DiffusionConfig(), TrainConfig(steps=5000, batch_size=64, lr=3e-4, weight_decay=1e-6,
                                                        warmup_steps=200)),
     # Paper (CNN-based, Chi et al. 2023): down dims 256-512-1024, step embedding 256, batch 256, lr 1e-4.
     "paper": Preset(DiffusionConfig(down_dims=(256, 512, 1024), step_embed_dim=256, image_channels=(64, 128, 256, 512)),

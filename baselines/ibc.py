@@ -149,7 +149,7 @@ class ImplicitBC(BaselineModel):
 CONFIG = IBCConfig
 MODEL = ImplicitBC
 PRESETS = {
-    "cpu-small": Preset(IBCConfig(), TrainConfig(steps=3000, batch_size=32, lr=5e-4, weight_decay=0.0,
+    "cpu-small": Preset(IBCConfig(), TrainConfig(steps=5000, batch_size=32, lr=5e-4, weight_decay=0.0,
                                                  warmup_steps=100)),
     # Paper (Langevin setting): ResNet MLP 512 wide / 8 deep, 256 counter-examples, 100 MCMC iterations.
     "paper": Preset(IBCConfig(hidden=512, depth=8, dropout=0.1, counter_examples=256, langevin_steps=100,

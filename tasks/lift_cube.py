@@ -17,8 +17,7 @@ HOLD_STEPS = 10
 GRASP_HEIGHT = 0.004  # grasp site this far above the cube centre when the fingers close
 CLOSE_STEPS = 8
 SETTLE_TOLERANCE = 0.005  # the wrist servo lags the command; close only once the hand is really there
-SETTLE_TIMEOUT = 16
-EXP_OFFSET = {}  # ... or once it has stopped getting closer (it rests on the cube)
+SETTLE_TIMEOUT = 16  # ... or once it has stopped getting closer (it rests on the cube)
 
 
 class LiftCube(Task):
@@ -100,18 +99,16 @@ class LiftCubeExpert(Expert):
             self.reset() if not hasattr(self, "motion") else None
             self.goto("approach")
         task: LiftCube = self.env.task
+        cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
-        yaw = self._grasp_yaw()
-        off = np.array(EXP_OFFSET.get(self.hand.spec.name, (0, 0, 0)), dtype=float)
-        c, s_ = np.cos(yaw), np.sin(yaw)
-        cube = task.cube_position(self.data).copy() + [c * off[0] - s_ * off[1], s_ * off[0] + c * off[1], off[2]]
         fingers = self.hand.synergy("open", 0.0)
+        grasp = self.hand.power_grasp_site(cube, rotation) + [0, 0, GRASP_HEIGHT]
         if self.phase == "approach":
-            remaining = self.motion.toward(cube + [0, 0, 0.09], rotation)
+            remaining = self.motion.toward(grasp + [0, 0, 0.09 - GRASP_HEIGHT], rotation)
             if remaining < 0.01:
                 self.goto("descend")
         elif self.phase == "descend":
-            remaining = self.motion.toward(cube + [0, 0, GRASP_HEIGHT], rotation, max_step=0.008)
+            remaining = self.motion.toward(grasp, rotation, max_step=0.008)
             settled = np.linalg.norm(self.hand.grasp_site_pos(self.data) - self.motion.position) < SETTLE_TOLERANCE
             if remaining < 0.004 and self.phase_steps > 3 and (settled or self.phase_steps > SETTLE_TIMEOUT):
                 self.goto("close")

@@ -7,17 +7,18 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from handbench.baselines import BASELINES
     from handbench.training.config import PRESETS
 
     parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
-    parser.add_argument("--policy", required=True, choices=("act", "diffusion", "ibc", "bc"))
+    parser.add_argument("--policy", required=True, choices=tuple(BASELINES))
     parser.add_argument("--dataset", required=True, type=Path, help="canonical HDF5 demos (handbench generate-demos)")
     parser.add_argument("--obs", choices=("state", "pixels"), default=None,
                         help="observation mode (default: the one the dataset was recorded in)")
     parser.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="controls split, initial weights, batches and noise")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:<i>")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the CPU cores, max 8)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, max 8)")
     parser.add_argument("--preset", choices=PRESETS, default="cpu-small",
                         help="model and loop sizes: cpu-small (default, ~20 min on 2 CPU cores) or paper")
     parser.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",

@@ -31,6 +31,10 @@ class HandSpec:
     grasp_site: str
     synergies: Mapping[str, Mapping[str, float]]
     extra_fingers: tuple[str, ...] = field(default=())
+    # Where a power grasp holds an object's centre, relative to the grasp site, in the hand's home frame
+    # (world axes at zero wrist joints: y toward the fingertips, z up). The curled fingers and the thumb
+    # meet at a different place for every hand; experts use it through BoundHand.power_grasp_site.
+    power_grasp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def fingers(self) -> tuple[str, ...]:
@@ -103,6 +107,16 @@ class BoundHand:
 
     def grasp_site_pos(self, data: mujoco.MjData) -> np.ndarray:
         return data.site_xpos[self.grasp_site_id].copy()
+
+    def power_grasp_site(self, object_centre: np.ndarray, rotation: np.ndarray | None = None) -> np.ndarray:
+        """Grasp-site position that puts ``object_centre`` where this hand's power grasp holds it, for the
+        hand turned by ``rotation`` (world-frame quaternion on top of the home orientation, as in wrist_ik)."""
+        offset = np.asarray(self.spec.power_grasp_offset, dtype=np.float64)
+        if rotation is not None:
+            rotated = np.empty(3)
+            mujoco.mju_rotVecQuat(rotated, offset, np.asarray(rotation, dtype=np.float64))
+            offset = rotated
+        return np.asarray(object_centre, dtype=np.float64) - offset
 
     def wrist_ik(
         self,

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from handbench.dataset import PIXELS_PREFIX, STATE_OBS_KEYS, open_dataset
 from handbench.errors import HandbenchError
 from handbench.training.spec import ObsActionSpec
 
-STATE_KEYS = {"state": ("agent_pos", "environment_state", "tactile"), "pixels": ("agent_pos", "tactile")}
+# The env's observation keys a policy reads, per mode (pixels mode sees no privileged object state).
+STATE_KEYS = {"state": STATE_OBS_KEYS, "pixels": ("agent_pos", "tactile")}
 
 
 @dataclass
@@ -56,8 +58,6 @@ def load_demos(path: str | Path, obs_mode: str | None = None) -> tuple[DemoData,
     ``obs_mode`` defaults to the mode the dataset was recorded in; state mode works on any dataset
     (every mode stores ``environment_state``), pixels mode needs a dataset recorded with cameras.
     """
-    from handbench.dataset import PIXELS_PREFIX, open_dataset
-
     with open_dataset(path) as dataset:
         header, attrs = dataset.header, dataset.attrs
         obs_mode = obs_mode or header.obs_mode

@@ -9,7 +9,6 @@ from it, and the resumed run ends with the same weights an uninterrupted one wou
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import random
 import time
@@ -252,7 +251,3 @@ def _resume(path: Path, signature: dict, model, optimizer, scheduler, ema,
     rng.bit_generator.state = state["numpy_rng"]
     return int(state["step"]), list(state["rows"])
 
-
-def describe(config: Any) -> str:
-    """One line listing a config's fields, for the command's banner."""
-    return ", ".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config))
