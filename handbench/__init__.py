@@ -10,7 +10,7 @@ from handbench.registry import make, register_envs, task_names  # noqa: E402
 
 register_envs()
 
-__all__ = ["__version__", "make", "task_names"]
+__all__ = ["__version__", "evaluate", "load_policy", "make", "task_names"]
 
 
 def load_policy(path, **kwargs):

@@ -158,7 +158,7 @@ class StackExpert(LiftCubeExpert):
         return wanted[0] if wanted else ranked[0]
 
     def plan(self) -> np.ndarray:
-        if self.phase not in ("carry", "lower", "release", "back-off", "retreat"):
+        if self.phase not in ("carry", "lower", "release", "retreat"):
             action = super().plan()
             if self.phase == "lift" and self.phase_steps > 0:
                 task: Stack = self.env.task
@@ -188,25 +188,21 @@ class StackExpert(LiftCubeExpert):
                 self.release_level, self.free_steps = 1.0, 0
                 self.goto("release")
         elif self.phase == "release":
-            # Let the fingers go while the thumb still holds the cube's back face: opening the thumb too
-            # sweeps it out through the cube (Shadow's thumb crosses under the palm) and flicks it away.
-            self.release_level = max(0.0, self.release_level - RELEASE_RATE)
-            fingers = self.hand.synergy_per_finger("power", {"thumb": THUMB_HOLD}, self.release_level)
-            if self.release_level <= 0.0:
-                self.goto("back-off")
-        elif self.phase == "back-off":
-            # Slide the hand toward the wrist: the thumb leaves the cube's back face, the open fingers pass
-            # over its top.
-            fingers = self.hand.synergy_per_finger("power", {"thumb": THUMB_HOLD}, 0.0)
-            yaw = self._grasp_yaw()
-            back = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
-            remaining = self.motion.toward(target + [0, 0, RELEASE_RISE] + BACK_OFF * back, rotation, max_step=0.004)
-            if remaining < 0.002:
+            # Open only until the fingers let go: opening fully sweeps them outward and can push the cube
+            # off the base. How far that is differs per hand, so watch the contacts.
+            self.free_steps = 0 if task.hand_touches_cube(self.data) else self.free_steps + 1
+            if self.free_steps < RELEASED_STEPS:
+                self.release_level = max(0.0, self.release_level - RELEASE_RATE)
+            elif self.release_level <= MAX_RELEASE_LEVEL:
                 self.goto("retreat")
+            fingers = self.hand.synergy_per_finger("power", {"thumb": max(THUMB_HOLD, self.release_level)},
+                                                   self.release_level)
+            # rise slowly so a palm resting on the cube's top comes off it too
+            self.motion.toward(target + [0, 0, RELEASE_RISE], rotation, max_step=0.002)
         elif self.phase == "retreat":
-            fingers = self.hand.synergy_per_finger("power", {"thumb": THUMB_HOLD}, 0.0)
-            self.motion.toward(self.motion.position * [1, 1, 0] + [0, 0, target[2] + RETREAT_HEIGHT], rotation,
-                               max_step=0.008)
+            fingers = self.hand.synergy_per_finger("power", {"thumb": max(THUMB_HOLD, self.release_level)},
+                                                   self.release_level)
+            self.motion.toward(target + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
         wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
         return self.hand.action(wrist, fingers)
 

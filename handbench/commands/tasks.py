@@ -1,28 +1,49 @@
-"""``handbench tasks``: the task suite as a table."""
+"""``handbench tasks``: the task suite as a table (``--format md`` prints the README's table)."""
 
 from __future__ import annotations
 
 import argparse
 
+COLUMNS = ("task", "version", "skill", "episode steps", "hands", "observation modes", "success rule")
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("tasks", help="list tasks, hands, versions, episode lengths and modes")
+    parser.add_argument("--format", choices=("table", "md"), default="table",
+                        help="rich table (default) or markdown with the reward of each task")
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+def task_rows() -> list[dict[str, str]]:
     from handbench.env import OBS_MODES
     from handbench.hands import HANDS
     from handbench.registry import _task_classes
 
+    return [
+        {"task": name, "version": f"v{cls.version}", "skill": cls.skill, "episode steps": str(cls.max_episode_steps),
+         "hands": ", ".join(HANDS), "observation modes": ", ".join(OBS_MODES), "success rule": cls.success_rule,
+         "reward": cls.reward_doc, "description": cls.description}
+        for name, cls in _task_classes().items()
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = task_rows()
+    if args.format == "md":
+        columns = ("task", "version", "skill", "episode steps", "success rule", "reward")
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+        for row in rows:
+            print("| " + " | ".join(f"`{row[c]}`" if c == "task" else row[c].replace("|", "\\|")
+                                    for c in columns) + " |")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="handbench tasks")
-    for column in ("task", "version", "skill", "episode steps", "hands", "observation modes", "success rule"):
+    for column in COLUMNS:
         table.add_column(column)
-    for name, task_cls in _task_classes().items():
-        table.add_row(name, f"v{task_cls.version}", task_cls.skill, str(task_cls.max_episode_steps),
-                      ", ".join(HANDS), ", ".join(OBS_MODES), task_cls.success_rule)
+    for row in rows:
+        table.add_row(*(row[c] for c in COLUMNS))
     Console(width=200).print(table)
     return 0
