@@ -81,7 +81,10 @@ class LiftCube(Task):
 class LiftCubeExpert(Expert):
     """Top-down power grasp. Strategy picks which pair of cube faces the fingers close on."""
 
+    version = 1  # v1: grasps where the hand's power grasp cages the cube (HandSpec.power_grasp_offset)
     strategies = ("grasp-front-back", "grasp-left-right")
+    # Hold the cube where the hand's power grasp cages it (HandSpec.power_grasp_offset).
+    use_power_grasp_offset = True
 
     def reset(self) -> None:
         super().reset()
@@ -102,7 +105,8 @@ class LiftCubeExpert(Expert):
         cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
         fingers = self.hand.synergy("open", 0.0)
-        grasp = self.hand.power_grasp_site(cube, rotation) + [0, 0, GRASP_HEIGHT]
+        centre = self.hand.power_grasp_site(cube, rotation) if self.use_power_grasp_offset else cube
+        grasp = centre + [0, 0, GRASP_HEIGHT]
         if self.phase == "approach":
             remaining = self.motion.toward(grasp + [0, 0, 0.09 - GRASP_HEIGHT], rotation)
             if remaining < 0.01:

@@ -74,6 +74,16 @@ def test_power_grasp_closes_the_fingers_around_the_grasp_site(bound):
         assert power_dist[finger] < 0.05 < open_dist[finger], finger
 
 
+def test_power_grasp_site_turns_the_offset_with_the_hand(bound):
+    """The object's centre sits at ``power_grasp_offset`` from the grasp site, in the turned hand's frame."""
+    centre = np.array([0.05, -0.02, 0.03])
+    offset = np.asarray(bound.spec.power_grasp_offset)
+    assert np.allclose(bound.power_grasp_site(centre), centre - offset)
+    turned = bound.power_grasp_site(centre, yaw_quat(np.pi / 2))  # a quarter turn maps (x, y) to (-y, x)
+    assert np.allclose(turned, centre - [-offset[1], offset[0], offset[2]])
+    assert np.linalg.norm(offset) < 0.05  # the object stays inside the closed hand
+
+
 @pytest.mark.parametrize("hand", sorted(HANDS))
 def test_wrist_ik_reaches_targets_within_5mm(hand):
     """Commanded IK targets are reached in simulation (servo + IK), not only kinematically."""

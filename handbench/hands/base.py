@@ -63,7 +63,6 @@ class BoundHand:
         self.grasp_site_id = model.site(spec.grasp_site).id
         self.touch_adr = np.array([model.sensor_adr[model.sensor(s).id] for s in spec.touch_sensors])
         self._synergy_vectors = {name: self._finger_vector(pose) for name, pose in spec.synergies.items()}
-        self.finger_joint_masks = self._finger_joint_masks()
         self._scratch = mujoco.MjData(model)
         self.home_site_quat = self._site_quat_at(np.zeros(self.n_wrist))
 
@@ -75,20 +74,6 @@ class BoundHand:
             ):
                 return i
         raise ValueError(f"hand {self.spec.name}: no actuator drives joint {self.model.joint(joint_id).name}")
-
-    def _finger_joint_masks(self) -> dict[str, np.ndarray]:
-        """Per finger, which finger joints move only that finger (joints shared by all, e.g. Shadow's
-        wrist, belong to none): found from the kinematic chain of each fingertip's body."""
-        chains = {}
-        for finger, site in self.fingertip_site_ids.items():
-            chain, body = set(), int(self.model.site_bodyid[site])
-            while body != 0:
-                chain.add(body)
-                body = int(self.model.body_parentid[body])
-            chains[finger] = chain
-        shared = set.intersection(*chains.values())
-        bodies = [int(self.model.jnt_bodyid[self.model.joint(j).id]) for j in self.spec.finger_joints]
-        return {finger: np.array([b in chain - shared for b in bodies]) for finger, chain in chains.items()}
 
     def _finger_vector(self, pose: Mapping[str, float]) -> np.ndarray:
         base = dict(self.spec.synergies.get("open", {}))
@@ -113,16 +98,6 @@ class BoundHand:
         """Finger joint targets blended from ``open`` (level 0) to the named synergy (level 1)."""
         open_pose = self._synergy_vectors["open"]
         return open_pose + float(level) * (self._synergy_vectors[name] - open_pose)
-
-    def synergy_per_finger(self, name: str, levels: Mapping[str, float], default: float = 1.0) -> np.ndarray:
-        """Like :meth:`synergy`, with a level per finger (``levels``; others get ``default``): e.g. let the
-        fingers go while the thumb still holds."""
-        open_pose = self._synergy_vectors["open"]
-        delta = self._synergy_vectors[name] - open_pose
-        level = np.full(len(open_pose), float(default))
-        for finger, value in levels.items():
-            level[self.finger_joint_masks[finger]] = float(value)
-        return open_pose + level * delta
 
     def fingertip_positions(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
         return {f: data.site_xpos[i].copy() for f, i in self.fingertip_site_ids.items()}
