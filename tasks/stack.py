@@ -25,7 +25,9 @@ RELEASED_STEPS = 2  # steps without hand-cube contact that count as let go
 MAX_RELEASE_LEVEL = 0.8  # ... once the grip has loosened at least this far
 RELEASE_RISE = 0.012  # the hand rises this much while letting go
 RETREAT_HEIGHT = 0.1
-WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
+WRIST_YAW_LIMIT = 1.55
+STALL_STEPS = 5  # lowering has stalled when the cube got no lower for this many steps
+LEVEL_GAIN = 0.0  # fraction of the held cube's tilt the hand turns away per step  # both hands' wrist yaw range is +/-1.6 rad
 
 
 class Stack(LiftCube):
@@ -119,14 +121,28 @@ class StackExpert(LiftCubeExpert):
     # and a tilted cube lands on an edge and topples off the base when let go: grasp it centred here.
     use_power_grasp_offset = False
 
+    def _cube_yaw(self) -> float:
+        """The cube's current yaw folded into [-pi/4, pi/4] (a cube looks the same every quarter turn): after a
+        failed placement the cube is grasped again where it lies."""
+        axes = np.empty(9)
+        mujoco.mju_quat2Mat(axes, self.data.qpos[self.env.task.cube_qpos][3:])
+        x_axis = axes.reshape(3, 3)[:, 0]
+        yaw = float(np.arctan2(x_axis[1], x_axis[0]))
+        return (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
+
     def _grasp_yaw(self) -> float:
+        if self.phase in ("start", "approach") or self.chosen_yaw is None:
+            self.chosen_yaw = self._choose_grasp_yaw()
+        return self.chosen_yaw
+
+    def _choose_grasp_yaw(self) -> float:
         """A quarter-turn grasp yaw, inside the wrist range, that keeps the hand's long axis across the line
         to the base: open fingers reach far forward and the thumb far back, so neither lands on the base.
         Two such yaws usually exist (fingers to the left or right of the base); the strategy picks one."""
-        params = self.env.episode_params
-        away = params["cube_xy"] - params["base_xy"]
-        away = away / np.linalg.norm(away)
-        yaw = float(params["cube_yaw"])
+        task: Stack = self.env.task
+        away = task.cube_position(self.data)[:2] - task.base_position(self.data)[:2]
+        away = away / max(float(np.linalg.norm(away)), 1e-6)
+        yaw = self._cube_yaw()
         candidates = [yaw + k * np.pi / 2 for k in range(-3, 4) if abs(yaw + k * np.pi / 2) <= WRIST_YAW_LIMIT]
         finger_dirs = {c: np.array([-np.sin(c), np.cos(c)]) for c in candidates}
         along = {c: abs(float(finger_dirs[c] @ away)) for c in candidates}
@@ -137,6 +153,49 @@ class StackExpert(LiftCubeExpert):
                   == (self.strategy == "fingers-left")]
         return wanted[0] if wanted else ranked[0]
 
+    def reset(self) -> None:
+        super().reset()
+        self.level = np.array([1.0, 0, 0, 0])
+        self.chosen_yaw: float | None = None
+
+    def _level_cube(self) -> None:
+        """Turn the hand so the held cube's top face points up: a hand can carry a cube tilted (the shadow
+        hand's thumb sits under it), and a tilted cube lands on an edge and topples when let go."""
+        quat = self.data.qpos[self.env.task.cube_qpos][3:]
+        axes = np.empty(9)
+        mujoco.mju_quat2Mat(axes, quat)
+        axes = axes.reshape(3, 3)
+        up = axes[:, int(np.argmax(np.abs(axes[2])))]
+        up = up * np.sign(up[2])
+        axis = np.cross(up, [0.0, 0.0, 1.0])
+        sin = float(np.linalg.norm(axis))
+        if sin < 1e-6:
+            return
+        angle = LEVEL_GAIN * float(np.arctan2(sin, up[2]))
+        turn = np.empty(4)
+        mujoco.mju_axisAngle2Quat(turn, axis / sin, angle)
+        out = np.empty(4)
+        mujoco.mju_mulQuat(out, turn, self.level)
+        self.level = out / np.linalg.norm(out)
+
+    def _thumb_mask(self) -> np.ndarray:
+        """Which finger joints move the thumb: those on the chain from the thumb's tip up to the hand root."""
+        model = self.hand.model
+        body = int(model.site_bodyid[self.hand.fingertip_site_ids["thumb"]])
+        thumb_dofs: set[int] = set()
+        while body > 0:
+            thumb_dofs.update(range(model.body_dofadr[body], model.body_dofadr[body] + model.body_dofnum[body]))
+            body = int(model.body_parentid[body])
+        return np.array([int(d) in thumb_dofs for d in self.hand.finger_dofs])
+
+    def _release_pose(self, level: float) -> np.ndarray:
+        """Open the thumb first, back along its own path, then the fingers: a closing thumb crosses under the
+        palm, and opening it together with the fingers sweeps it under the cube and throws it."""
+        thumb_level = max(0.0, 2.0 * level - 1.0)
+        finger_level = min(1.0, 2.0 * level)
+        return np.where(self._thumb_mask(), self.hand.synergy("power", thumb_level),
+                        self.hand.synergy("power", finger_level))
+
     def plan(self) -> np.ndarray:
         if self.phase not in ("carry", "lower", "release", "retreat"):
             action = super().plan()
@@ -144,41 +203,58 @@ class StackExpert(LiftCubeExpert):
                 task: Stack = self.env.task
                 clear = task.place_target(self.data)[2] + CLEARANCE
                 if task.cube_position(self.data)[2] >= clear:
-                    self.grip_offset = self.hand.grasp_site_pos(self.data) - task.cube_position(self.data)
                     self.goto("carry")
             return action
         task = self.env.task
-        rotation = yaw_quat(self._grasp_yaw())
         fingers = self.hand.synergy("power")
-        target = task.place_target(self.data) + self.grip_offset
+        cube = task.cube_position(self.data)
+        goal = task.place_target(self.data)
+        if self.phase in ("carry", "lower"):
+            self._level_cube()
+        rotation = np.empty(4)
+        mujoco.mju_mulQuat(rotation, self.level, yaw_quat(self._grasp_yaw()))
         if self.phase == "carry":
-            remaining = self.motion.toward(target + [0, 0, CLEARANCE + RELEASE_HEIGHT], rotation)
-            cube = task.cube_position(self.data)
-            if cube[2] < self.motion.position[2] - self.grip_offset[2] - 0.05:  # dropped: start over
+            error = goal + [0, 0, CLEARANCE + RELEASE_HEIGHT] - cube
+            self.motion.toward(self.motion.position + error, rotation)
+            if cube[2] < self.motion.position[2] - 0.12:  # dropped: start over
+                self.level = np.array([1.0, 0, 0, 0])
                 self.goto("approach")
-            elif remaining < 0.003 and self.phase_steps > 2:
+            elif np.linalg.norm(error) < 0.004 and self.phase_steps > 2:
+                self.lowest, self.lowest_step = cube[2], 0
                 self.goto("lower")
         elif self.phase == "lower":
-            remaining = self.motion.toward(target + [0, 0, RELEASE_HEIGHT], rotation, max_step=0.006)
-            if remaining < 0.002 and self.phase_steps > 4:
+            error = goal + [0, 0, RELEASE_HEIGHT] - cube
+            self.motion.toward(self.motion.position + error, rotation, max_step=0.006)
+            if cube[2] < self.lowest - 0.001:
+                self.lowest, self.lowest_step = cube[2], self.phase_steps
+            # the fingertips may reach below the cube and rest on the base: let go where the cube stops
+            stalled = self.phase_steps - self.lowest_step >= STALL_STEPS
+            if (np.linalg.norm(error) < 0.003 and self.phase_steps > 4) or stalled:
                 self.release_level, self.free_steps = 1.0, 0
+                # the cube servo pushes the command below a cube that rests on the base: restart from the
+                # hand's real position so it does not press on while letting go
+                self.motion.position = self.hand.grasp_site_pos(self.data)
+                self.release_from = self.motion.position.copy()
                 self.goto("release")
         elif self.phase == "release":
             # Open only until the fingers let go: opening fully sweeps them outward and can push the cube
             # off the base. How far that is differs per hand, so watch the contacts.
             self.free_steps = 0 if task.hand_touches_cube(self.data) else self.free_steps + 1
-            if self.free_steps < RELEASED_STEPS:
+            if self.free_steps < RELEASED_STEPS and self.release_level > 0.0:
                 self.release_level = max(0.0, self.release_level - RELEASE_RATE)
-            elif self.release_level <= MAX_RELEASE_LEVEL:
+            elif self.release_level <= MAX_RELEASE_LEVEL:  # let go, or fully open with the palm still on it
                 self.goto("retreat")
-            fingers = self.hand.synergy("power", self.release_level)
+            fingers = self._release_pose(self.release_level)
             # rise slowly so a palm resting on the cube's top comes off it too
-            self.motion.toward(target + [0, 0, RELEASE_RISE], rotation, max_step=0.002)
+            self.motion.toward(self.release_from + [0, 0, RELEASE_RISE], rotation, max_step=0.002)
         elif self.phase == "retreat":
-            fingers = self.hand.synergy("power", self.release_level)
-            self.motion.toward(target + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
+            fingers = self._release_pose(self.release_level)
+            remaining = self.motion.toward(self.release_from + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
+            resting = np.linalg.norm(self.data.qvel[task.cube_qvel]) < 0.05
+            if remaining < 0.01 and resting and not task.is_stacked(self.data):  # missed: pick it up again
+                self.level = np.array([1.0, 0, 0, 0])
+                self.goto("approach")
         wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
         return self.hand.action(wrist, fingers)
-
 
 TASK = Stack
