@@ -25,9 +25,13 @@ RELEASED_STEPS = 2  # steps without hand-cube contact that count as let go
 MAX_RELEASE_LEVEL = 0.8  # ... once the grip has loosened at least this far
 RELEASE_RISE = 0.012  # the hand rises this much while letting go
 RETREAT_HEIGHT = 0.1
-WRIST_YAW_LIMIT = 1.55
+WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
 STALL_STEPS = 5  # lowering has stalled when the cube got no lower for this many steps
-LEVEL_GAIN = 0.0  # fraction of the held cube's tilt the hand turns away per step  # both hands' wrist yaw range is +/-1.6 rad
+# Hands whose power-grasp thumb crosses under the palm: they open the thumb before the fingers. hb16's thumb
+# stays behind the object and lets go best together with its fingers (100% against 96% thumb-first).
+THUMB_FIRST_HANDS = ("shadow",)
+DROPPED_BELOW = 0.12  # a carried cube this far below the commanded grasp site has fallen out
+RESTING_SPEED = 0.05  # cube speed (free-joint velocity norm) below which a missed cube is picked up again
 
 
 class Stack(LiftCube):
@@ -113,9 +117,12 @@ class Stack(LiftCube):
 
 
 class StackExpert(LiftCubeExpert):
-    """Lift-cube's grasp, then carry above the base, lower, open the hand and back away upward."""
+    """Lift-cube's grasp, then carry above the base, lower, open the hand and back away upward; a cube that
+    does not end up stacked is picked up again where it lies."""
 
-    version = 0
+    # v1: servos on the cube (not the hand) while carrying and lowering, lets go where lowering stalls,
+    # shadow opens its thumb first, and a missed placement is retried
+    version = 1
     strategies = ("fingers-left", "fingers-right")
     # Shadow's offset grasp lifts more surely but carries the cube tilted (~27 degrees against ~10 centred),
     # and a tilted cube lands on an edge and topples off the base when let go: grasp it centred here.
@@ -131,6 +138,7 @@ class StackExpert(LiftCubeExpert):
         return (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
 
     def _grasp_yaw(self) -> float:
+        """Chosen while approaching, then kept: the held cube turns in the hand, the grasp must not."""
         if self.phase in ("start", "approach") or self.chosen_yaw is None:
             self.chosen_yaw = self._choose_grasp_yaw()
         return self.chosen_yaw
@@ -155,28 +163,7 @@ class StackExpert(LiftCubeExpert):
 
     def reset(self) -> None:
         super().reset()
-        self.level = np.array([1.0, 0, 0, 0])
         self.chosen_yaw: float | None = None
-
-    def _level_cube(self) -> None:
-        """Turn the hand so the held cube's top face points up: a hand can carry a cube tilted (the shadow
-        hand's thumb sits under it), and a tilted cube lands on an edge and topples when let go."""
-        quat = self.data.qpos[self.env.task.cube_qpos][3:]
-        axes = np.empty(9)
-        mujoco.mju_quat2Mat(axes, quat)
-        axes = axes.reshape(3, 3)
-        up = axes[:, int(np.argmax(np.abs(axes[2])))]
-        up = up * np.sign(up[2])
-        axis = np.cross(up, [0.0, 0.0, 1.0])
-        sin = float(np.linalg.norm(axis))
-        if sin < 1e-6:
-            return
-        angle = LEVEL_GAIN * float(np.arctan2(sin, up[2]))
-        turn = np.empty(4)
-        mujoco.mju_axisAngle2Quat(turn, axis / sin, angle)
-        out = np.empty(4)
-        mujoco.mju_mulQuat(out, turn, self.level)
-        self.level = out / np.linalg.norm(out)
 
     def _thumb_mask(self) -> np.ndarray:
         """Which finger joints move the thumb: those on the chain from the thumb's tip up to the hand root."""
@@ -191,6 +178,8 @@ class StackExpert(LiftCubeExpert):
     def _release_pose(self, level: float) -> np.ndarray:
         """Open the thumb first, back along its own path, then the fingers: a closing thumb crosses under the
         palm, and opening it together with the fingers sweeps it under the cube and throws it."""
+        if self.hand.spec.name not in THUMB_FIRST_HANDS:
+            return self.hand.synergy("power", level)
         thumb_level = max(0.0, 2.0 * level - 1.0)
         finger_level = min(1.0, 2.0 * level)
         return np.where(self._thumb_mask(), self.hand.synergy("power", thumb_level),
@@ -209,15 +198,11 @@ class StackExpert(LiftCubeExpert):
         fingers = self.hand.synergy("power")
         cube = task.cube_position(self.data)
         goal = task.place_target(self.data)
-        if self.phase in ("carry", "lower"):
-            self._level_cube()
-        rotation = np.empty(4)
-        mujoco.mju_mulQuat(rotation, self.level, yaw_quat(self._grasp_yaw()))
+        rotation = yaw_quat(self._grasp_yaw())
         if self.phase == "carry":
             error = goal + [0, 0, CLEARANCE + RELEASE_HEIGHT] - cube
             self.motion.toward(self.motion.position + error, rotation)
-            if cube[2] < self.motion.position[2] - 0.12:  # dropped: start over
-                self.level = np.array([1.0, 0, 0, 0])
+            if cube[2] < self.motion.position[2] - DROPPED_BELOW:  # dropped: start over
                 self.goto("approach")
             elif np.linalg.norm(error) < 0.004 and self.phase_steps > 2:
                 self.lowest, self.lowest_step = cube[2], 0
@@ -250,11 +235,11 @@ class StackExpert(LiftCubeExpert):
         elif self.phase == "retreat":
             fingers = self._release_pose(self.release_level)
             remaining = self.motion.toward(self.release_from + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
-            resting = np.linalg.norm(self.data.qvel[task.cube_qvel]) < 0.05
+            resting = np.linalg.norm(self.data.qvel[task.cube_qvel]) < RESTING_SPEED
             if remaining < 0.01 and resting and not task.is_stacked(self.data):  # missed: pick it up again
-                self.level = np.array([1.0, 0, 0, 0])
                 self.goto("approach")
         wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
         return self.hand.action(wrist, fingers)
+
 
 TASK = Stack

@@ -28,7 +28,7 @@ TASK = "lift-cube"
 
 # ------------------------------------------------------------------------------------------- fixtures
 def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
-                 pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),)) -> pd.DataFrame:
+                 pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),), policy: str = "diffusion") -> pd.DataFrame:
     """Protocol-conformant episodes in the evaluator's own table format."""
     rng = np.random.default_rng(rng_seed)
     rows = []
@@ -40,7 +40,8 @@ def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
             rows.append({"task": task, "hand": hand, "seed": seed, "success": success, "success_at_end": success,
                          "steps": steps, "return": round(float(rng.normal(5, 1)), 6),
                          "time_to_success": steps if success else None, "wall_time": 0.5, "physics_time": 0.3,
-                         "policy_time": 0.1, "policy": "diffusion", "checkpoint": f"/runs/{checkpoint_hash}/policy.pt",
+                         "policy_time": 0.1, "policy": policy,
+                         "checkpoint": f"/runs/{checkpoint_hash}/policy.pt" if checkpoint_hash else "",
                          "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
                          "task_version": fixed.task_version, "model_hash": f"model-{task}-{hand}",
                          "handbench_version": "0.1.0", "mujoco_version": "3.3.0", "error": ""})
@@ -57,12 +58,15 @@ def write_results(directory: Path, episodes: pd.DataFrame, training_seed: int = 
     directory.mkdir(parents=True, exist_ok=True)
     evaluator_results.write_csv(episodes, directory / "episodes.csv")
     evaluator_results.write_csv(summary_frame(episodes), directory / "summary.csv")
-    checkpoint = episodes["checkpoint_hash"].iloc[0]
-    meta = {"command": f"handbench eval --policy diffusion --checkpoint runs/{checkpoint}/policy.pt",
-            "protocol": {"name": PROTOCOL.name},
-            "policy": {"label": "diffusion", "checkpoint_hash": checkpoint,
-                       "provenance": {"seed": training_seed, "dataset_hash": "d1"}},
-            "versions": {"handbench": "0.1.0"}}
+    checkpoint, policy = episodes["checkpoint_hash"].iloc[0], episodes["policy"].iloc[0]
+    if checkpoint:
+        meta = {"command": f"handbench eval --policy {policy} --checkpoint runs/{checkpoint}/policy.pt",
+                "policy": {"label": policy, "checkpoint_hash": checkpoint,
+                           "provenance": {"seed": training_seed, "dataset_hash": "d1"}}}
+    else:  # the scripted expert: no checkpoint, no training provenance
+        meta = {"command": f"handbench eval --policy {policy} --task all",
+                "policy": {"label": policy, "checkpoint": None, "checkpoint_hash": "", "provenance": {}}}
+    meta |= {"protocol": {"name": PROTOCOL.name}, "versions": {"handbench": "0.1.0"}}
     (directory / "meta.json").write_text(json.dumps(meta))
     return directory
 
@@ -72,6 +76,12 @@ def make_runs(root: Path, name: str = "m", success_rate: float = 0.6, count: int
     return [write_results(root / f"{name}-seed{i}", episode_rows(f"{name}{i:015d}", success_rate, i + 10 * len(name),
                                                                   pairs), training_seed=i)
             for i in range(count)]
+
+
+def make_expert_run(directory: Path, success_rate: float = 0.95,
+                    pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"), (TASK, "shadow"))) -> Path:
+    """`handbench eval --policy expert` output: empty checkpoint hash, no training seed."""
+    return write_results(directory, episode_rows("", success_rate, 99, pairs, policy="expert"))
 
 
 @pytest.fixture
@@ -448,3 +458,115 @@ def test_real_evaluator_output_is_accepted(tmp_path, board):
     assert result.scores.tasks[(TASK, "hb16")].success_rate == 0.0
     assert result.scores.tasks[(TASK, "hb16")].episodes == 150
     assert outdated_files(board) == []
+
+
+# ------------------------------------------------------------------------------------------- reference entries
+def test_reference_entry_is_stored_and_shown_unranked(tmp_path, board):
+    """The scripted expert goes in as a reference: validated like any result, shown apart, never ranked."""
+    submit(make_runs(tmp_path, "m", success_rate=0.4), EntryInfo(method="M"), leaderboard_dir=board)
+    result = submit([make_expert_run(tmp_path / "expert")], EntryInfo(method="Scripted expert"),
+                    leaderboard_dir=board, reference=True)
+    assert result.rank is None and result.entries == 1
+    assert result.describe().startswith("added reference entry 'scripted-expert'")
+    meta = json.loads((board / "submissions" / "scripted-expert" / "meta.json").read_text())
+    assert meta["reference"] is True and meta["policy"] == "expert" and meta["runs"][0]["checkpoint_hash"] == ""
+    assert meta["tasks"] == ["lift-cube/hb16", "lift-cube/shadow"]
+
+    table = pd.read_csv(board / CSV_FILE, keep_default_na=False)
+    assert list(table.columns)[-1] == "kind"
+    method_rows, reference_rows = table[table["entry_id"] == "m"], table[table["entry_id"] == "scripted-expert"]
+    assert set(method_rows["kind"]) == {"method"} and method_rows["rank"].tolist() == ["1", "1"]
+    assert set(reference_rows["kind"]) == {"reference"} and set(reference_rows["rank"]) == {""}
+    assert reference_rows["task"].tolist() == ["overall", TASK, TASK]
+    assert table.index[table["entry_id"] == "scripted-expert"].min() > table.index[table["entry_id"] == "m"].max()
+    overall = reference_rows[reference_rows["task"] == "overall"].iloc[0]
+    assert overall["training_seeds"] == 0 and overall["ci_low"] == "" and overall["iqm_ci_low"] == ""
+    expert = pd.read_csv(tmp_path / "expert" / "episodes.csv")
+    hb16 = reference_rows[reference_rows["hand"] == "hb16"].iloc[0]
+    assert float(hb16["success_rate"]) == pytest.approx(expert[expert["hand"] == "hb16"]["success"].mean(), abs=1e-4)
+
+    readme = (board / README_FILE).read_text()
+    ranking, reference = readme.split("## Reference", 1)
+    assert "[M](submissions/m/)" in ranking and "Scripted expert" not in ranking
+    assert "Not ranked." in reference and "| [Scripted expert](submissions/scripted-expert/) | state |" in reference
+    before = {name: (board / name).read_bytes() for name in (CSV_FILE, README_FILE, PLOT_FILE)}
+    regenerate(board)
+    assert {name: (board / name).read_bytes() for name in before} == before
+    assert outdated_files(board) == []
+
+
+def test_reference_is_refused_for_a_non_expert_policy(tmp_path, board):
+    with pytest.raises(HandbenchError, match="evaluates policy 'diffusion'; --reference is only for the scripted "
+                                             "expert's results"):
+        submit(make_runs(tmp_path, count=1), EntryInfo(method="M"), leaderboard_dir=board, reference=True)
+    assert not (board / "submissions" / "m").exists()
+
+
+def test_expert_results_are_refused_as_a_method(tmp_path, board):
+    with pytest.raises(HandbenchError, match="evaluates the scripted expert, which has no checkpoint or training "
+                                             "seeds; submit it as a reference entry with --reference"):
+        submit([make_expert_run(tmp_path / "expert")], EntryInfo(method="Expert"), leaderboard_dir=board)
+
+
+def test_method_entry_still_needs_three_training_seeds(tmp_path, board):
+    """--reference is no way around the training seeds: one diffusion run is refused with or without it."""
+    runs = make_runs(tmp_path, count=1)
+    with pytest.raises(HandbenchError, match="is evaluated by 1 results directory; protocol hb-v1 asks for one per "
+                                             "training seed, at least 3"):
+        submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="--reference is only for the scripted expert"):
+        submit(runs, EntryInfo(method="M"), leaderboard_dir=board, reference=True)
+
+
+def test_reference_holds_one_evaluation_per_task_and_hand(tmp_path, board):
+    runs = [make_expert_run(tmp_path / "a"), make_expert_run(tmp_path / "b", pairs=((TASK, "hb16"),))]
+    with pytest.raises(HandbenchError, match="lift-cube/hb16 is evaluated by 2 results directories .* a reference "
+                                             "entry holds exactly one evaluation per task and hand"):
+        submit(runs, EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
+    per_hand = [make_expert_run(tmp_path / hand, pairs=((TASK, hand),)) for hand in ("hb16", "shadow")]
+    result = submit(per_hand, EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
+    assert sorted(result.scores.tasks) == [(TASK, "hb16"), (TASK, "shadow")] and len(result.scores.entry.runs) == 2
+
+
+@pytest.mark.parametrize("name", ["protocol in meta.json", "protocol in rows", "task version", "repeated seed",
+                                  "seed outside protocol", "short failure", "failure with time to success",
+                                  "missing provenance column", "errored episode"])
+def test_reference_keeps_the_protocol_checks(name, tmp_path, board):
+    mutate, message = REFUSALS[name]
+    run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
+    mutate([run, run])  # the mutations address run 0 or 1; both are this one run
+    with pytest.raises(HandbenchError) as error:
+        submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
+    assert message in str(error.value)
+    assert not (board / "submissions" / "scripted-expert").exists()
+
+
+def test_stored_reference_flag_cannot_be_flipped(tmp_path, board):
+    """Editing meta.json to rank the expert as a method, or to a non-boolean flag, fails the check."""
+    submit([make_expert_run(tmp_path / "expert")], EntryInfo(method="Scripted expert"), leaderboard_dir=board,
+           reference=True)
+    meta_path = board / "submissions" / "scripted-expert" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "reference": False}))
+    with pytest.raises(HandbenchError, match="submit it as a reference entry with --reference"):
+        outdated_files(board)
+    meta_path.write_text(json.dumps({**meta, "reference": "yes"}))
+    with pytest.raises(HandbenchError, match="reference must be true or false, not 'yes'"):
+        outdated_files(board)
+
+
+def test_cli_reference_submit_and_views(tmp_path, board, capsys):
+    args = ["--leaderboard-dir", str(board)]
+    assert main(["submit", *map(str, make_runs(tmp_path, "p", 0.5)), "--method", "P", *args]) == 0
+    assert main(["submit", str(make_expert_run(tmp_path / "expert")), "--method", "Scripted expert", "--reference",
+                 *args]) == 0
+    assert "added reference entry 'scripted-expert'" in capsys.readouterr().out
+    assert main(["leaderboard", "--task", TASK, "--format", "md", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "| 1 | P | state | hb16 |" in lines[2] and lines[3].startswith("| ref | Scripted expert | state | hb16 |")
+    assert main(["leaderboard", "--format", "md", *args]) == 0
+    assert "| [Scripted expert](submissions/scripted-expert/) |" in capsys.readouterr().out
+    assert main(["leaderboard", "--check", *args]) == 0
+    assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.5, count=1)), "--method", "Q", "--reference",
+                 *args]) == 2
+    assert "--reference is only for the scripted expert" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def test_expert_stacks_with_hb16():
 
 @pytest.mark.slow
 def test_expert_stacks_with_shadow_most_of_the_time():
-    # shadow reaches 40/50 on the eval seeds (below the 95% bar, see the task notes): demand a majority here.
+    # shadow reaches 42/50 on the eval seeds (below the 95% bar, see the task notes): demand half here.
     env = HandEnv("stack", "shadow")
     assert sum(run_expert(env, seed) for seed in eval_seeds("stack")[:4]) >= 2
 

@@ -29,7 +29,14 @@ def run(args: argparse.Namespace) -> int:
     from handbench.errors import HandbenchError, unknown_choice
     from handbench.leaderboard.generate import Leaderboard, outdated_files, regenerate
     from handbench.leaderboard.scores import compare, task_label
-    from handbench.leaderboard.tables import leaderboard_rows, ranking_markdown, render_csv, rich_table, task_markdown
+    from handbench.leaderboard.tables import (
+        leaderboard_rows,
+        ranking_markdown,
+        reference_markdown,
+        render_csv,
+        rich_table,
+        task_markdown,
+    )
 
     if args.check:
         problems = outdated_files(args.leaderboard_dir)
@@ -61,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv":
         print(render_csv(leaderboard_rows(board.scores, task=args.task)), end="")
     elif args.format == "md":
-        print(task_markdown(board.scores, args.task) if args.task else ranking_markdown(board.scores), end="")
+        if args.task:
+            print(task_markdown(board.scores, args.task), end="")
+        else:
+            references = [scores for scores in board.scores if scores.reference]
+            print(ranking_markdown(board.scores) + (f"\n{reference_markdown(references)}" if references else ""),
+                  end="")
     elif not board.scores:
         print(f"no entries in {args.leaderboard_dir}; add one with `handbench submit`")
     else:

@@ -1,5 +1,6 @@
 """``handbench submit``: validate evaluator results (one directory per training seed) and add them to the
-leaderboard as an entry, then regenerate the leaderboard's tables and plot."""
+leaderboard as an entry, then regenerate the leaderboard's tables and plot. ``--reference`` adds the scripted
+expert's results as an unranked reference entry instead."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--notes", default="", help="free text (training budget, deviations, ...)")
     parser.add_argument("--entry-id", default=None, help="folder name of the entry (default: from --method)")
     parser.add_argument("--replace", action="store_true", help="overwrite an existing entry with this id")
+    parser.add_argument("--reference", action="store_true",
+                        help="a reference entry: the scripted expert's results (`handbench eval --policy expert`), "
+                             "one directory per set of tasks and hands, no training seeds; shown unranked")
     parser.add_argument("--leaderboard-dir", default=DEFAULT_LEADERBOARD_DIR,
                         help=f"the leaderboard folder (default: ./{DEFAULT_LEADERBOARD_DIR})")
     parser.set_defaults(func=run)
@@ -36,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     info = EntryInfo(method=args.method, authors=args.authors, paper_url=args.paper_url, code_url=args.code_url,
                      checkpoint_url=args.checkpoint_url, notes=args.notes)
     result = submit(args.results_dirs, info, leaderboard_dir=args.leaderboard_dir, entry_id=args.entry_id,
-                    replace=args.replace)
+                    replace=args.replace, reference=args.reference)
     print(result.describe())
     return 0

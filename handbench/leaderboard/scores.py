@@ -1,8 +1,13 @@
 """Per-entry statistics: per task (pooled Wilson interval, spread across training seeds) and overall
-(mean and IQM over task x training-seed scores with stratified-bootstrap intervals)."""
+(mean and IQM over task x training-seed scores with stratified-bootstrap intervals).
+
+Only method entries are ranked; reference entries (the scripted expert) are scored the same way but kept out
+of every ranking, since they read privileged state and are not trained.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +59,10 @@ class EntryScores:
         return self.entry.entry_id
 
     @property
+    def reference(self) -> bool:
+        return self.entry.reference
+
+    @property
     def obs_mode(self) -> str:
         return self.entry.runs[0].obs_mode
 
@@ -83,24 +92,38 @@ def score_entry(entry: Entry) -> EntryScores:
         successes = sum(int(frame["success"].sum()) for frame in episodes)
         low, high = wilson_interval(successes, n)
         returns = np.concatenate([frame["return"].to_numpy(dtype=float) for frame in episodes])
-        tasks[(task, hand)] = TaskScore(task=task, hand=hand, training_seeds=len(episodes), episodes=n,
+        tasks[(task, hand)] = TaskScore(task=task, hand=hand, training_seeds=entry.training_seeds, episodes=n,
                                         successes=successes, success_rate=successes / n, ci_low=low, ci_high=high,
                                         seed_std=seed_std(matrix[:, column]), mean_return=float(returns.mean()))
-    return EntryScores(entry=entry, tasks=tasks, matrix=matrix,
-                       mean=Interval(*aggregate_with_interval(matrix, "mean")),
-                       iqm=Interval(*aggregate_with_interval(matrix, "iqm")),
-                       seed_std=seed_std(matrix.mean(axis=1)))
+    return EntryScores(entry=entry, tasks=tasks, matrix=matrix, mean=_overall(matrix, "mean"),
+                       iqm=_overall(matrix, "iqm"), seed_std=seed_std(matrix.mean(axis=1)))
+
+
+def _overall(matrix: np.ndarray, aggregate: str) -> Interval:
+    """The aggregate with its bootstrap interval; with one run per task (a reference entry) there is nothing to
+    resample, so the interval is left undefined (NaN) rather than shown as a zero-width certainty."""
+    value, low, high = aggregate_with_interval(matrix, aggregate)
+    if matrix.shape[0] < 2:
+        return Interval(value, math.nan, math.nan)
+    return Interval(value, low, high)
 
 
 def rank_overall(scores: list[EntryScores]) -> list[EntryScores]:
-    """Best first: by overall IQM, then mean, then entry id (a stable, documented order)."""
-    return sorted(scores, key=lambda s: (-s.iqm.value, -s.mean.value, s.entry_id))
+    """Method entries, best first: by overall IQM, then mean, then entry id (a stable, documented order).
+    Reference entries are left out: they are not ranked (see ``reference_entries``)."""
+    methods = [s for s in scores if not s.reference]
+    return sorted(methods, key=lambda s: (-s.iqm.value, -s.mean.value, s.entry_id))
 
 
 def rank_task(scores: list[EntryScores], key: TaskKey) -> list[EntryScores]:
-    """Entries that report ``key``, best first: by pooled success, then Wilson lower bound, then entry id."""
-    having = [s for s in scores if key in s.tasks]
+    """Method entries that report ``key``, best first: by pooled success, then Wilson lower bound, then entry id."""
+    having = [s for s in scores if key in s.tasks and not s.reference]
     return sorted(having, key=lambda s: (-s.tasks[key].success_rate, -s.tasks[key].ci_low, s.entry_id))
+
+
+def reference_entries(scores: list[EntryScores], key: TaskKey | None = None) -> list[EntryScores]:
+    """Reference entries (reporting ``key``, if given), by entry id: shown beside the ranking, never in it."""
+    return sorted((s for s in scores if s.reference and (key is None or key in s.tasks)), key=lambda s: s.entry_id)
 
 
 def all_task_keys(scores: list[EntryScores]) -> list[TaskKey]:

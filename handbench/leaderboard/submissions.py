@@ -4,6 +4,9 @@ An entry is the source of truth for every generated number: its ``meta.json`` (m
 exact commands that produced each result) and, per training seed, a byte-exact copy of the evaluator's results
 directory (``run-<i>/episodes.csv``, ``summary.csv``, ``meta.json``). Copying the files verbatim means the
 stored entry can be validated again later, by anyone, with the same checks ``submit`` ran.
+
+A *reference* entry (``"reference": true`` in meta.json) holds the scripted expert's results instead: one run
+per (task, hand), no checkpoint, no training seeds. It is shown next to the methods but never ranked.
 """
 
 from __future__ import annotations
@@ -61,12 +64,14 @@ class EntryInfo:
 
 @dataclass(frozen=True)
 class Entry:
-    """A stored entry: its id, its metadata and its runs (one per training seed, in submission order)."""
+    """A stored entry: its id, its metadata and its runs (one per training seed, in submission order; for a
+    reference entry, one per task and hand)."""
 
     entry_id: str
     info: EntryInfo
     runs: list[RunResults]
     meta: dict[str, Any] = field(default_factory=dict)
+    reference: bool = False
 
     @property
     def task_keys(self) -> list[tuple[str, str]]:
@@ -78,7 +83,8 @@ class Entry:
 
     @property
     def training_seeds(self) -> int:
-        return len(next(iter(self.runs_by_task.values())))
+        """Independently trained checkpoints per task; 0 for a reference entry (nothing was trained)."""
+        return 0 if self.reference else len(next(iter(self.runs_by_task.values())))
 
 
 def slugify(method: str) -> str:
@@ -99,7 +105,7 @@ def submissions_dir(leaderboard_dir: str | Path) -> Path:
 
 
 def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules: Protocol,
-               submitted: str) -> dict[str, Any]:
+               submitted: str, reference: bool = False) -> dict[str, Any]:
     """The entry's meta.json: submitter's fields, protocol, and per run the checkpoint and exact commands."""
     import handbench
 
@@ -108,6 +114,7 @@ def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules
         **asdict(info),
         "protocol": rules.name,
         "policy": runs[0].policy,
+        "reference": reference,
         "obs_mode": runs[0].obs_mode,
         "tasks": [f"{task}/{hand}" for task, hand in runs_by_task(runs)],
         "submitted": submitted,
@@ -129,7 +136,8 @@ def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules
 
 
 def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, runs: Sequence[RunResults],
-                rules: Protocol, replace: bool = False, submitted: str | None = None) -> Path:
+                rules: Protocol, replace: bool = False, submitted: str | None = None,
+                reference: bool = False) -> Path:
     """Store a validated entry; the directory appears complete or not at all (built aside, then renamed)."""
     root = ensure_writable_dir(submissions_dir(leaderboard_dir))
     target = root / check_entry_id(entry_id)
@@ -145,7 +153,7 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
             run_dir.mkdir()
             for name in RESULT_FILES:
                 shutil.copyfile(run.source / name, run_dir / name)
-        meta = entry_meta(entry_id, info, runs, rules, submitted)
+        meta = entry_meta(entry_id, info, runs, rules, submitted, reference)
         (staging / ENTRY_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{entry_id}.old.", dir=root))
@@ -189,8 +197,11 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
                      key=lambda name: (len(name), name))
     if listed != present:
         raise HandbenchError(f"{meta_path}: lists runs {listed} but the folder holds {present}")
+    reference = meta.get("reference", False)
+    if not isinstance(reference, bool):
+        raise HandbenchError(f"{meta_path}: reference must be true or false, not {reference!r}")
     runs = [load_results_dir(directory / name) for name in listed]
-    validate_runs(runs, rules)
+    validate_runs(runs, rules, reference)
     for record, run in zip(meta["runs"], runs, strict=True):
         if record.get("checkpoint_hash") != run.checkpoint_hash:
             raise HandbenchError(f"{meta_path}: run {record['dir']} records checkpoint "
@@ -199,7 +210,7 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
             raise HandbenchError(f"{meta_path}: run {record['dir']} commands differ from its {META_FILE}")
     if meta.get("protocol") != rules.name:
         raise HandbenchError(f"{meta_path}: protocol {meta.get('protocol')!r} is not {rules.name!r}")
-    return Entry(entry_id=entry_id, info=info, runs=runs, meta=meta)
+    return Entry(entry_id=entry_id, info=info, runs=runs, meta=meta, reference=reference)
 
 
 def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None) -> list[Entry]:

@@ -1,5 +1,8 @@
 """The generated tables: ``leaderboard.csv`` (machine-readable), ``README.md`` (ranked, for people) and the
-terminal view. Everything is a pure function of the scored entries, so regenerating gives identical bytes."""
+terminal view. Everything is a pure function of the scored entries, so regenerating gives identical bytes.
+
+Method entries are ranked; reference entries (the scripted expert) follow them unranked: an empty ``rank``
+and ``kind=reference`` in the CSV, a separate "Reference" table in the README, ``ref`` in the terminal."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from handbench.leaderboard.scores import (
     all_task_keys,
     rank_overall,
     rank_task,
+    reference_entries,
     task_label,
 )
 
@@ -22,47 +26,65 @@ OVERALL = "overall"
 WILSON = "wilson-95"
 BOOTSTRAP = "stratified-bootstrap-95"
 CSV_COLUMNS = ("rank", "entry_id", "method", "obs_mode", "task", "hand", "training_seeds", "episodes", "success_rate",
-               "ci_low", "ci_high", "interval", "seed_std", "iqm", "iqm_ci_low", "iqm_ci_high", "mean_return")
+               "ci_low", "ci_high", "interval", "seed_std", "iqm", "iqm_ci_low", "iqm_ci_high", "mean_return",
+               "kind")
 PLOT_FILE = "leaderboard.png"
+METHOD, REFERENCE = "method", "reference"  # the CSV's ``kind``: ranked method entry or unranked reference
+REFERENCE_RANK = "ref"  # shown instead of a rank in the Markdown and terminal views
 
 
 def _number(value: float) -> str:
     return "" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def overall_row(rank: int, scores: EntryScores) -> dict[str, str]:
-    return {"rank": str(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
+def _rank(rank: int | None) -> str:
+    return "" if rank is None else str(rank)
+
+
+def _kind(scores: EntryScores) -> str:
+    return REFERENCE if scores.reference else METHOD
+
+
+def overall_row(rank: int | None, scores: EntryScores) -> dict[str, str]:
+    return {"rank": _rank(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": OVERALL,
             "hand": "", "training_seeds": str(scores.entry.training_seeds), "episodes": str(scores.episodes),
             "success_rate": _number(scores.mean.value), "ci_low": _number(scores.mean.low),
             "ci_high": _number(scores.mean.high), "interval": BOOTSTRAP, "seed_std": _number(scores.seed_std),
             "iqm": _number(scores.iqm.value), "iqm_ci_low": _number(scores.iqm.low),
-            "iqm_ci_high": _number(scores.iqm.high), "mean_return": ""}
+            "iqm_ci_high": _number(scores.iqm.high), "mean_return": "", "kind": _kind(scores)}
 
 
-def task_row(rank: int, scores: EntryScores, key: TaskKey) -> dict[str, str]:
+def task_row(rank: int | None, scores: EntryScores, key: TaskKey) -> dict[str, str]:
     score = scores.tasks[key]
-    return {"rank": str(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
+    return {"rank": _rank(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": score.task,
             "hand": score.hand, "training_seeds": str(score.training_seeds), "episodes": str(score.episodes),
             "success_rate": _number(score.success_rate), "ci_low": _number(score.ci_low),
             "ci_high": _number(score.ci_high), "interval": WILSON, "seed_std": _number(score.seed_std),
-            "iqm": "", "iqm_ci_low": "", "iqm_ci_high": "", "mean_return": _number(score.mean_return)}
+            "iqm": "", "iqm_ci_low": "", "iqm_ci_high": "", "mean_return": _number(score.mean_return),
+            "kind": _kind(scores)}
 
 
 def leaderboard_rows(scores: Sequence[EntryScores], task: str | None = None) -> list[dict[str, str]]:
-    """Rows of leaderboard.csv: per entry (overall rank order) its overall row, then one row per task, each
-    ranked among the entries reporting that task. With ``task``, only that task's rows, in its ranking."""
-    ranked = rank_overall(list(scores))
+    """Rows of leaderboard.csv: per method entry (overall rank order) its overall row, then one row per task,
+    each ranked among the methods reporting that task; then the reference entries' rows, unranked. With
+    ``task``, only that task's rows: its ranking, then the references."""
+    scores = list(scores)
+    ranked, references = rank_overall(scores), reference_entries(scores)
     task_ranks = {key: {s.entry_id: i for i, s in enumerate(rank_task(ranked, key), 1)}
                   for key in all_task_keys(ranked)}
     if task is not None:
-        return [task_row(task_ranks[key][s.entry_id], s, key)
-                for key in all_task_keys(ranked) if key[0] == task for s in rank_task(ranked, key)]
+        return [row for key in all_task_keys(scores) if key[0] == task for row in (
+            *(task_row(task_ranks[key][s.entry_id], s, key) for s in rank_task(ranked, key)),
+            *(task_row(None, s, key) for s in reference_entries(references, key)))]
     rows = []
     for rank, entry_scores in enumerate(ranked, 1):
         rows.append(overall_row(rank, entry_scores))
         rows.extend(task_row(task_ranks[key][entry_scores.entry_id], entry_scores, key) for key in entry_scores.tasks)
+    for entry_scores in references:
+        rows.append(overall_row(None, entry_scores))
+        rows.extend(task_row(None, entry_scores, key) for key in entry_scores.tasks)
     return rows
 
 
@@ -98,7 +120,10 @@ def _task_cell(scores: EntryScores, key: TaskKey) -> str:
     return percent_interval(score.success_rate, score.ci_low, score.ci_high) + spread
 
 
-def _interval_cell(interval: Interval) -> str:
+def interval_cell(interval: Interval) -> str:
+    """Percent with its interval in brackets, or the bare percent where the interval is undefined."""
+    if math.isnan(interval.low):  # one run per task (a reference entry): no interval to show
+        return f"{100 * interval.value:.1f}"
     return percent_interval(interval.value, interval.low, interval.high)
 
 
@@ -112,9 +137,24 @@ def ranking_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "su
     for rank, entry_scores in enumerate(ranked, 1):
         info = entry_scores.entry.info
         method = f"[{_cell_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
-        rows.append([str(rank), method, entry_scores.obs_mode, _interval_cell(entry_scores.iqm),
-                     _interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
+        rows.append([str(rank), method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
+                     interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
                      str(entry_scores.entry.training_seeds), _cell_text(info.authors), _links(entry_scores)])
+    return markdown_table(header, rows)
+
+
+def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "submissions/") -> str:
+    """The reference entries, unranked, with the same task columns as their own results."""
+    references = reference_entries(list(scores))
+    keys = all_task_keys(references)
+    header = ["Reference", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Episodes", "Links"]
+    rows = []
+    for entry_scores in references:
+        info = entry_scores.entry.info
+        method = f"[{_cell_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
+        rows.append([method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
+                     interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
+                     str(entry_scores.episodes), _links(entry_scores)])
     return markdown_table(header, rows)
 
 
@@ -167,16 +207,39 @@ provenance, a distinct checkpoint per training seed, summaries that match the ep
 line. It copies the results to `submissions/<entry-id>/` (with the exact commands that produced them in
 `meta.json`) and regenerates this file, `leaderboard.csv` and `leaderboard.png`. Open a pull request with
 the new folder and the regenerated files; CI validates every submission again.
+
+The scripted expert goes in as an unranked reference entry, one evaluation per task and hand, with the same
+protocol checks but no checkpoint or training seeds (`--reference` refuses any other policy):
+
+    handbench eval --policy expert --task all --hand hb16 --out results/expert-hb16   # and --hand shadow
+    handbench submit results/expert-hb16 results/expert-shadow --method "Scripted expert" --reference
+"""
+
+
+README_REFERENCE = """\
+## Reference
+
+Not ranked. The scripted expert is the policy every dataset's demonstrations come from: it reads privileged
+simulator state (exact object and goal poses) and is not trained, so it is shown for scale, not as a
+competitor. It is evaluated once on the same protocol seeds (one run per task and hand, no training seeds),
+so its overall IQM and mean have no interval; per task, the Wilson interval is over its episodes.
+In `leaderboard.csv` its rows have `kind` = `reference` and an empty `rank`.
 """
 
 
 def readme_markdown(scores: Sequence[EntryScores], protocol: str, training_seeds: int) -> str:
     parts = [README_INTRO.format(protocol=protocol, training_seeds=training_seeds)]
-    if scores:
-        parts.append(ranking_markdown(scores))
+    methods = rank_overall(list(scores))
+    if methods:
+        parts.append(ranking_markdown(methods))
         parts.append(f"![Success per task and overall IQM, with 95% intervals]({PLOT_FILE})\n")
+    elif reference_entries(list(scores)):
+        parts.append("No ranked entries yet: see *Submitting* below.\n")
     else:
         parts.append("No entries yet: see *Submitting* below.\n")
+    if reference_entries(list(scores)):
+        parts.append(README_REFERENCE)
+        parts.append(reference_markdown(scores))
     parts.append(README_COLUMNS)
     return "\n".join(parts)
 
@@ -187,8 +250,8 @@ def task_markdown(scores: Sequence[EntryScores], task: str) -> str:
     for row in leaderboard_rows(scores, task=task):
         success = percent_interval(float(row["success_rate"]), float(row["ci_low"]), float(row["ci_high"]))
         spread = f"{100 * float(row['seed_std']):.1f}" if row["seed_std"] else ""
-        rows.append([row["rank"], _cell_text(row["method"]), row["obs_mode"], row["hand"], success, spread,
-                     row["training_seeds"], row["mean_return"]])
+        rows.append([row["rank"] or REFERENCE_RANK, _cell_text(row["method"]), row["obs_mode"], row["hand"], success,
+                     spread, row["training_seeds"], row["mean_return"]])
     return markdown_table(["#", "Method", "Obs", "Hand", "Success", "± seeds", "Seeds", "Mean return"], rows)
 
 
@@ -203,17 +266,19 @@ def rich_table(scores: Sequence[EntryScores], task: str | None = None):
             table.add_column(column)
         for row in leaderboard_rows(scores, task=task):
             spread = f"{100 * float(row['seed_std']):.1f}" if row["seed_std"] else ""
-            table.add_row(row["rank"], row["entry_id"], row["method"], row["obs_mode"], row["hand"],
+            table.add_row(row["rank"] or REFERENCE_RANK, row["entry_id"], row["method"], row["obs_mode"], row["hand"],
                           percent_interval(float(row["success_rate"]), float(row["ci_low"]), float(row["ci_high"])),
                           spread, row["training_seeds"], row["mean_return"])
         return table
     ranked = rank_overall(list(scores))
-    keys = all_task_keys(ranked)
-    table = Table(title="handbench leaderboard (success %, 95% intervals; ranked by IQM)")
+    shown = [(str(rank), s) for rank, s in enumerate(ranked, 1)]
+    shown += [(REFERENCE_RANK, s) for s in reference_entries(list(scores))]
+    keys = all_task_keys(list(scores))
+    table = Table(title="handbench leaderboard (success %, 95% intervals; ranked by IQM; ref: not ranked)")
     for column in ("#", "entry", "method", "obs", "IQM", "mean", *(task_label(key) for key in keys), "seeds"):
         table.add_column(column)
-    for rank, entry_scores in enumerate(ranked, 1):
-        table.add_row(str(rank), entry_scores.entry_id, entry_scores.entry.info.method, entry_scores.obs_mode,
-                      _interval_cell(entry_scores.iqm), _interval_cell(entry_scores.mean),
+    for rank, entry_scores in shown:
+        table.add_row(rank, entry_scores.entry_id, entry_scores.entry.info.method, entry_scores.obs_mode,
+                      interval_cell(entry_scores.iqm), interval_cell(entry_scores.mean),
                       *(_task_cell(entry_scores, key) for key in keys), str(entry_scores.entry.training_seeds))
     return table

@@ -35,6 +35,8 @@ EPISODE_COLUMNS = ("task", "hand", "seed", "success", "success_at_end", "steps",
 # Provenance that must be the same on every row of one run (one checkpoint, one code version, one protocol).
 RUN_CONSTANT_COLUMNS = ("policy", "checkpoint_hash", "obs_mode", "handbench_version", "mujoco_version", "protocol")
 SUMMARY_TOLERANCE = 1e-6
+# The only policy a reference entry may hold: the task's scripted expert (no checkpoint, nothing trained).
+REFERENCE_POLICY = "expert"
 
 
 def current_protocol() -> Protocol:
@@ -187,11 +189,12 @@ def meta_commands(meta: dict[str, Any]) -> dict[str, str]:
 
 
 # -------------------------------------------------------------------------------------------------- one run
-def validate_run(run: RunResults, rules: Protocol) -> None:
-    """Every check that concerns a single results directory; raises on the first problem."""
+def validate_run(run: RunResults, rules: Protocol, reference: bool = False) -> None:
+    """Every check that concerns a single results directory; raises on the first problem. A reference run
+    (the scripted expert) has no checkpoint, so only its checkpoint hash may be empty."""
     _check_errors(run)
     _check_protocol(run, rules)
-    _check_provenance(run)
+    _check_provenance(run, reference)
     _check_tasks(run, rules)
     _check_seeds(run, rules)
     _check_success_vs_steps(run, rules)
@@ -222,9 +225,10 @@ def _check_protocol(run: RunResults, rules: Protocol) -> None:
                              f"the leaderboard's protocol {rules.name!r}")
 
 
-def _check_provenance(run: RunResults) -> None:
-    empty = run.episodes[list(PROVENANCE_COLUMNS)] == ""
-    for column in PROVENANCE_COLUMNS:
+def _check_provenance(run: RunResults, reference: bool = False) -> None:
+    required = [column for column in PROVENANCE_COLUMNS if not (reference and column == "checkpoint_hash")]
+    empty = run.episodes[required] == ""
+    for column in required:
         if empty[column].any():
             rows = empty.index[empty[column]]
             raise HandbenchError(f"{_where(run, run.episodes.loc[rows[0]])}: provenance column {column} is empty "
@@ -389,26 +393,58 @@ def runs_by_task(runs: Sequence[RunResults]) -> dict[tuple[str, str], list[RunRe
             for key in keys}
 
 
-def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None) -> None:
-    """Validate each run, then what the runs of one entry must share (and must not)."""
+def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, reference: bool = False) -> None:
+    """Validate each run, then what the runs of one entry must share (and must not).
+
+    A method entry has one run per training seed (distinct checkpoints, at least the protocol's number); a
+    reference entry holds the scripted expert's results, exactly one run per (task, hand) and no checkpoint.
+    """
     rules = rules or current_protocol()
     if not runs:
         raise HandbenchError("no results directories given")
     for run in runs:
-        validate_run(run, rules)
+        _check_entry_kind(run, reference)
+        validate_run(run, rules, reference)
     first = runs[0]
-    seen: dict[str, Path] = {}
     for run in runs:
-        if run.checkpoint_hash in seen:
-            raise HandbenchError(f"{run.source} and {seen[run.checkpoint_hash]} evaluate the same checkpoint "
-                                 f"({run.checkpoint_hash}); each training seed needs its own checkpoint")
-        seen[run.checkpoint_hash] = run.source
         if run.policy != first.policy:
             raise HandbenchError(f"{run.source} evaluates policy {run.policy!r} but {first.source} evaluates "
                                  f"{first.policy!r}; one entry is one method")
         if run.obs_mode != first.obs_mode:
             raise HandbenchError(f"{run.source} uses observation mode {run.obs_mode!r} but {first.source} uses "
                                  f"{first.obs_mode!r}; one entry is one observation mode")
+    if reference:
+        _check_reference_coverage(runs)
+    else:
+        _check_training_seeds(runs, rules)
+
+
+def _check_entry_kind(run: RunResults, reference: bool) -> None:
+    """The scripted expert is a reference, never a ranked method; a reference is only ever the expert."""
+    if reference and run.policy != REFERENCE_POLICY:
+        raise HandbenchError(f"{run.source} evaluates policy {run.policy!r}; --reference is only for the scripted "
+                             f"expert's results (policy {REFERENCE_POLICY!r}); submit a method without it")
+    if not reference and run.policy == REFERENCE_POLICY:
+        raise HandbenchError(f"{run.source} evaluates the scripted expert, which has no checkpoint or training "
+                             f"seeds; submit it as a reference entry with --reference")
+
+
+def _check_reference_coverage(runs: Sequence[RunResults]) -> None:
+    for (task, hand), covering in runs_by_task(runs).items():
+        if len(covering) > 1:
+            raise HandbenchError(f"{task}/{hand} is evaluated by {len(covering)} results directories "
+                                 f"({', '.join(str(run.source) for run in covering)}); a reference entry "
+                                 f"holds exactly one evaluation per task and hand")
+
+
+def _check_training_seeds(runs: Sequence[RunResults], rules: Protocol) -> None:
+    """One distinct checkpoint per training seed, the protocol's number of them for every (task, hand)."""
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.checkpoint_hash in seen:
+            raise HandbenchError(f"{run.source} and {seen[run.checkpoint_hash]} evaluate the same checkpoint "
+                                 f"({run.checkpoint_hash}); each training seed needs its own checkpoint")
+        seen[run.checkpoint_hash] = run.source
     coverage = runs_by_task(runs)
     for (task, hand), covering in coverage.items():
         required = rules.task(task).training_seeds
