@@ -87,7 +87,11 @@ class ConditionalUnet1D(nn.Module):
                 FiLMResidualBlock(2 * dim_out, dim_in, cond, k, g), FiLMResidualBlock(dim_in, dim_in, cond, k, g),
                 nn.ConvTranspose1d(dim_in, dim_in, 4, 2, 1)]))
         first = config.down_dims[0]
-        self.final = nn.Sequential(Conv1dBlock(first, first, k, g), nn.Conv1d(first, action_dim, 1))
+        # The full-resolution skip joins here. Without it (as in the reference implementation, which pushes
+        # that skip but never reads it) every input value must squeeze through the first stride-2
+        # downsample: first * horizon / 2 numbers for action_dim * horizon inputs. At cpu-small widths
+        # (32 channels, 22-D hands) that loses the noise itself and the epsilon loss stalls near 0.46.
+        self.final = nn.Sequential(Conv1dBlock(2 * first, first, k, g), nn.Conv1d(first, action_dim, 1))
 
     def forward(self, sample: torch.Tensor, steps: torch.Tensor, global_cond: torch.Tensor) -> torch.Tensor:
         steps = steps.expand(sample.shape[0]) if steps.dim() == 0 else steps
@@ -102,7 +106,7 @@ class ConditionalUnet1D(nn.Module):
             x = block(x, cond)
         for block, block2, upsample in self.up:
             x = upsample(block2(block(torch.cat([x, skips.pop()], dim=1), cond), cond))
-        return self.final(x).transpose(1, 2)
+        return self.final(torch.cat([x, skips.pop()], dim=1)).transpose(1, 2)
 
 
 class DiffusionPolicy(BaselineModel):

@@ -4,6 +4,14 @@ The episode starts palm up (the wrist rolled half a turn about the axis along th
 widens that joint's range inside its own scene) with a rectangular block resting in the palm. Only the
 fingers may move it: success needs the wrist to have stayed within a small tolerance of its start pose
 for the whole episode. The block is symmetric under a half turn, so its yaw is compared modulo pi.
+
+Status: NOT registered (no ``TASK`` export). The issue's bar is >= 95% expert success on the 50 protocol
+eval seeds for both hands; ``python -m handbench.tasks.reorient`` measured hb16 32/50 (finger-first 14/26,
+thumb-first 18/24) and shadow 0/50. What limits it: the gait (outer finger flicks the block's front face,
+thumb pushes its back) turns the block by an amount that varies from seed to seed, and once the long axis
+nears the fingers' direction neither stroke has a lever on it, so about a third of hb16 episodes stall
+0.5-0.9 rad short; nothing recentres the block sideways. The shadow gait is a first guess only: its little
+finger turns the block about 0.35 rad, its thumb pose shoves the block sideways without turning it.
 """
 
 from __future__ import annotations
