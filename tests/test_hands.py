@@ -102,7 +102,8 @@ def test_shadow_is_loaded_from_installed_gymnasium_robotics():
     path = Path(adroit_model_path()).resolve()
     package_dir = Path(importlib.util.find_spec("gymnasium_robotics").origin).resolve().parent
     assert package_dir in path.parents
-    assert REPO_ROOT not in path.parents
-    copied = [p for p in REPO_ROOT.rglob("*") if p.suffix.lower() in (".stl", ".obj", ".msh")
-              or "adroit" in p.name.lower()]
-    assert not [p for p in copied if ".git" not in p.parts and "venv" not in p.parts]
+    source_dirs = [REPO_ROOT / name for name in ("assets", "handbench", "tasks", "baselines", "leaderboard")]
+    assert not any(folder in path.parents for folder in source_dirs)
+    copied = [p for folder in source_dirs for p in folder.rglob("*")
+              if p.suffix.lower() in (".stl", ".obj", ".msh") or "adroit" in p.name.lower()]
+    assert not copied
