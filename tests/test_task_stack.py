@@ -8,19 +8,12 @@ import pytest
 from handbench.tasks.stack import HOLD_STEPS, MIN_SEPARATION, Stack
 
 from handbench.env import HandEnv
+from handbench.generate import run_expert_episode
 from handbench.protocol import eval_seeds
 
 
 def run_expert(env: HandEnv, seed: int) -> bool:
-    obs, info = env.reset(seed=seed)
-    assert info["is_success"] is False
-    expert = env.task.make_expert(env, seed)
-    expert.reset()
-    for _ in range(env.task.max_episode_steps):
-        obs, _, terminated, _, info = env.step(expert.act(obs))
-        if terminated:
-            return bool(info["is_success"])
-    return False
+    return run_expert_episode(env, seed, record=False).success
 
 
 @pytest.mark.slow
