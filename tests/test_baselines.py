@@ -189,6 +189,32 @@ def test_diffusion_reverse_process_inverts_forward_process(sampler):
     assert torch.allclose(noisy, noise, atol=0.05)
 
 
+class CleanSampleOracle(torch.nn.Module):
+    """Predicts the clean chunk itself (prediction_type "sample")."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def forward(self, sample, step, cond):
+        return self.target.expand_as(sample)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_diffusion_sample_prediction_trains_on_and_samples_the_clean_chunk(sampler):
+    torch.manual_seed(0)
+    model = _model("diffusion", sampler=sampler, prediction_type="sample").eval()
+    assert model.noise_scheduler.config.prediction_type == "sample"
+    batch = _batch(model, batch_size=2)
+    model.unet = CleanSampleOracle(batch["action"])
+    assert model.compute_loss(batch)[0].item() < 1e-10
+    recovered = model.predict_action(batch, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(recovered, batch["action"], atol=1e-4)
+    assert get_baseline("diffusion").PRESETS["cpu-small"].model.prediction_type == "sample"
+    with pytest.raises(ValueError, match="prediction type"):
+        _model("diffusion", prediction_type="v")
+
+
 def test_diffusion_uses_documented_schedulers():
     model = _model("diffusion")
     config = model.noise_scheduler.config
