@@ -284,6 +284,10 @@ def _baseline_names() -> list[str]:
     return list(BASELINES)
 
 
+# The bounds on one model query at batch 1 on the reference 2-core CPU (BC has none).
+INFERENCE_LIMITS_MS = {"act": 5.0, "diffusion": 50.0, "ibc": 50.0}
+
+
 def inference_section(config: BenchConfig, report: BenchReport) -> None:
     timing = _baseline_timing("inference", "inference_ms_per_action")
     if isinstance(timing, str):
@@ -295,8 +299,8 @@ def inference_section(config: BenchConfig, report: BenchReport) -> None:
         except (HandbenchError, NotImplementedError) as exc:
             report.figures.append(not_available("inference", f"{policy}: CPU, batch 1", str(exc)))
             continue
-        report.figures.append(Figure("inference", f"{policy}: CPU, batch 1", ms, "ms/action",
-                                     higher_is_better=False))
+        report.figures.append(Figure("inference", f"{policy}: CPU, batch 1, one model query", ms, "ms/action",
+                                     limit=INFERENCE_LIMITS_MS.get(policy), higher_is_better=False))
 
 
 def train_section(config: BenchConfig, report: BenchReport) -> None:

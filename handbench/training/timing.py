@@ -75,6 +75,46 @@ def untrained_policy(name: str, dataset: str | Path, preset: str = "cpu-small", 
                                                                        "obs_mode": demos.spec.obs_mode})
 
 
+def timing_dataset(num_demos: int = 3) -> Path:
+    """A small lift-cube/hb16 expert dataset in a temporary folder, made once per process, for benchmarks."""
+    import tempfile
+
+    from handbench.generate import EnvConfig, GenerateConfig, generate_demos
+
+    path = Path(tempfile.gettempdir()) / f"handbench-timing-{num_demos}" / "lift-cube-hb16.hdf5"
+    if not path.exists():
+        generate_demos(GenerateConfig(EnvConfig("lift-cube", "hb16"), num_demos=num_demos, out=path,
+                                      overwrite=True, progress=False))
+    return path
+
+
+def inference_ms_per_action(policy: str, quick: bool = False) -> float:
+    """``handbench bench``'s figure: median ms of one model query (batch 1, CPU, one thread, cpu-small size).
+
+    One query is what an action costs when the policy replans every step, the bound the issue sets
+    (ACT <= 5 ms, Diffusion Policy with DDIM 10 <= 50 ms, IBC <= 50 ms); action queues amortise it.
+    """
+    torch.set_num_threads(1)
+    model = untrained_policy(policy, timing_dataset())
+    env = env_for(model)
+    timing = measure_inference(model, env, steps=10 if quick else 40, queries=5 if quick else 20)
+    env.close()
+    return timing.per_query_ms
+
+
+def train_steps_per_s(policy: str, quick: bool = False) -> float:
+    """``handbench bench``'s figure: optimizer steps per second with the cpu-small preset on one thread."""
+    import tempfile
+
+    from handbench.training.trainer import TrainRequest, train
+
+    steps = 20 if quick else 60
+    with tempfile.TemporaryDirectory() as out:
+        result = train(TrainRequest(policy=policy, dataset=timing_dataset(), out=Path(out), steps=steps, threads=1,
+                                    progress=False))
+    return 1.0 / result.seconds_per_step
+
+
 def env_for(policy: TrainedPolicy):
     """The env a policy was trained for (task, hand, observation mode, cameras and image size)."""
     from handbench.env import HandEnv
