@@ -288,33 +288,31 @@ def _baseline_names() -> list[str]:
 INFERENCE_LIMITS_MS = {"act": 5.0, "diffusion": 50.0, "ibc": 50.0}
 
 
-def inference_section(config: BenchConfig, report: BenchReport) -> None:
-    timing = _baseline_timing("inference", "inference_ms_per_action")
+def _baseline_section(section: str, function_name: str, config: BenchConfig, report: BenchReport,
+                      figure: Callable[[str, float], Figure]) -> None:
+    """One figure per baseline from a timing function of handbench.training.timing."""
+    timing = _baseline_timing(section, function_name)
     if isinstance(timing, str):
-        report.figures.append(not_available("inference", "inference per action", timing))
+        report.figures.append(not_available(section, f"{section} per baseline", timing))
         return
     for policy in _baseline_names():
         try:
-            ms = float(timing(policy, quick=config.quick))
+            value = float(timing(policy, quick=config.quick))
         except (HandbenchError, NotImplementedError) as exc:
-            report.figures.append(not_available("inference", f"{policy}: CPU, batch 1", str(exc)))
+            report.figures.append(not_available(section, f"{policy}: CPU", str(exc)))
             continue
-        report.figures.append(Figure("inference", f"{policy}: CPU, batch 1, one model query", ms, "ms/action",
-                                     limit=INFERENCE_LIMITS_MS.get(policy), higher_is_better=False))
+        report.figures.append(figure(policy, value))
+
+
+def inference_section(config: BenchConfig, report: BenchReport) -> None:
+    _baseline_section("inference", "inference_ms_per_action", config, report, lambda policy, ms: Figure(
+        "inference", f"{policy}: CPU, batch 1, one model query", ms, "ms/action",
+        limit=INFERENCE_LIMITS_MS.get(policy), higher_is_better=False))
 
 
 def train_section(config: BenchConfig, report: BenchReport) -> None:
-    timing = _baseline_timing("train", "train_steps_per_s")
-    if isinstance(timing, str):
-        report.figures.append(not_available("train", "training steps", timing))
-        return
-    for policy in _baseline_names():
-        try:
-            rate = float(timing(policy, quick=config.quick))
-        except (HandbenchError, NotImplementedError) as exc:
-            report.figures.append(not_available("train", f"{policy}: CPU", str(exc)))
-            continue
-        report.figures.append(Figure("train", f"{policy}: CPU", rate, "steps/s"))
+    _baseline_section("train", "train_steps_per_s", config, report,
+                      lambda policy, rate: Figure("train", f"{policy}: CPU", rate, "steps/s"))
 
 
 # ---------------------------------------------------------------------------------------------- driver

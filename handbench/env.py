@@ -90,6 +90,7 @@ class HandEnv(gym.Env):
         hand_qpos = np.concatenate([self.hand.wrist_qpos, self.hand.finger_qpos])
         hand_dofs = np.concatenate([self.hand.wrist_dofs, self.hand.finger_dofs])
         self._hand_qpos, self._hand_dofs = hand_qpos, hand_dofs
+        self._action_shape = (len(self.hand.ctrl_low),)  # checked every step; the space's property is slower
         self.action_space = gym.spaces.Box(self.hand.ctrl_low.astype(np.float32),
                                            self.hand.ctrl_high.astype(np.float32), dtype=np.float32)
         self.data.qpos[:] = self.model.qpos0
@@ -127,8 +128,8 @@ class HandEnv(gym.Env):
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float64)
-        if action.shape != self.action_space.shape:
-            raise HandbenchError(f"action has shape {action.shape}; expected {self.action_space.shape}")
+        if action.shape != self._action_shape:
+            raise HandbenchError(f"action has shape {action.shape}; expected {self._action_shape}")
         if not np.all(np.isfinite(action)):
             raise HandbenchError("action contains NaN or infinite values")
         np.clip(action, self.hand.ctrl_low, self.hand.ctrl_high, out=self.data.ctrl)

@@ -6,6 +6,8 @@ table height (z = 0 is the table top), lighting, physics options and camera name
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import mujoco
 import numpy as np
 
@@ -84,6 +86,21 @@ def set_body_mass(model: mujoco.MjModel, body_id: int, mass: float) -> None:
     scale = mass / model.body_mass[body_id]
     model.body_mass[body_id] = mass
     model.body_inertia[body_id] *= scale
+
+
+@dataclass(frozen=True)
+class FreeObject:
+    """Ids and state slices of a body made by :func:`add_free_box`, looked up once per env."""
+
+    body: int
+    geom: int
+    qpos: slice
+    qvel: slice
+
+
+def bind_free_object(model: mujoco.MjModel, name: str) -> FreeObject:
+    return FreeObject(model.body(name).id, model.geom(f"{name}_geom").id,
+                      free_joint_qpos(model, f"{name}_joint"), free_joint_qvel(model, f"{name}_joint"))
 
 
 def free_joint_qpos(model: mujoco.MjModel, joint_name: str) -> slice:

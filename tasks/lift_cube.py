@@ -9,7 +9,7 @@ import numpy as np
 
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
-from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_body_mass, set_box_half_size
+from handbench.scene import add_free_box, bind_free_object, set_body_mass, set_box_half_size
 from handbench.task import StepScore, Task
 
 LIFT_HEIGHT = 0.10
@@ -36,10 +36,8 @@ class LiftCube(Task):
 
     def bind(self, model, hand) -> None:
         super().bind(model, hand)
-        self.cube_body = model.body("cube").id
-        self.cube_geom = model.geom("cube_geom").id
-        self.cube_qpos = free_joint_qpos(model, "cube_joint")
-        self.cube_qvel = free_joint_qvel(model, "cube_joint")
+        cube = bind_free_object(model, "cube")
+        self.cube_body, self.cube_geom, self.cube_qpos, self.cube_qvel = cube.body, cube.geom, cube.qpos, cube.qvel
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         return {

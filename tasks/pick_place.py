@@ -12,8 +12,7 @@ from handbench.hands import yaw_quat
 from handbench.scene import (
     add_free_box,
     add_goal_marker,
-    free_joint_qpos,
-    free_joint_qvel,
+    bind_free_object,
     set_body_mass,
     set_box_half_size,
 )
@@ -48,10 +47,8 @@ class PickPlace(Task):
 
     def bind(self, model, hand) -> None:
         super().bind(model, hand)
-        self.cube_body = model.body("cube").id
-        self.cube_geom = model.geom("cube_geom").id
-        self.cube_qpos = free_joint_qpos(model, "cube_joint")
-        self.cube_qvel = free_joint_qvel(model, "cube_joint")
+        cube = bind_free_object(model, "cube")
+        self.cube_body, self.cube_geom, self.cube_qpos, self.cube_qvel = cube.body, cube.geom, cube.qpos, cube.qvel
         self.goal_mocap = model.body_mocapid[model.body("goal").id]
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
