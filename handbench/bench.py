@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -224,6 +225,20 @@ def measure_generation(task: str, hand: str, workers: int, episodes: int) -> flo
     return len(done) / elapsed
 
 
+def measure_generate_demos(task: str, hand: str, workers: int, demos: int) -> float:
+    """Wall seconds of a whole ``generate-demos`` run (Ray start, episode files, dataset assembly)."""
+    import tempfile
+
+    from handbench.generate import EnvConfig, GenerateConfig, generate_demos
+
+    with tempfile.TemporaryDirectory() as directory:
+        config = GenerateConfig(EnvConfig(task, hand), demos, workers=workers, out=Path(directory) / "demos.hdf5",
+                                progress=False)
+        tic = time.perf_counter()
+        generate_demos(config)
+        return time.perf_counter() - tic
+
+
 def generate_section(config: BenchConfig, report: BenchReport) -> None:
     if importlib.util.find_spec("handbench.generate") is None:
         report.figures.append(not_available("generate", "demo generation", "handbench.generate is missing"))
@@ -231,11 +246,17 @@ def generate_section(config: BenchConfig, report: BenchReport) -> None:
     task, hand = _first_task(config), _first_hand(config)
     rates = {}
     for workers in (1, 2):
-        rates[workers] = measure_generation(task, hand, workers, config.episodes * workers)
+        rates[workers] = measure_generation(task, hand, workers, 3 * config.episodes * workers)
         report.figures.append(Figure("generate", f"expert demos, {workers} worker(s): {task} / {hand}",
                                      rates[workers], "episodes/s", note="steady state, Ray start excluded"))
     report.figures.append(Figure("generate", "speed-up, 2 workers over 1", rates[2] / rates[1], "x",
                                  limit=WORKER_SPEEDUP_TARGET, note=f"{os.cpu_count()} CPU cores on this machine"))
+    demos = 5 * config.episodes
+    for workers in (0, 1, 2):
+        seconds = measure_generate_demos(task, hand, workers, demos)
+        report.figures.append(Figure("generate", f"generate-demos end to end, {demos} demos, {workers} worker(s)",
+                                     demos / seconds, "demos/s", note="Ray start included" if workers else
+                                     "in this process, no Ray"))
 
 
 # ---------------------------------------------------------------------------------------------- eval

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from handbench.env import HandEnv
 
 
+def expert_version(env: HandEnv) -> int:
+    """The version of the scripted expert this env's task uses with this env's hand."""
+    return int(type(env.task.make_expert(env, 0)).version)
+
+
 class WristMotion:
     """Moves a commanded grasp-site pose toward a goal at bounded linear and angular speed."""
 

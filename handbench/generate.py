@@ -26,7 +26,9 @@ from handbench.atomic import atomic_write_text, ensure_writable_dir
 from handbench.dataset import DatasetHeader, Episode, read_episode_file, write_dataset, write_episode_file
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES, HandEnv
 from handbench.errors import HandbenchError, unknown_choice
+from handbench.expert import expert_version
 from handbench.hands import HANDS
+from handbench.parallel import imap_unordered
 from handbench.protocol import PROTOCOL_NAME
 from handbench.registry import env_id, get_task_class
 from handbench.seeds import demo_seeds
@@ -135,7 +137,8 @@ def _limit_threads() -> None:
 class RunnerPool:
     """``workers`` Ray actors holding an :class:`ExpertRunner` each, or one in-process runner (0).
 
-    ``imap_unordered`` pulls arguments lazily, so a caller can stop feeding work based on results.
+    ``imap_unordered`` pulls arguments lazily (a few per actor ahead), so a caller can stop feeding work
+    based on results.
     """
 
     def __init__(self, workers: int, ray_address: str | None = None) -> None:
@@ -147,7 +150,6 @@ class RunnerPool:
             self._local = ExpertRunner()
             return
         import ray
-        from ray.util import ActorPool
 
         if not ray.is_initialized():
             env_vars = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", ""), "OMP_NUM_THREADS": "1"}
@@ -162,7 +164,6 @@ class RunnerPool:
             self._started_ray = True
         actor_cls = ray.remote(num_cpus=1)(ExpertRunner)
         self._actors = [actor_cls.remote() for _ in range(workers)]
-        self._pool = ActorPool(self._actors)
 
     def imap_unordered(self, method: str, arguments: Iterator[tuple]) -> Iterator[Any]:
         if self.workers == 0:
@@ -171,22 +172,13 @@ class RunnerPool:
             return
         import ray
 
-        exhausted = False
-        while True:
-            while not exhausted and self._pool.has_free():
-                args = next(arguments, None)
-                if args is None:
-                    exhausted = True
-                    break
-                self._pool.submit(lambda actor, a: getattr(actor, method).remote(*a), args)
-            if not self._pool.has_next():
-                return
-            try:
-                yield self._pool.get_next_unordered()
-            except ray.exceptions.RayTaskError as exc:
-                if isinstance(exc.cause, HandbenchError):
-                    raise exc.cause from None
-                raise
+        try:
+            yield from imap_unordered(self._actors, lambda actor, args: getattr(actor, method).remote(*args),
+                                      arguments)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, HandbenchError):
+                raise exc.cause from None
+            raise
 
     def close(self) -> None:
         if self.workers == 0:
@@ -246,7 +238,7 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
     return DatasetHeader(
         task=task.name, task_version=int(task.version), hand=config.env.hand,
         env_name=env_id(task.name, config.env.hand),
-        expert_version=int(type(task.make_expert(env, 0)).version), model_hash=env.model_hash,
+        expert_version=expert_version(env), model_hash=env.model_hash,
         obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
         image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
         action_noise=float(config.action_noise), protocol=PROTOCOL_NAME,

@@ -28,7 +28,8 @@ TINY = {
             "image_channels": (8, 16)},
     "diffusion": {"down_dims": (32, 64), "step_embed_dim": 16, "horizon": 8, "action_steps": 4, "groups": 8,
                   "image_channels": (8, 16), "image_feature_dim": 16},
-    "ibc": {"hidden": 128, "depth": 2, "optimizer": "dfo", "counter_examples": 64, "dfo_samples": 512,
+    "ibc": {"hidden": 128, "depth": 2, "optimizer": "dfo", "counter_examples": 64, "local_counter_examples": 0,
+            "dfo_samples": 512,
             "image_channels": (8, 16), "image_feature_dim": 16},
     "bc": {"hidden": 64, "depth": 2, "image_channels": (8, 16), "image_feature_dim": 16},
 }
@@ -256,6 +257,17 @@ def test_ibc_counter_examples_stay_in_bounds_and_dfo_finds_energy_minimum():
     assert torch.allclose(found[:, 0], best.expand(2, 3), atol=0.1)
     samples = model._uniform(4, 100, torch.device("cpu"))
     assert samples.min() >= -1 and samples.max() <= 1
+
+
+def test_ibc_local_counter_examples_surround_the_demo_action():
+    """The near counter-examples: in bounds, around the positive, at scales from local_noise_min to max."""
+    torch.manual_seed(0)
+    model = _model("ibc", local_counter_examples=400, local_noise_min=0.01, local_noise_max=0.3)
+    positive = torch.tensor([[[0.2, -0.4, 0.95]]])
+    near = model._near(positive, 400)
+    assert near.shape == (1, 400, 3) and near.min() >= -1 and near.max() <= 1
+    distance = (near - positive).abs().amax(-1)
+    assert distance.median() < 0.3 and (distance < 0.03).any() and (distance > 0.3).any()
 
 
 def test_ibc_langevin_descends_the_energy():

@@ -3,6 +3,7 @@ submit writes an entry and the tables; each refusal names its problem."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 
 import handbench.evaluation.results as evaluator_results
 from handbench.cli import main
+from handbench.env import HandEnv
 from handbench.errors import HandbenchError
+from handbench.expert import expert_version
 from handbench.leaderboard.generate import CSV_FILE, README_FILE, outdated_files, regenerate
 from handbench.leaderboard.submissions import EntryInfo
 from handbench.leaderboard.submit import submit
@@ -44,8 +47,15 @@ def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
                          "checkpoint": f"/runs/{checkpoint_hash}/policy.pt" if checkpoint_hash else "",
                          "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
                          "task_version": fixed.task_version, "model_hash": f"model-{task}-{hand}",
+                         "expert_version": expert_versions(task, hand) if policy == "expert" else "",
                          "handbench_version": "0.1.0", "mujoco_version": "3.3.0", "error": ""})
     return evaluator_results.episodes_frame(rows)
+
+
+@functools.cache
+def expert_versions(task: str, hand: str) -> int:
+    with HandEnv(task, hand) as env:
+        return expert_version(env)
 
 
 def summary_frame(episodes: pd.DataFrame) -> pd.DataFrame:
@@ -539,6 +549,15 @@ def test_reference_keeps_the_protocol_checks(name, tmp_path, board):
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
     assert message in str(error.value)
     assert not (board / "submissions" / "scripted-expert").exists()
+
+
+def test_reference_from_an_older_expert_is_refused(tmp_path, board):
+    """An expert changed since the reference was evaluated makes its row stale; submit and the check say so."""
+    run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
+    current = expert_versions(TASK, "hb16")
+    edit_episodes(0, lambda f: f.assign(expert_version=current - 1))([run])
+    with pytest.raises(HandbenchError, match=f"expert version {current - 1} but the current expert is version {current}"):
+        submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
 
 
 def test_stored_reference_flag_cannot_be_flipped(tmp_path, board):

@@ -59,6 +59,10 @@ class PolicySource:
     def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
         """Refuse, in one line, a policy that was not made for this (task, hand, obs mode)."""
 
+    def expert_version(self, env: HandEnv) -> str:
+        """The scripted expert's version behind this policy: the one whose demos trained it, if known."""
+        return str(self.provenance().get("expert_version", ""))
+
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
         key = (env.task.name, env.hand_spec.name)
         if key not in self._cache:
@@ -76,6 +80,11 @@ class ExpertSource(PolicySource):
 
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
         return env.task.make_expert(env, seed, 0.0)
+
+    def expert_version(self, env: HandEnv) -> str:
+        from handbench.expert import expert_version
+
+        return str(expert_version(env))
 
 
 class CheckpointSource(PolicySource):

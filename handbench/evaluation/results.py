@@ -22,7 +22,7 @@ from handbench.stats import wilson_interval
 EPISODE_COLUMNS = (
     "task", "hand", "seed", "success", "success_at_end", "steps", "return", "time_to_success",
     "wall_time", "physics_time", "policy_time", "policy", "checkpoint", "checkpoint_hash", "obs_mode",
-    "protocol", "task_version", "model_hash", "handbench_version", "mujoco_version", "error",
+    "protocol", "task_version", "model_hash", "expert_version", "handbench_version", "mujoco_version", "error",
 )
 SUMMARY_COLUMNS = (
     "task", "hand", "policy", "n", "successes", "success_rate", "ci_low", "ci_high", "mean_return",
@@ -93,7 +93,8 @@ def episodes_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["time_to_success"] = frame["time_to_success"].astype("Int64")
-    frame["error"] = frame["error"].fillna("").astype(str)
+    for column in ("error", "expert_version"):  # rows resumed from older runs may lack the expert version
+        frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
     return frame.sort_values(["task", "hand", "seed"], kind="stable").reset_index(drop=True)
 
 
@@ -121,7 +122,9 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 def read_episodes(path: str | Path) -> pd.DataFrame:
     """Read an ``episodes.csv`` back with the right dtypes (error stays a string)."""
-    frame = pd.read_csv(path, dtype={"error": str, "checkpoint": str, "checkpoint_hash": str}, keep_default_na=False,
-                        na_values={"time_to_success": [""]})
+    frame = pd.read_csv(path, dtype={"error": str, "checkpoint": str, "checkpoint_hash": str, "expert_version": str},
+                        keep_default_na=False, na_values={"time_to_success": [""]})
+    if "expert_version" not in frame.columns:  # written before handbench recorded it
+        frame.insert(list(EPISODE_COLUMNS).index("expert_version"), "expert_version", "")
     frame["time_to_success"] = frame["time_to_success"].astype("Int64")
     return frame

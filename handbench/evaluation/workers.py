@@ -50,6 +50,7 @@ class EpisodeWorker:
             sys.modules["torch"].set_num_threads(self.torch_threads)
         outcome = run_episode(env, self.source, job)
         outcome.row.update(obs_mode=self.obs_mode, task_version=int(env.task.version), model_hash=env.model_hash,
+                           expert_version=self.source.expert_version(env),
                            handbench_version=handbench.__version__, mujoco_version=mujoco.__version__)
         return outcome
 
@@ -137,7 +138,7 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
             worker.close()
         return 0
     with ray_session(ray_address, workers or len(jobs)) as ray:
-        from ray.util import ActorPool
+        from handbench.parallel import imap_unordered
 
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -147,8 +148,7 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
         actors = [actor_class.options(runtime_env=runtime_env).remote(source, obs_mode, torch_threads)
                   for _ in range(min(workers, len(jobs)))]
         try:
-            pool = ActorPool(actors)
-            for outcome in pool.map_unordered(lambda actor, job: actor.run.remote(job), jobs):
+            for outcome in imap_unordered(actors, lambda actor, job: actor.run.remote(job), jobs):
                 on_outcome(outcome)
         except ray.exceptions.RayError as exc:  # a worker died or could not be built: not a policy fault
             first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

@@ -415,6 +415,7 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
                                  f"{first.obs_mode!r}; one entry is one observation mode")
     if reference:
         _check_reference_coverage(runs)
+        _check_reference_expert_versions(runs)
     else:
         _check_training_seeds(runs, rules)
 
@@ -427,6 +428,23 @@ def _check_entry_kind(run: RunResults, reference: bool) -> None:
     if not reference and run.policy == REFERENCE_POLICY:
         raise HandbenchError(f"{run.source} evaluates the scripted expert, which has no checkpoint or training "
                              f"seeds; submit it as a reference entry with --reference")
+
+
+def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
+    """A reference row must come from today's experts: an expert changed since makes it stale."""
+    from handbench.env import HandEnv
+    from handbench.expert import expert_version
+
+    for run in runs:
+        recorded = run.episodes.get("expert_version")
+        for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
+            with HandEnv(task, hand) as env:
+                current = str(expert_version(env))
+            versions = sorted(set(_text(v) for v in recorded[group.index])) if recorded is not None else [""]
+            if versions != [current]:
+                raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with expert version "
+                                     f"{', '.join(versions) or '(none)'} but the current expert is version {current}; "
+                                     f"re-run `handbench eval --policy expert` and resubmit the reference")
 
 
 def _check_reference_coverage(runs: Sequence[RunResults]) -> None:
