@@ -95,6 +95,10 @@ class LiftCubeExpert(Expert):
         # A quarter turn either way grasps the same pair of faces; take the one inside the wrist's range.
         return yaw - np.pi / 2 if yaw > 0 else yaw + np.pi / 2
 
+    def _grasp_centre(self, cube: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+        """Where the grasp site goes (less GRASP_HEIGHT) to close on ``cube``; a hook for derived experts."""
+        return self.hand.power_grasp_site(cube, rotation) if self.use_power_grasp_offset else cube
+
     def plan(self) -> np.ndarray:
         if self.phase == "start":
             self.reset() if not hasattr(self, "motion") else None
@@ -103,8 +107,7 @@ class LiftCubeExpert(Expert):
         cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
         fingers = self.hand.synergy("open", 0.0)
-        centre = self.hand.power_grasp_site(cube, rotation) if self.use_power_grasp_offset else cube
-        grasp = centre + [0, 0, GRASP_HEIGHT]
+        grasp = self._grasp_centre(cube, rotation) + [0, 0, GRASP_HEIGHT]
         if self.phase == "approach":
             remaining = self.motion.toward(grasp + [0, 0, 0.09 - GRASP_HEIGHT], rotation)
             if remaining < 0.01:

@@ -6,7 +6,7 @@ from typing import Any
 
 import mujoco
 import numpy as np
-from handbench.tasks.lift_cube import LiftCube, LiftCubeExpert
+from handbench.tasks.lift_cube import GRASP_HEIGHT, LiftCube, LiftCubeExpert
 
 from handbench.hands import yaw_quat
 from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_box_half_size, subtree_bodies
@@ -27,9 +27,21 @@ RELEASE_RISE = 0.012  # the hand rises this much while letting go
 RETREAT_HEIGHT = 0.1
 WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
 STALL_STEPS = 5  # lowering has stalled when the cube got no lower for this many steps
-# Hands whose power-grasp thumb crosses under the palm: they open the thumb before the fingers. hb16's thumb
-# stays behind the object and lets go best together with its fingers (100% against 96% thumb-first).
-THUMB_FIRST_HANDS = ("shadow",)
+# Hands that let go by slipping off: their grasp holds the cube tilted, and opening it on the base (thumb
+# and little finger sweeping past the cube's faces) pushes the cube off. They loosen the grip only by
+# LOOSEN of the way to open (taken from the joints' measured pose, so the squeeze goes at once), hold
+# still, then rise straight up and open only once the fingertips are WITHDRAW_MARGIN above the cube.
+SLIP_OFF_HANDS = ("shadow",)
+LOOSEN = 0.15
+LOOSEN_STEPS = 3
+LOOSEN_WAIT = 2  # steps holding still after loosening, so the cube settles before the hand rises
+WITHDRAW_MARGIN = 0.01
+WITHDRAW_SPEED = 0.004  # m per step while the loosened fingers slide up along the cube
+OPEN_RISE = 0.02  # the fingers open fully over this much further rise
+# Grasp-site height above the cube's bottom face when closing, per hand (others grasp at the cube centre).
+# Shadow's closing fingers and thumb squeeze a cube out sideways when the palm is low (at the centre) and
+# slip off a large cube when it is high (its power-grasp offset): this height lifts best for every size.
+GRASP_ABOVE_BOTTOM = {"shadow": 0.048}
 DROPPED_BELOW = 0.12  # a carried cube this far below the commanded grasp site has fallen out
 RESTING_SPEED = 0.05  # cube speed (free-joint velocity norm) below which a missed cube is picked up again
 
@@ -122,7 +134,9 @@ class StackExpert(LiftCubeExpert):
 
     # v1: servos on the cube (not the hand) while carrying and lowering, lets go where lowering stalls,
     # shadow opens its thumb first, and a missed placement is retried
-    version = 1
+    # v2: shadow grasps at a fixed height above the cube's bottom and lets go by loosening, then sliding its
+    # fingers up off the cube (SLIP_OFF_HANDS); hb16 unchanged
+    version = 2
     strategies = ("fingers-left", "fingers-right")
     # Shadow's offset grasp lifts more surely but carries the cube tilted (~27 degrees against ~10 centred),
     # and a tilted cube lands on an edge and topples off the base when let go: grasp it centred here.
@@ -165,28 +179,19 @@ class StackExpert(LiftCubeExpert):
         super().reset()
         self.chosen_yaw: float | None = None
 
-    def _thumb_mask(self) -> np.ndarray:
-        """Which finger joints move the thumb: those on the chain from the thumb's tip up to the hand root."""
-        model = self.hand.model
-        body = int(model.site_bodyid[self.hand.fingertip_site_ids["thumb"]])
-        thumb_dofs: set[int] = set()
-        while body > 0:
-            thumb_dofs.update(range(model.body_dofadr[body], model.body_dofadr[body] + model.body_dofnum[body]))
-            body = int(model.body_parentid[body])
-        return np.array([int(d) in thumb_dofs for d in self.hand.finger_dofs])
+    def _grasp_centre(self, cube: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+        height = GRASP_ABOVE_BOTTOM.get(self.hand.spec.name)
+        if height is None:
+            return super()._grasp_centre(cube, rotation)
+        bottom = cube[2] - self.env.model.geom_size[self.env.task.cube_geom, 0]
+        return np.array([cube[0], cube[1], bottom + height - GRASP_HEIGHT])
 
-    def _release_pose(self, level: float) -> np.ndarray:
-        """Open the thumb first, back along its own path, then the fingers: a closing thumb crosses under the
-        palm, and opening it together with the fingers sweeps it under the cube and throws it."""
-        if self.hand.spec.name not in THUMB_FIRST_HANDS:
-            return self.hand.synergy("power", level)
-        thumb_level = max(0.0, 2.0 * level - 1.0)
-        finger_level = min(1.0, 2.0 * level)
-        return np.where(self._thumb_mask(), self.hand.synergy("power", thumb_level),
-                        self.hand.synergy("power", finger_level))
+    def _loosened(self, amount: float) -> np.ndarray:
+        """The held finger pose moved ``amount`` of LOOSEN toward open: the squeeze goes, the fingers stay put."""
+        return self.hold_pose + amount * LOOSEN * (self.hand.synergy("open", 0.0) - self.hold_pose)
 
     def plan(self) -> np.ndarray:
-        if self.phase not in ("carry", "lower", "release", "retreat"):
+        if self.phase not in ("carry", "lower", "release", "retreat", "loosen", "withdraw"):
             action = super().plan()
             if self.phase == "lift" and self.phase_steps > 0:
                 task: Stack = self.env.task
@@ -220,7 +225,26 @@ class StackExpert(LiftCubeExpert):
                 # hand's real position so it does not press on while letting go
                 self.motion.position = self.hand.grasp_site_pos(self.data)
                 self.release_from = self.motion.position.copy()
-                self.goto("release")
+                if self.hand.spec.name in SLIP_OFF_HANDS:
+                    self.hold_pose = self.data.qpos[self.hand.finger_qpos].copy()
+                    self.goto("loosen")
+                else:
+                    self.goto("release")
+        elif self.phase == "loosen":  # SLIP_OFF_HANDS only: relax the squeeze in place
+            fingers = self._loosened(min(1.0, (self.phase_steps + 1) / LOOSEN_STEPS))
+            self.motion.toward(self.release_from, rotation)
+            if self.phase_steps + 1 >= LOOSEN_STEPS + LOOSEN_WAIT:
+                self.goto("withdraw")
+        elif self.phase == "withdraw":  # ... then slide the fingers up off the cube and open above it
+            risen = self.motion.position[2] - self.release_from[2]
+            clear = 2 * self.env.model.geom_size[task.cube_geom, 0] + WITHDRAW_MARGIN
+            opening = float(np.clip((risen - clear) / OPEN_RISE, 0.0, 1.0))
+            fingers = self._loosened(1.0) + opening * (self.hand.synergy("open", 0.0) - self._loosened(1.0))
+            remaining = self.motion.toward(self.release_from + [0, 0, RETREAT_HEIGHT], rotation,
+                                           max_step=WITHDRAW_SPEED)
+            if remaining < 0.01:
+                self.release_level = 0.0
+                self.goto("retreat")
         elif self.phase == "release":
             # Open only until the fingers let go: opening fully sweeps them outward and can push the cube
             # off the base. How far that is differs per hand, so watch the contacts.
@@ -229,11 +253,11 @@ class StackExpert(LiftCubeExpert):
                 self.release_level = max(0.0, self.release_level - RELEASE_RATE)
             elif self.release_level <= MAX_RELEASE_LEVEL:  # let go, or fully open with the palm still on it
                 self.goto("retreat")
-            fingers = self._release_pose(self.release_level)
+            fingers = self.hand.synergy("power", self.release_level)
             # rise slowly so a palm resting on the cube's top comes off it too
             self.motion.toward(self.release_from + [0, 0, RELEASE_RISE], rotation, max_step=0.002)
         elif self.phase == "retreat":
-            fingers = self._release_pose(self.release_level)
+            fingers = self.hand.synergy("power", self.release_level)
             remaining = self.motion.toward(self.release_from + [0, 0, RETREAT_HEIGHT], rotation, max_step=0.008)
             resting = np.linalg.norm(self.data.qvel[task.cube_qvel]) < RESTING_SPEED
             if remaining < 0.01 and resting and not task.is_stacked(self.data):  # missed: pick it up again

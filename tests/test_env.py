@@ -63,9 +63,9 @@ def test_demo_seeds_and_eval_seeds_are_disjoint(task: str) -> None:
         list(demo_seeds(EVAL_SEED_BASE - 3))
 
 
-# Known gap, tracked in the core-benchmark issue: the stack expert reaches 84% with the shadow hand and fails
-# eval seed 1000000. strict=True makes this test fail as soon as that changes, so the mark cannot go stale.
-KNOWN_EXPERT_FAILURES = {("stack", "shadow"): "stack/shadow expert is below the 95% bar (84%) and fails seed 1000000"}
+# Known gaps, (task, hand) -> reason: an expert below the 95% bar. strict=True makes the test fail as soon as
+# that changes, so a mark cannot go stale. Empty: every expert passes.
+KNOWN_EXPERT_FAILURES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize(("task", "hand"), [

@@ -556,7 +556,8 @@ def test_reference_from_an_older_expert_is_refused(tmp_path, board):
     run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
     current = expert_versions(TASK, "hb16")
     edit_episodes(0, lambda f: f.assign(expert_version=current - 1))([run])
-    with pytest.raises(HandbenchError, match=f"expert version {current - 1} but the current expert is version {current}"):
+    stale = f"expert version {current - 1} but the current expert is version {current}"
+    with pytest.raises(HandbenchError, match=stale):
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
 
 
