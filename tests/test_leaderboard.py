@@ -561,6 +561,20 @@ def test_reference_from_an_older_expert_is_refused(tmp_path, board):
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
 
 
+def test_a_stale_reference_is_replaced_by_a_fresh_one(tmp_path, board):
+    """After an expert changes, the stored reference fails the check, and --replace with new results fixes it."""
+    run = make_expert_run(tmp_path / "old", pairs=((TASK, "hb16"),))
+    submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
+    stored = board / "submissions" / "scripted-expert" / "run-0"
+    edit_episodes(0, lambda f: f.assign(expert_version=0))([stored])
+    with pytest.raises(HandbenchError, match="current expert is version"):
+        submit(make_runs(tmp_path, "m"), EntryInfo(method="M"), leaderboard_dir=board)
+    fresh = make_expert_run(tmp_path / "fresh", pairs=((TASK, "hb16"),))
+    submit([fresh], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True, replace=True)
+    submit(make_runs(tmp_path, "m"), EntryInfo(method="M"), leaderboard_dir=board)
+    assert outdated_files(board) == []
+
+
 def test_stored_reference_flag_cannot_be_flipped(tmp_path, board):
     """Editing meta.json to rank the expert as a method, or to a non-boolean flag, fails the check."""
     submit([make_expert_run(tmp_path / "expert")], EntryInfo(method="Scripted expert"), leaderboard_dir=board,

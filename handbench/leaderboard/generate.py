@@ -32,9 +32,10 @@ class Leaderboard:
     scores: list[EntryScores]
 
     @staticmethod
-    def load(directory: str | Path, protocol: Protocol | None = None) -> Leaderboard:
+    def load(directory: str | Path, protocol: Protocol | None = None, without: str | None = None) -> Leaderboard:
+        """Every entry, validated; ``without`` skips one (the entry that a submission replaces)."""
         protocol = protocol or current_protocol()
-        entries = load_entries(directory, protocol)
+        entries = load_entries(directory, protocol, without)
         return Leaderboard(Path(directory), protocol, [score_entry(entry) for entry in entries])
 
     def text_files(self) -> dict[str, bytes]:

@@ -213,6 +213,7 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
     return Entry(entry_id=entry_id, info=info, runs=runs, meta=meta, reference=reference)
 
 
-def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None) -> list[Entry]:
+def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None, without: str | None = None) -> list[Entry]:
     rules = rules or current_protocol()
-    return [load_entry(leaderboard_dir, entry_id, rules) for entry_id in entry_ids(leaderboard_dir)]
+    return [load_entry(leaderboard_dir, entry_id, rules) for entry_id in entry_ids(leaderboard_dir)
+            if entry_id != without]

@@ -63,10 +63,8 @@ def submit(results_dirs: Sequence[str | Path], info: EntryInfo, leaderboard_dir:
                              f"--replace to overwrite it or --entry-id to choose another id")
     runs = [load_results_dir(path) for path in results_dirs]
     validate_runs(runs, protocol, reference)
-    board = Leaderboard.load(leaderboard_dir, protocol)
+    board = Leaderboard.load(leaderboard_dir, protocol, without=entry_id if replace else None)
     for other in board.scores:
-        if other.entry_id == entry_id:
-            continue
         shared = ({run.checkpoint_hash for run in runs} & {run.checkpoint_hash for run in other.entry.runs}) - {""}
         if shared:
             raise HandbenchError(f"checkpoint(s) {', '.join(sorted(shared))} are already on the leaderboard in entry "
