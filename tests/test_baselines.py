@@ -29,7 +29,7 @@ TINY = {
     "diffusion": {"down_dims": (32, 64), "step_embed_dim": 16, "horizon": 8, "action_steps": 4, "groups": 8,
                   "image_channels": (8, 16), "image_feature_dim": 16},
     "ibc": {"hidden": 128, "depth": 2, "optimizer": "dfo", "counter_examples": 64, "local_counter_examples": 0,
-            "dfo_samples": 512,
+            "dfo_samples": 512, "horizon": 1, "action_steps": 1, "proposal_bank": 0, "bank_counter_examples": 0,
             "image_channels": (8, 16), "image_feature_dim": 16},
     "bc": {"hidden": 64, "depth": 2, "image_channels": (8, 16), "image_feature_dim": 16},
 }
@@ -278,6 +278,45 @@ def test_ibc_langevin_descends_the_energy():
     found = model.predict_action({"state": torch.randn(1, 1, SPEC.state_dim)},
                                  generator=torch.Generator().manual_seed(0))
     assert torch.allclose(found[0, 0], best, atol=0.1)
+
+
+def test_ibc_with_proposal_bank_overfits_tiny_dataset(synthetic_dataset, tmp_path):
+    """The cpu-small way (action chunks, demo proposals, Langevin refinement) recovers the demo actions."""
+    result, _ = _train_tiny("ibc", synthetic_dataset, tmp_path / "ibc", 300, optimizer="langevin", horizon=4,
+                            action_steps=4, proposal_bank=64, bank_counter_examples=16, local_counter_examples=16)
+    assert _overfit_error(load_policy(result.checkpoint), load_demos(synthetic_dataset)[0]) < 0.1
+
+
+def test_ibc_proposal_bank_remembers_training_chunks_and_is_saved_with_the_weights():
+    torch.manual_seed(0)
+    model = _model("ibc", horizon=2, proposal_bank=6, bank_counter_examples=3).train()
+    batches = [_batch(model, 4) for _ in range(2)]
+    for batch in batches:
+        model.compute_loss(batch)
+    seen = torch.cat([b["action"].flatten(1) for b in batches])
+    assert int(model.bank_filled) == 8
+    # A ring of 6: the last 6 chunks seen, the oldest two overwritten.
+    assert torch.equal(model.bank[torch.tensor([2, 3, 4, 5, 0, 1])], seen[2:])
+    model.eval().compute_loss(_batch(model, 4))  # validation batches are not remembered
+    assert int(model.bank_filled) == 8
+    copy = _model("ibc", horizon=2, proposal_bank=6, bank_counter_examples=3)
+    copy.load_state_dict(model.state_dict())
+    assert torch.equal(copy.bank, model.bank) and int(copy.bank_filled) == 8
+
+
+def test_ibc_inference_refines_the_lowest_energy_bank_chunk():
+    """With a bank, chains start at the bank chunks of lowest energy, then small Langevin steps refine them."""
+    torch.manual_seed(0)
+    model = _model("ibc", optimizer="langevin", proposal_bank=3, inference_samples=1, langevin_refine_steps=30,
+                   langevin_refine_step_init=0.05, langevin_noise=0.0).eval()
+    best = torch.tensor([0.3, -0.5, 0.7])
+    model.energy = lambda cond, actions: 20 * ((actions - best) ** 2).sum(-1)
+    model.bank.copy_(torch.tensor([[-0.9, 0.9, -0.9], [0.35, -0.45, 0.6], [0.9, 0.9, 0.9]]))
+    model.bank_filled.fill_(3)
+    obs = {"state": torch.randn(1, 1, SPEC.state_dim)}
+    assert torch.equal(model._best_proposals(model.condition(obs), 1)[0, 0], model.bank[1])
+    found = model.predict_action(obs)[0, 0]
+    assert (found - best).abs().max() < (model.bank[1] - best).abs().max() / 2
 
 
 @pytest.mark.parametrize("name", ["act", "diffusion", "ibc", "bc"])
