@@ -196,6 +196,7 @@ def test_module_class_policy(tmp_path, monkeypatch):
     (["--policy", "expert", "--task", "no-such-task"], "unknown task"),
     (["--policy", "expert", "--hand", "no-hand"], "hand"),
     (["--policy", "expert", "--episodes", "0"], "--episodes"),
+    (["--policy", "expert", "--device", "tpu"], "device 'tpu'"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
     assert cli_main(["eval", *argv, "--out", str(tmp_path), "--no-progress"]) == 2
@@ -227,3 +228,16 @@ def test_unreachable_cluster_is_one_clear_line():
         probe_address("127.0.0.1:9", timeout=2.0)
     with pytest.raises(HandbenchError, match="bad Ray address"):
         probe_address("no-port-here")
+
+
+def test_checkpoint_policies_load_on_the_device_asked_for(tmp_path, monkeypatch):
+    """``--device`` reaches load_policy in every worker (physics stays on the CPU)."""
+    import handbench
+
+    checkpoint = tmp_path / "policy.pt"
+    checkpoint.write_bytes(b"weights")
+    asked = []
+    monkeypatch.setattr(handbench, "load_policy", lambda path, **kwargs: asked.append(kwargs) or object())
+    resolve_policy("bc", str(checkpoint), "cuda:1").build(env=None)
+    resolve_policy("bc", str(checkpoint)).build(env=None)
+    assert asked == [{"device": "cuda:1"}, {"device": "cpu"}]

@@ -264,3 +264,21 @@ def test_mismatched_checkpoints_are_refused(state_dataset, tmp_path):
         load_policy(tmp_path / "junk.pt")
     with pytest.raises(HandbenchError, match="not found"):
         load_policy(tmp_path / "absent.pt")
+
+
+def test_training_stops_with_one_line_when_the_loss_becomes_nan(state_dataset, tmp_path, monkeypatch):
+    from handbench.baselines import get_baseline
+
+    BC = get_baseline("bc").MODEL
+    original = BC.compute_loss
+    calls = {"n": 0}
+
+    def diverging(self, batch):
+        calls["n"] += self.training  # validation batches do not count
+        loss, terms = original(self, batch)
+        return (loss * float("nan"), terms) if calls["n"] >= 12 and self.training else (loss, terms)
+
+    monkeypatch.setattr(BC, "compute_loss", diverging)
+    with pytest.raises(HandbenchError, match="loss became nan at step 12 .last checkpoint: step 10"):
+        train(request_for("bc", state_dataset, tmp_path / "run", steps=30, checkpoint_every=10))
+    assert (tmp_path / "run" / "policy.pt").is_file()  # the last finite checkpoint is kept

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     parser.add_argument("--episodes", type=int, default=None, metavar="N",
                         help="debug subset: only the first N protocol seeds of each task")
     parser.add_argument("--protocol", default=PROTOCOL_NAME)
+    parser.add_argument("--device", default="cpu",
+                        help="where a checkpoint's model runs: cpu (default), cuda, cuda:<index> or auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -41,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from handbench.evaluation.policies import resolve_policy
     from handbench.evaluation.runner import EvalConfig, default_out_dir, fill_defaults, resolve_tasks, run_evaluation
     from handbench.protocol import load_protocol
+    from handbench.training.trainer import resolve_device
 
-    source = resolve_policy(args.policy, args.checkpoint)
+    device = str(resolve_device(args.device))
+    source = resolve_policy(args.policy, args.checkpoint, device)
     config = fill_defaults(EvalConfig(
         policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand, obs_mode=args.obs_mode,
         workers=args.workers, ray_address=args.ray_address, videos=args.videos, out=args.out,
-        episodes=args.episodes, protocol=args.protocol, progress=not args.no_progress,
+        episodes=args.episodes, protocol=args.protocol, progress=not args.no_progress, device=device,
         command=shlex.join(["handbench", *sys.argv[1:]])), source)
     if config.out is None:
         config.out = default_out_dir(source, resolve_tasks(config.task, load_protocol(args.protocol)),

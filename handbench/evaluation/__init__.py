@@ -28,6 +28,7 @@ def evaluate(
     episodes: int | None = None,
     protocol: str = PROTOCOL_NAME,
     progress: bool = True,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Evaluate ``policy`` on the protocol's seeds; one row per episode, sorted by (task, hand, seed).
 
@@ -38,7 +39,7 @@ def evaluate(
     """
     config = EvalConfig(policy=policy, checkpoint=checkpoint, task=task, hand=hand, obs_mode=obs_mode,
                         workers=workers, ray_address=ray_address, videos=videos, out=out, episodes=episodes,
-                        protocol=protocol, progress=progress)
+                        protocol=protocol, progress=progress, device=device)
     return run_evaluation(config).episodes
 
 

@@ -90,7 +90,7 @@ class ExpertSource(PolicySource):
 class CheckpointSource(PolicySource):
     """A baseline checkpoint loaded with ``handbench.load_policy``; its provenance is checked before any episode."""
 
-    def __init__(self, kind: str, checkpoint: str) -> None:
+    def __init__(self, kind: str, checkpoint: str, device: str = "cpu") -> None:
         super().__init__()
         path = Path(checkpoint)
         if not path.is_file():
@@ -98,6 +98,7 @@ class CheckpointSource(PolicySource):
         self.label = kind
         self.checkpoint = str(path.resolve())
         self.checkpoint_hash = file_hash(path)
+        self.device = device  # where the model runs in each worker: cpu, cuda, cuda:<index>
         self._provenance: dict[str, Any] | None = None
 
     def _load(self) -> Policy:
@@ -106,7 +107,7 @@ class CheckpointSource(PolicySource):
         loader = getattr(handbench, "load_policy", None)
         if loader is None:
             raise HandbenchError("this handbench has no load_policy (the training package is missing)")
-        return loader(self.checkpoint)
+        return loader(self.checkpoint, device=self.device)
 
     def provenance(self) -> dict[str, Any]:
         if self._provenance is None:
@@ -193,7 +194,8 @@ class FactorySource(PolicySource):
         return self.obj if self.is_policy else self.obj(env, seed)
 
 
-def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None) -> PolicySource:
+def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None,
+                   device: str = "cpu") -> PolicySource:
     """Turn the ``--policy`` value (or a Python object) into a PolicySource; one clear line on bad input."""
     if isinstance(policy, PolicySource):
         return policy
@@ -206,7 +208,7 @@ def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoi
     if policy in BASELINES:
         if not checkpoint:
             raise HandbenchError(f"--policy {policy} needs --checkpoint PATH (a file written by `handbench train`)")
-        return CheckpointSource(policy, checkpoint)
+        return CheckpointSource(policy, checkpoint, device)
     module_name, sep, class_name = policy.partition(":")
     if sep and module_name and class_name:
         return ClassSource(policy, checkpoint)

@@ -10,7 +10,6 @@ import json
 import os
 import platform
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -43,6 +42,7 @@ class EvalConfig:
     episodes: int | None = None  # debug subset: the first N protocol seeds of each task
     protocol: str = PROTOCOL_NAME
     torch_threads: int = 1
+    device: str = "cpu"  # where checkpoint policies run: cpu, cuda, cuda:<index> (physics is always on the CPU)
     progress: bool = True
     command: str = ""  # how the run was started (meta.json); filled by the CLI
 
@@ -87,18 +87,17 @@ def default_out_dir(source: PolicySource, tasks: list[str], hand: str, obs_mode:
 
 
 def library_versions() -> dict[str, str]:
-    import gymnasium
-    import mujoco
-    import numpy
-    import ray
+    """Installed versions of what shapes results; read from package metadata, so an in-process run needs no Ray."""
+    from importlib.metadata import PackageNotFoundError, version
 
     import handbench
 
-    versions = {"handbench": handbench.__version__, "mujoco": mujoco.__version__, "numpy": numpy.__version__,
-                "gymnasium": gymnasium.__version__, "ray": ray.__version__, "pandas": pd.__version__,
-                "python": platform.python_version()}
-    if "torch" in sys.modules:
-        versions["torch"] = sys.modules["torch"].__version__
+    versions = {"handbench": handbench.__version__, "python": platform.python_version()}
+    for package in ("mujoco", "numpy", "gymnasium", "ray", "pandas", "torch"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
     return versions
 
 
@@ -160,7 +159,7 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     from handbench.registry import get_task_class
 
     protocol = load_protocol(config.protocol)
-    source = resolve_policy(config.policy, config.checkpoint)
+    source = resolve_policy(config.policy, config.checkpoint, config.device)
     config = fill_defaults(config, source)
     tasks = resolve_tasks(config.task, protocol)
     for task in tasks:

@@ -9,6 +9,7 @@ from it, and the resumed run ends with the same weights an uninterrupted one wou
 from __future__ import annotations
 
 import copy
+import math
 import os
 import random
 import time
@@ -172,6 +173,11 @@ def train(request: TrainRequest) -> TrainResult:
         frames = rng.integers(len(samplers["train"]), size=train_config.batch_size)
         batch = model_batch(samplers["train"].batch(frames), normalizer, device)
         loss, terms = model.compute_loss(batch)
+        if not math.isfinite(loss.item()):
+            # Stop before the update spreads NaN into the weights; train_state.pt keeps the last finite state.
+            last = step - step % train_config.checkpoint_every
+            raise HandbenchError(f"{request.policy}: the training loss became {loss.item()} at step {step + 1} "
+                                 f"(last checkpoint: step {last}); lower the learning rate or check the dataset")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if train_config.grad_clip:
