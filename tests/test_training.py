@@ -282,3 +282,16 @@ def test_training_stops_with_one_line_when_the_loss_becomes_nan(state_dataset, t
     with pytest.raises(HandbenchError, match="loss became nan at step 12 .last checkpoint: step 10"):
         train(request_for("bc", state_dataset, tmp_path / "run", steps=30, checkpoint_every=10))
     assert (tmp_path / "run" / "policy.pt").is_file()  # the last finite checkpoint is kept
+
+
+def test_checkpoint_records_the_train_command_for_leaderboard_entries(state_dataset, tmp_path):
+    import dataclasses
+
+    from handbench.leaderboard.validate import meta_commands
+
+    command = f"handbench train --policy bc --dataset {state_dataset} --steps 5"
+    result = train(dataclasses.replace(request_for("bc", state_dataset, tmp_path / "run", steps=5), command=command))
+    provenance = read_checkpoint(result.checkpoint)["provenance"]
+    assert provenance["command"] == command
+    eval_meta = {"command": "handbench eval ...", "policy": {"provenance": provenance}}
+    assert meta_commands(eval_meta) == {"eval": "handbench eval ...", "train": command}

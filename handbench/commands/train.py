@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = {} if args.temporal_ensemble is None else {"temporal_ensemble_m": args.temporal_ensemble}
     request = TrainRequest(policy=args.policy, dataset=args.dataset, out=out, obs_mode=args.obs, preset=args.preset,
                            steps=args.steps, seed=args.seed, device=args.device, threads=args.threads,
-                           progress=not args.no_progress, model_overrides=overrides)
+                           progress=not args.no_progress, model_overrides=overrides,
+                           command=shlex.join(["handbench", *sys.argv[1:]]))
     result = train(request)
     if result.resumed_from:
         print(f"resumed from step {result.resumed_from}")

@@ -49,6 +49,7 @@ class TrainRequest:
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_overrides: dict[str, Any] = field(default_factory=dict)
+    command: str = ""  # how the run was started, kept in the checkpoint's provenance (leaderboard entries show it)
 
 
 @dataclass
@@ -145,7 +146,8 @@ def train(request: TrainRequest) -> TrainResult:
     provenance = {"dataset_path": str(Path(request.dataset).resolve()), "dataset_hash": dataset_hash,
                   "dataset_attrs": attrs, "obs_mode": demos.spec.obs_mode, "seed": request.seed,
                   "train_episodes": list(train_data.episode_names), "val_episodes": list(val_data.episode_names),
-                  "device": str(device), "torch_threads": threads}
+                  "device": str(device), "torch_threads": threads,
+                  **({"command": request.command} if request.command else {})}
 
     def deployable_weights() -> dict[str, torch.Tensor]:
         eval_model.load_state_dict(model.state_dict())
