@@ -600,6 +600,10 @@ def test_cli_reference_submit_and_views(tmp_path, board, capsys):
     assert "| 1 | P | state | hb16 |" in lines[2] and lines[3].startswith("| ref | Scripted expert | state | hb16 |")
     assert main(["leaderboard", "--format", "md", *args]) == 0
     assert "| [Scripted expert](submissions/scripted-expert/) |" in capsys.readouterr().out
+    # The terminal table shows the ranked entries' tasks; the expert's other results are one flag away.
+    assert main(["leaderboard", *args]) == 0
+    printed = capsys.readouterr().out
+    assert "Scripted expert" in printed and "lift-cube/shadow" not in printed and "1 other task/hand" in printed
     assert main(["leaderboard", "--check", *args]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.5, count=1)), "--method", "Q", "--reference",
                  *args]) == 2

@@ -271,10 +271,15 @@ def rich_table(scores: Sequence[EntryScores], task: str | None = None):
                           spread, row["training_seeds"], row["mean_return"])
         return table
     ranked = rank_overall(list(scores))
-    shown = [(str(rank), s) for rank, s in enumerate(ranked, 1)]
-    shown += [(REFERENCE_RANK, s) for s in reference_entries(list(scores))]
-    keys = all_task_keys(list(scores))
-    table = Table(title="handbench leaderboard (success %, 95% intervals; ranked by IQM; ref: not ranked)")
+    references = reference_entries(list(scores))
+    shown = [(str(rank), s) for rank, s in enumerate(ranked, 1)] + [(REFERENCE_RANK, s) for s in references]
+    # The ranked entries' tasks only: the reference covers every task and hand, which would not fit a terminal
+    # (the caption says where to see the rest).
+    keys = all_task_keys(ranked) or all_task_keys(references)
+    hidden = len(set(all_task_keys(references)) - set(keys))
+    caption = (f"the reference's {hidden} other task/hand results: --task T or --format md" if hidden else None)
+    table = Table(title="handbench leaderboard (success %, 95% intervals; ranked by IQM; ref: not ranked)",
+                  caption=caption)
     for column in ("#", "entry", "method", "obs", "IQM", "mean", *(task_label(key) for key in keys), "seeds"):
         table.add_column(column)
     for rank, entry_scores in shown:
