@@ -278,7 +278,7 @@ def eval_section(config: BenchConfig, report: BenchReport) -> None:
                                      note="steady state (after each actor's first episode)"))
     if 1 in steady and 2 in steady:
         report.figures.append(Figure("eval", "speed-up, 2 workers over 1", steady[2] / steady[1], "x",
-                                     note=f"{os.cpu_count()} CPU cores on this machine"))
+                                     limit=WORKER_SPEEDUP_TARGET, note=f"{os.cpu_count()} CPU cores on this machine"))
 
 
 # ---------------------------------------------------------------------------------------------- baselines
