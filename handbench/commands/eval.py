@@ -43,9 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from handbench.evaluation.policies import resolve_policy
     from handbench.evaluation.runner import EvalConfig, default_out_dir, fill_defaults, resolve_tasks, run_evaluation
     from handbench.protocol import load_protocol
-    from handbench.training.trainer import resolve_device
 
-    device = str(resolve_device(args.device))
+    device = args.device
+    if device != "cpu":  # checks it (one line if unusable); imports torch, which an expert-only run never needs
+        from handbench.training.trainer import resolve_device
+
+        device = str(resolve_device(device))
     source = resolve_policy(args.policy, args.checkpoint, device)
     config = fill_defaults(EvalConfig(
         policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand, obs_mode=args.obs_mode,
