@@ -9,7 +9,8 @@ the observation at high noise levels (where the epsilon loss hardly rewards it):
 DDIM samples missed the demo actions by an MSE of ~0.7 (success 2%), against ~0.007 when predicting
 the clean chunk, whose loss weights the observation most exactly where sampling needs it.
 Inference: diffusers' DDIMScheduler over the same noise schedule, 10 steps by default (or DDPM, 100).
-The policy executes Ta of the Tp actions, starting at the current step, then replans.
+The policy executes Ta of the Tp actions, starting at the current step, then replans; the cpu-small
+preset instead queries every step and averages the overlapping chunks (ACT's temporal ensembling).
 """
 
 from __future__ import annotations
@@ -165,7 +166,11 @@ CONFIG = DiffusionConfig
 MODEL = DiffusionPolicy
 PRESETS = {
     # Predicts the clean chunk: see the module docstring for why epsilon prediction fails at this size.
-    "cpu-small": Preset(DiffusionConfig(prediction_type="sample"),
+    # Temporal ensembling (ACT's, m = 0.01: a query every step, overlapping chunks averaged): with chunks
+    # executed 8 at a time, the policy replanned in the middle of the expert's grasp, which holds for steps
+    # the observation does not show, and lifted before the fingers were shut (lift-cube 80/78/76% over
+    # training seeds 0-2; 84/90/88% with ensembling, the same weights).
+    "cpu-small": Preset(DiffusionConfig(prediction_type="sample", temporal_ensemble_m=0.01),
                         TrainConfig(steps=5000, batch_size=64, lr=3e-4, weight_decay=1e-6, warmup_steps=200)),
     # Paper (CNN-based, Chi et al. 2023): down dims 256-512-1024, step embedding 256, batch 256, lr 1e-4.
     "paper": Preset(DiffusionConfig(down_dims=(256, 512, 1024), step_embed_dim=256, image_channels=(64, 128, 256, 512)),
