@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -241,3 +242,10 @@ def test_checkpoint_policies_load_on_the_device_asked_for(tmp_path, monkeypatch)
     resolve_policy("bc", str(checkpoint), "cuda:1").build(env=None)
     resolve_policy("bc", str(checkpoint)).build(env=None)
     assert asked == [{"device": "cuda:1"}, {"device": "cpu"}]
+
+
+def test_cli_eval_runs_the_policy_on_one_torch_thread(monkeypatch, tmp_path, capsys):
+    """Set before torch loads: two evaluations side by side must not oversubscribe a small machine."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cli_main(["eval", "--policy", "nope", "--out", str(tmp_path), "--no-progress"])
+    assert os.environ["OMP_NUM_THREADS"] == "1"
