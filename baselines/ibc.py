@@ -135,13 +135,8 @@ class ImplicitBC(BaselineModel):
     def _bank_items(self) -> torch.Tensor:
         return self.bank[: int(min(self.bank_filled.item(), self.bank.shape[0]))]
 
-    def _from_bank(self, batch: int, count: int, device: torch.device) -> torch.Tensor:
-        items = self._bank_items()
-        return items[torch.randint(len(items), (batch, count), device=device)]
-
-    def _best_proposals(self, cond: torch.Tensor, count: int) -> torch.Tensor:
-        """The ``count`` bank chunks of lowest energy for each observation -> (B, count, D)."""
-        items = self._bank_items()
+    def _best_proposals(self, cond: torch.Tensor, items: torch.Tensor, count: int) -> torch.Tensor:
+        """The ``count`` chunks of ``items`` (bank chunks) of lowest energy for each observation -> (B, count, D)."""
         energies = self.energy(cond, items[None].expand(cond.shape[0], -1, -1))
         return items[energies.topk(min(count, len(items)), dim=1, largest=False).indices]
 
@@ -171,8 +166,9 @@ class ImplicitBC(BaselineModel):
         if c.optimizer == "langevin":
             negatives = self.langevin(cond, negatives, c.langevin_steps)
         parts = [positive, negatives, self._near(positive, c.local_counter_examples)]
-        if c.bank_counter_examples and int(self.bank_filled) > 0:
-            parts.append(self._from_bank(cond.shape[0], c.bank_counter_examples, cond.device))
+        bank = self._bank_items()
+        if c.bank_counter_examples and len(bank):
+            parts.append(bank[torch.randint(len(bank), (cond.shape[0], c.bank_counter_examples), device=cond.device)])
         if self.bank.shape[0] and self.training:
             self._remember(positive[:, 0])
         candidates = torch.cat(parts, dim=1)
@@ -199,8 +195,9 @@ class ImplicitBC(BaselineModel):
         c = self.config
         cond = self.condition(obs)
         b = cond.shape[0]
-        if self.bank.shape[0] and int(self.bank_filled) > 0:
-            samples = self._best_proposals(cond, c.inference_samples)
+        bank = self._bank_items()
+        if len(bank):
+            samples = self._best_proposals(cond, bank, c.inference_samples)
             if c.optimizer == "langevin":
                 samples = self.langevin(cond, samples, c.langevin_refine_steps, generator,
                                         step_init=c.langevin_refine_step_init)

@@ -314,7 +314,7 @@ def test_ibc_inference_refines_the_lowest_energy_bank_chunk():
     model.bank.copy_(torch.tensor([[-0.9, 0.9, -0.9], [0.35, -0.45, 0.6], [0.9, 0.9, 0.9]]))
     model.bank_filled.fill_(3)
     obs = {"state": torch.randn(1, 1, SPEC.state_dim)}
-    assert torch.equal(model._best_proposals(model.condition(obs), 1)[0, 0], model.bank[1])
+    assert torch.equal(model._best_proposals(model.condition(obs), model.bank, 1)[0, 0], model.bank[1])
     found = model.predict_action(obs)[0, 0]
     assert (found - best).abs().max() < (model.bank[1] - best).abs().max() / 2
 

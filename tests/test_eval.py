@@ -239,6 +239,9 @@ def test_checkpoint_policies_load_on_the_device_asked_for(tmp_path, monkeypatch)
     checkpoint.write_bytes(b"weights")
     asked = []
     monkeypatch.setattr(handbench, "load_policy", lambda path, **kwargs: asked.append(kwargs) or object())
+    import handbench.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "resolve_device", str)  # no GPU needed to check that the name is passed on
     resolve_policy("bc", str(checkpoint), "cuda:1").build(env=None)
     resolve_policy("bc", str(checkpoint)).build(env=None)
     assert asked == [{"device": "cuda:1"}, {"device": "cpu"}]

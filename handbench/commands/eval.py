@@ -49,16 +49,11 @@ def run(args: argparse.Namespace) -> int:
     from handbench.evaluation.runner import EvalConfig, default_out_dir, fill_defaults, resolve_tasks, run_evaluation
     from handbench.protocol import load_protocol
 
-    device = args.device
-    if device != "cpu":  # checks it (one line if unusable); imports torch, which an expert-only run never needs
-        from handbench.training.trainer import resolve_device
-
-        device = str(resolve_device(device))
-    source = resolve_policy(args.policy, args.checkpoint, device)
+    source = resolve_policy(args.policy, args.checkpoint, args.device)
     config = fill_defaults(EvalConfig(
         policy=source, checkpoint=args.checkpoint, task=args.task, hand=args.hand, obs_mode=args.obs_mode,
         workers=args.workers, ray_address=args.ray_address, videos=args.videos, out=args.out,
-        episodes=args.episodes, protocol=args.protocol, progress=not args.no_progress, device=device,
+        episodes=args.episodes, protocol=args.protocol, progress=not args.no_progress, device=args.device,
         command=shlex.join(["handbench", *sys.argv[1:]])), source)
     if config.out is None:
         config.out = default_out_dir(source, resolve_tasks(config.task, load_protocol(args.protocol)),

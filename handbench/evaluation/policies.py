@@ -197,6 +197,10 @@ class FactorySource(PolicySource):
 def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None,
                    device: str = "cpu") -> PolicySource:
     """Turn the ``--policy`` value (or a Python object) into a PolicySource; one clear line on bad input."""
+    if device != "cpu":  # check it (auto -> cuda or cpu); imports torch, which an expert-only run never needs
+        from handbench.training.trainer import resolve_device
+
+        device = str(resolve_device(device))
     if isinstance(policy, PolicySource):
         return policy
     if not isinstance(policy, str):

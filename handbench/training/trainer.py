@@ -175,11 +175,12 @@ def train(request: TrainRequest) -> TrainResult:
         frames = rng.integers(len(samplers["train"]), size=train_config.batch_size)
         batch = model_batch(samplers["train"].batch(frames), normalizer, device)
         loss, terms = model.compute_loss(batch)
-        if not math.isfinite(loss.item()):
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
             # Stop before the update spreads NaN into the weights; train_state.pt keeps the last finite state.
-            last = step - step % train_config.checkpoint_every
-            raise HandbenchError(f"{request.policy}: the training loss became {loss.item()} at step {step + 1} "
-                                 f"(last checkpoint: step {last}); lower the learning rate or check the dataset")
+            saved = step - step % train_config.checkpoint_every
+            raise HandbenchError(f"{request.policy}: the training loss became {loss_value} at step {step + 1} "
+                                 f"(last checkpoint: step {saved}); lower the learning rate or check the dataset")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if train_config.grad_clip:
@@ -189,7 +190,7 @@ def train(request: TrainRequest) -> TrainResult:
         if ema is not None:
             ema.step(model.parameters())
         step_seconds += time.perf_counter() - began
-        for name, value in {"train_loss": loss.item(), **terms}.items():
+        for name, value in {"train_loss": loss_value, **terms}.items():
             window.setdefault(name, []).append(value)
         done = step + 1
         last = done == train_config.steps
