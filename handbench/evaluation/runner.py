@@ -160,7 +160,8 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
 
     protocol = load_protocol(config.protocol)
     source = resolve_policy(config.policy, config.checkpoint, config.device)
-    config = fill_defaults(config, source)
+    # meta.json records the device a checkpoint actually ran on (``auto`` resolved).
+    config = fill_defaults(replace(config, device=getattr(source, "device", config.device)), source)
     tasks = resolve_tasks(config.task, protocol)
     for task in tasks:
         version = int(get_task_class(task).version)
