@@ -54,6 +54,7 @@ class Episode:
     observations: dict[str, np.ndarray]
     rewards: np.ndarray
     states: np.ndarray
+    physics_error: str = ""  # why the simulation failed (HandEnv.step); such episodes are never kept
 
     @property
     def num_samples(self) -> int:

@@ -4,6 +4,9 @@ Observation (a dict, LeRobot names): ``agent_pos`` (hand joint positions then ve
 ``environment_state`` (object and goal, ``state`` mode only), ``tactile`` (touch sensors) and
 ``pixels`` (a dict camera -> uint8 HxWx3, ``pixels`` mode only). Action: absolute joint targets for
 every actuator, inside the ctrlrange. ``info["is_success"]`` on every step; success terminates.
+
+A physics failure (MuJoCo flags an unstable state and resets the simulation, see
+:data:`PHYSICS_WARNINGS`) ends the episode as truncated, with ``info["physics_error"]`` naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ from handbench.task import Task
 
 OBS_MODES = ("state", "pixels")
 DEFAULT_IMAGE_SIZE = (96, 96)
+# MuJoCo warnings that mean the simulation became unstable; on each, mj_step resets the state to the
+# model's defaults (sim time jumps back to ~0) and carries on, so an episode must end there.
+PHYSICS_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                    mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADCTRL)
 
 
 @functools.lru_cache(maxsize=32)
@@ -133,10 +140,15 @@ class HandEnv(gym.Env):
         if not np.all(np.isfinite(action)):
             raise HandbenchError("action contains NaN or infinite values")
         np.clip(action, self.hand.ctrl_low, self.hand.ctrl_high, out=self.data.ctrl)
+        warnings_before = self._warning_counts()
+        time_before = self.data.time
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
         # mj_step leaves positions and sensors one substep behind qpos; recompute them so observations,
         # scores and images match the state (and images re-rendered from stored states are identical).
         mujoco.mj_forward(self.model, self.data)
+        error = self._physics_error(warnings_before, time_before)
+        if error:  # the state is MuJoCo's reset, not the episode's: no score, the episode is over
+            return self._observation(), 0.0, False, True, {"is_success": False, "physics_error": error}
         score = self.task.score(self.data)
         return self._observation(), score.reward, score.success, False, {"is_success": score.success}
 
@@ -188,6 +200,18 @@ class HandEnv(gym.Env):
         return obs
 
     # ------------------------------------------------------------------ internals
+    def _warning_counts(self) -> tuple[int, ...]:
+        return tuple(int(self.data.warning[w].number) for w in PHYSICS_WARNINGS)
+
+    def _physics_error(self, warnings_before: tuple[int, ...], time_before: float) -> str:
+        """What went wrong in the last step ("" if nothing): a new instability warning, or time going back."""
+        for warning, before, now in zip(PHYSICS_WARNINGS, warnings_before, self._warning_counts(), strict=True):
+            if now > before:
+                return f"{warning.name} (MuJoCo reset the unstable simulation at t={time_before:.3f} s)"
+        if self.data.time < time_before:
+            return f"sim time went back from {time_before:.3f} s to {self.data.time:.3f} s"
+        return ""
+
     def _home_ctrl(self) -> np.ndarray:
         wrist = self.model.qpos0[self.hand.wrist_qpos]
         return self.hand.action(wrist, self.hand.synergy("open", 0.0))

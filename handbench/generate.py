@@ -90,6 +90,7 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
         success = bool(info["is_success"])
         if terminated or truncated:
             break
+    physics_error = str(info.get("physics_error", "")) if actions else ""
     return Episode(
         seed=int(seed), success=success, strategy=expert.strategy, action_noise=float(action_noise),
         episode_params=params_to_attrs(env.episode_params),
@@ -97,6 +98,7 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
         observations={key: np.stack(values) for key, values in observations.items()},
         rewards=np.asarray(rewards, dtype=np.float32),
         states=np.asarray(states, dtype=np.float64) if record else np.zeros((0, 0)),
+        physics_error=physics_error,
     )
 
 
@@ -222,6 +224,7 @@ class GenerateReport:
     num_failed: int
     failed_seeds: list[int] = field(default_factory=list)
     resumed: int = 0
+    physics_error_seeds: list[int] = field(default_factory=list)  # failed seeds the simulation broke on
 
 
 def default_output(task: str, hand: str) -> Path:
@@ -315,9 +318,10 @@ def generate_demos(config: GenerateConfig) -> GenerateReport:
     kept = [seed for seed in finished if done[seed]][: config.num_demos]
     failed = [seed for seed in finished if not done[seed] and seed < kept[-1]]
     header.failed_seeds = failed
+    unstable = store.physics_errors()
     write_dataset(out, header, (store.episode(seed) for seed in kept))
     store.remove()
-    return GenerateReport(out, len(kept), len(failed), failed, resumed)
+    return GenerateReport(out, len(kept), len(failed), failed, resumed, [s for s in failed if s in unstable])
 
 
 def _progress_bar(config: GenerateConfig, initial: int):
@@ -370,7 +374,19 @@ class PartialStore:
             write_episode_file(self._path(episode.seed, True), episode)
         else:
             atomic_write_text(self._path(episode.seed, False),
-                              json.dumps({"seed": episode.seed, "num_samples": episode.num_samples}))
+                              json.dumps({"seed": episode.seed, "num_samples": episode.num_samples,
+                                          "physics_error": episode.physics_error}))
+
+    def physics_errors(self) -> set[int]:
+        """Failed seeds whose episode ended on a physics failure."""
+        seeds = set()
+        for path in self.directory.glob("seed_*.failed"):
+            try:
+                if json.loads(path.read_text()).get("physics_error"):
+                    seeds.add(int(path.name[5:].partition(".")[0]))
+            except (OSError, ValueError):
+                continue  # an unreadable marker still counts as failed, just not as a physics failure
+        return seeds
 
     def episode(self, seed: int) -> Episode:
         return read_episode_file(self._path(seed, True))

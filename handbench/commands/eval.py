@@ -15,8 +15,9 @@ def register(subparsers) -> None:
         "eval", help="evaluate a policy on the protocol's eval seeds",
         description="Evaluate a policy on the protocol's eval seeds. Rerunning into the same --out resumes.")
     parser.add_argument("--policy", required=True, metavar="POLICY",
-                        help="act, diffusion, ibc, bc (with --checkpoint), expert, or module:Class (any class "
-                             "with reset() and act(obs))")
+                        help="act, diffusion, ibc, bc (with --checkpoint), expert, the floors random (uniform "
+                             "actions, seeded per episode) and hold (keeps the initial joint targets), or "
+                             "module:Class (any class with reset() and act(obs))")
     parser.add_argument("--checkpoint", metavar="PATH", help="checkpoint file (needed by act, diffusion, ibc, bc)")
     parser.add_argument("--task", help="task name, comma-separated names, or 'all' (default: the checkpoint's task, "
                                        "else all)")

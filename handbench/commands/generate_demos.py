@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     resumed = f", {report.resumed} episodes reused from an interrupted run" if report.resumed else ""
     failed = f" (seeds {', '.join(map(str, report.failed_seeds[:10]))}{' ...' if report.num_failed > 10 else ''})" \
         if report.num_failed else ""
+    unstable = (f", {len(report.physics_error_seeds)} of them on a physics error"
+                if report.physics_error_seeds else "")
     print(f"wrote {report.num_demos} demos to {report.path} in {seconds:.1f} s; "
-          f"{report.num_failed} expert episodes failed and were skipped{failed}{resumed}")
+          f"{report.num_failed} expert episodes failed and were skipped{failed}{unstable}{resumed}")
     return 0

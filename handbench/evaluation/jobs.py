@@ -4,7 +4,7 @@ An episode's outcome depends only on (task version, hand, seed, policy): the env
 seed, the global RNGs a policy might use (numpy, random, torch) are seeded from it, and the policy is
 reset. So results are identical whatever the number of workers or the order of episodes. A policy that
 raises or returns a NaN, mis-shaped or out-of-range action fails that episode with the reason in
-``error``; the run goes on.
+``error``; the run goes on. So does a physics failure (``info["physics_error"]``, see HandEnv.step).
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ class EpisodeOutcome:
 
 class PolicyFailure(Exception):
     """The policy misbehaved: the episode fails with this message."""
+
+
+class PhysicsFailure(Exception):
+    """The simulation became unstable: the episode fails with this message."""
 
 
 def seed_global_rngs(seed: int) -> None:
@@ -109,6 +113,8 @@ def run_episode(env: HandEnv, source: PolicySource, job: EpisodeJob) -> EpisodeO
             physics_time += time.perf_counter() - toc
             policy_time += toc - tic
             steps = step + 1
+            if info.get("physics_error"):
+                raise PhysicsFailure(f"step {step}: physics error: {info['physics_error']}")
             total_return += float(reward)
             last_success = bool(info["is_success"])
             if last_success and time_to_success is None:
@@ -118,7 +124,7 @@ def run_episode(env: HandEnv, source: PolicySource, job: EpisodeJob) -> EpisodeO
                 frames.append(env.render_camera(VIDEO_CAMERA, VIDEO_SIZE))
             if terminated and job.stop_on_success:
                 break
-    except PolicyFailure as exc:
+    except (PolicyFailure, PhysicsFailure) as exc:
         error, success, last_success = str(exc).replace("\n", " ")[:500], False, False
         time_to_success = None
     row = {

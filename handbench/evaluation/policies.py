@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from handbench.env import HandEnv
 
 BASELINES = ("act", "diffusion", "ibc", "bc")
-POLICY_CHOICES = (*BASELINES, "expert", "module:Class")
+POLICY_CHOICES = (*BASELINES, "expert", "random", "hold", "module:Class")
 PolicyFactory = Callable[["HandEnv", int], Policy]
 
 
@@ -85,6 +85,19 @@ class ExpertSource(PolicySource):
         from handbench.expert import expert_version
 
         return str(expert_version(env))
+
+
+class FloorSource(PolicySource):
+    """A floor policy (handbench.floors): ``random`` (seeded per episode) or ``hold``; built per episode."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.label = kind
+
+    def policy_for(self, env: HandEnv, seed: int) -> Policy:
+        from handbench.floors import make_floor_policy
+
+        return make_floor_policy(self.label, env, seed)
 
 
 class CheckpointSource(PolicySource):
@@ -209,6 +222,10 @@ def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoi
         if checkpoint:
             raise HandbenchError("--checkpoint makes no sense with --policy expert (the expert is scripted)")
         return ExpertSource()
+    if policy in ("random", "hold"):
+        if checkpoint:
+            raise HandbenchError(f"--checkpoint makes no sense with --policy {policy} (a floor policy has no weights)")
+        return FloorSource(policy)
     if policy in BASELINES:
         if not checkpoint:
             raise HandbenchError(f"--policy {policy} needs --checkpoint PATH (a file written by `handbench train`)")
