@@ -18,7 +18,7 @@ from handbench.errors import HandbenchError
 from handbench.evaluation import EvalConfig, evaluate, run_evaluation
 from handbench.evaluation.policies import CheckpointSource, resolve_policy
 from handbench.evaluation.results import EPISODE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS, read_episodes
-from handbench.evaluation.workers import probe_address
+from handbench.parallel import probe_address
 from handbench.protocol import eval_seeds
 from handbench.stats import wilson_interval
 

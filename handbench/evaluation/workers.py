@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from handbench.errors import HandbenchError
 from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome, run_episode
+from handbench.parallel import cluster_address, join_cluster
 
 if TYPE_CHECKING:
     from handbench.env import HandEnv
@@ -77,23 +77,6 @@ def worker_env_vars(torch_threads: int) -> dict[str, str]:
     return env
 
 
-def probe_address(address: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, when a ``host:port`` cluster address does not answer."""
-    if address == "auto":
-        return
-    host_port = address.split("://", 1)[-1]
-    host, _, port = host_port.rpartition(":")
-    if not host or not port.isdigit():
-        raise HandbenchError(f"bad Ray address {address!r}; expected host:port, ray://host:port or auto")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise HandbenchError(f"cannot reach the Ray cluster at {address} ({reason}); "
-                             "check --ray-address / RAY_ADDRESS or start it with `ray start --head`") from exc
-
-
 @contextlib.contextmanager
 def ray_session(address: str | None, workers: int) -> Iterator[Any]:
     """Join the cluster at ``address`` (or RAY_ADDRESS), reuse a running session, or start Ray locally."""
@@ -102,13 +85,9 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = cluster_address(address)
     if address:
-        probe_address(address)
-        try:
-            ray.init(address=address, log_to_driver=False)
-        except Exception as exc:  # ConnectionError, RuntimeError, grpc errors: all mean "cannot join"
-            raise HandbenchError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
+        join_cluster(address, log_to_driver=False)
     else:
         ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
