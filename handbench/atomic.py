@@ -18,6 +18,8 @@ from handbench.errors import HandbenchError
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     """Create ``directory`` if needed; a clear error if it cannot be written."""
     path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise HandbenchError(f"{path} is a file, not a folder; give a folder for the output")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -25,6 +27,26 @@ def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     if not os.access(path, os.W_OK):
         raise HandbenchError(f"output directory {path} is not writable")
     return path
+
+
+@contextlib.contextmanager
+def removed_if_empty_on_error(directory: str | os.PathLike) -> Iterator[None]:
+    """Remove ``directory`` (and the parents made for it) if the block fails and leaves them empty.
+
+    A refused or interrupted command leaves no empty output folder behind; one that holds anything
+    (a checkpoint, an earlier run) is never touched.
+    """
+    path = Path(directory).absolute()
+    created = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
+        raise
 
 
 @contextlib.contextmanager

@@ -23,15 +23,23 @@ import numpy as np
 
 import handbench
 from handbench.atomic import atomic_write_text, ensure_writable_dir
-from handbench.dataset import DatasetHeader, Episode, read_episode_file, write_dataset, write_episode_file
+from handbench.dataset import (
+    PIXELS_PREFIX,
+    DatasetHeader,
+    Episode,
+    read_episode_file,
+    write_dataset,
+    write_episode_file,
+)
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES, HandEnv
 from handbench.errors import HandbenchError, unknown_choice
 from handbench.expert import expert_version
 from handbench.hands import HANDS
-from handbench.parallel import imap_unordered
+from handbench.locking import output_lock
+from handbench.parallel import cluster_address, imap_unordered, join_cluster
 from handbench.protocol import PROTOCOL_NAME
 from handbench.registry import env_id, get_task_class
-from handbench.seeds import demo_seeds
+from handbench.seeds import EVAL_SEED_BASE, demo_seeds
 from handbench.task import params_to_attrs
 
 
@@ -157,12 +165,11 @@ class RunnerPool:
             env_vars = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", ""), "OMP_NUM_THREADS": "1"}
             options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                            logging_level=logging.ERROR, runtime_env={"env_vars": env_vars})
-            address = ray_address or os.environ.get("RAY_ADDRESS")
+            address = cluster_address(ray_address)
             if address:
-                options["address"] = address
+                join_cluster(address, **options)  # a dead address fails in seconds, in one line
             else:
-                options["num_cpus"] = workers
-            ray.init(**options)
+                ray.init(num_cpus=workers, **options)
             self._started_ray = True
         actor_cls = ray.remote(num_cpus=1)(ExpertRunner)
         self._actors = [actor_cls.remote() for _ in range(workers)]
@@ -201,6 +208,9 @@ class RunnerPool:
 
 
 # ---------------------------------------------------------------------------------------------- generation
+DEMO_SPLIT_SIZE = EVAL_SEED_BASE  # demo seeds are 0 .. EVAL_SEED_BASE - 1
+
+
 @dataclass(frozen=True)
 class GenerateConfig:
     env: EnvConfig
@@ -259,11 +269,12 @@ def _manifest(header: DatasetHeader) -> dict[str, Any]:
 
 def validate_config(config: GenerateConfig) -> None:
     config.env.validate()
-    if config.num_demos < 1:
-        raise HandbenchError(f"--num-demos must be >= 1, got {config.num_demos}")
+    if not 1 <= config.num_demos <= DEMO_SPLIT_SIZE:
+        raise HandbenchError(f"--num-demos must be in 1..{DEMO_SPLIT_SIZE:,} (the demo split's seeds), "
+                             f"got {config.num_demos}")
     if config.workers < 0:
         raise HandbenchError(f"--workers must be >= 0 (0 runs in this process), got {config.workers}")
-    if not (0.0 <= config.action_noise < 1.0):
+    if not (0.0 <= config.action_noise < 1.0):  # also refuses nan
         raise HandbenchError(f"--action-noise must be in [0, 1) (a fraction of each actuator's range), "
                              f"got {config.action_noise}")
     if config.env.obs_mode == "pixels" and not config.env.cameras:
@@ -274,11 +285,17 @@ def generate_demos(config: GenerateConfig) -> GenerateReport:
     """Collect ``num_demos`` successful expert demonstrations and write the dataset atomically."""
     validate_config(config)
     out = config.out_path
+    if out.is_dir():
+        raise HandbenchError(f"--out {out} is a directory; give a file path, e.g. "
+                             f"{out / default_output(config.env.task, config.env.hand).name}")
+    ensure_writable_dir(out.parent)
+    with output_lock(out):  # held until the dataset is written: no other run touches out or its .partial/
+        return _generate_locked(config, out)
+
+
+def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
     if out.exists() and not config.overwrite:
         raise HandbenchError(f"{out} already exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise HandbenchError(f"{out} is a directory; --out must be a file path")
-    ensure_writable_dir(out.parent)
     probe_env = config.env.make()  # fails early on bad cameras / sizes, and gives the provenance
     if config.env.obs_mode == "pixels":
         probe_env.render_camera(config.env.cameras[0], (8, 8))  # fails early, naming the packages to install
@@ -319,7 +336,7 @@ def generate_demos(config: GenerateConfig) -> GenerateReport:
     failed = [seed for seed in finished if not done[seed] and seed < kept[-1]]
     header.failed_seeds = failed
     unstable = store.physics_errors()
-    write_dataset(out, header, (store.episode(seed) for seed in kept))
+    write_dataset(out, header, (store.checked_episode(seed, header) for seed in kept))
     store.remove()
     return GenerateReport(out, len(kept), len(failed), failed, resumed, [s for s in failed if s in unstable])
 
@@ -362,8 +379,13 @@ class PartialStore:
         done: dict[int, bool] = {}
         for path in self.directory.iterdir():
             stem, _, suffix = path.name.partition(".")
-            if stem.startswith("seed_") and suffix in ("hdf5", "failed"):
-                done[int(stem[5:])] = suffix == "hdf5"
+            if not (stem.startswith("seed_") and stem[5:].isdigit() and suffix in ("hdf5", "failed")):
+                continue
+            seed = int(stem[5:])
+            if suffix == "hdf5" and _episode_file_problem(path, seed, self.manifest) is not None:
+                path.unlink()  # unreadable or foreign: that episode is run again
+                continue
+            done[seed] = suffix == "hdf5"
         return done
 
     def _path(self, seed: int, success: bool) -> Path:
@@ -391,5 +413,50 @@ class PartialStore:
     def episode(self, seed: int) -> Episode:
         return read_episode_file(self._path(seed, True))
 
+    def checked_episode(self, seed: int, header: DatasetHeader) -> Episode:
+        """The saved episode of ``seed``, refused in one line unless it matches the dataset's header."""
+        episode = self.episode(seed)
+        shapes = {key: tuple(value.shape[1:]) for key, value in episode.observations.items()}
+        problem = _episode_problem(episode.seed, seed, episode.action_noise, shapes, _manifest(header))
+        if problem:
+            self._path(seed, True).unlink()
+            raise HandbenchError(f"{self.directory}: episode of seed {seed} {problem}; it was removed, "
+                                 "rerun the same command to run it again")
+        return episode
+
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _episode_problem(stored_seed: int, seed: int, action_noise: float, obs_shapes: dict[str, tuple[int, ...]],
+                     manifest: dict[str, Any]) -> str | None:
+    """Why a saved episode does not belong to the run described by ``manifest`` (None if it does)."""
+    if stored_seed != seed:
+        return f"holds seed {stored_seed}"
+    if action_noise != manifest["action_noise"]:
+        return f"has action noise {action_noise}, the dataset {manifest['action_noise']}"
+    cameras = sorted(key[len(PIXELS_PREFIX):] for key in obs_shapes if key.startswith(PIXELS_PREFIX))
+    wanted = sorted(manifest["cameras"]) if manifest["obs_mode"] == "pixels" else []
+    if cameras != wanted:
+        return f"has images of cameras {cameras}, the dataset {wanted}"
+    for camera in cameras:
+        shape = obs_shapes[PIXELS_PREFIX + camera]
+        if list(shape) != [*manifest["image_size"], 3]:
+            return f"has {camera} images of shape {shape}, the dataset {(*manifest['image_size'], 3)}"
+    return None
+
+
+def _episode_file_problem(path: Path, seed: int, manifest: dict[str, Any]) -> str | None:
+    """:func:`_episode_problem` for a saved episode file, reading only its attributes and shapes."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            group = file["demo"]
+            shapes: dict[str, tuple[int, ...]] = {}
+            group["obs"].visititems(lambda name, item: shapes.__setitem__(name, item.shape[1:])
+                                    if isinstance(item, h5py.Dataset) else None)
+            return _episode_problem(int(group.attrs["seed"]), seed, float(group.attrs["action_noise"]), shapes,
+                                    manifest)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        return f"is unreadable ({exc})"
