@@ -143,5 +143,30 @@ def test_export_refuses_bad_input(dataset_path, tmp_path):
     with pytest.raises(HandbenchError):
         export_dataset(bogus, "lerobot", tmp_path / "y")
     assert not (tmp_path / "y").exists()
-    export_dataset(dataset_path, "zarr", out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "meta/episode_ends").exists()
+    with pytest.raises(HandbenchError, match="replaces only an earlier zarr export"):
+        export_dataset(dataset_path, "zarr", out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "user data", "--overwrite never replaces a folder of other files"
+
+
+def test_overwrite_replaces_only_an_earlier_export_of_its_kind(dataset_path, tmp_path, monkeypatch):
+    import shutil
+
+    out = tmp_path / "zarr"
+    export_dataset(dataset_path, "zarr", out)
+    export_dataset(dataset_path, "zarr", out, overwrite=True)  # an earlier zarr export: replaced
+    assert (out / "meta/episode_ends").exists()
+    with pytest.raises(HandbenchError, match="is a zarr export"):
+        export_dataset(dataset_path, "lerobot", out, overwrite=True)
+    # The input: --out the folder that holds the source (and another file).
+    folder = tmp_path / "d"
+    folder.mkdir()
+    source = folder / "D.hdf5"
+    shutil.copy(dataset_path, source)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(HandbenchError, match="holds the source dataset"):
+        export_dataset(source, "zarr", folder, overwrite=True)
+    monkeypatch.chdir(folder)
+    for out_arg in (".", str(folder)):
+        with pytest.raises(HandbenchError, match="current folder|holds the source"):
+            export_dataset("D.hdf5", "zarr", out_arg, overwrite=True)
+    assert source.exists() and (folder / "notes.txt").read_text() == "mine"

@@ -31,7 +31,7 @@ def export_dataset(dataset: str | Path, fmt: str, out: str | Path, overwrite: bo
     if fmt not in FORMATS:
         raise unknown_choice("export format", fmt, FORMATS)
     _check_modules(fmt)
-    with DemoDataset(dataset) as source, atomic_directory(out, overwrite=overwrite) as tmp:
+    with DemoDataset(dataset) as source, atomic_directory(out, fmt, overwrite, protected=[dataset]) as tmp:
         if fmt == "lerobot":
             from handbench.export.lerobot import export_lerobot
 
