@@ -11,15 +11,34 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from typing import NoReturn
 
 from handbench.errors import HandbenchError
+
+RESUMABLE = ("eval", "generate-demos")  # their finished episodes are on disk: a rerun resumes
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line naming the bad option and where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def interrupted_message(command: str, exc: KeyboardInterrupt) -> str:
+    """What Ctrl-C leaves behind: the command's own account if it gave one, else the general rule."""
+    if str(exc):
+        return f"interrupted; {exc}"
+    if command in RESUMABLE:
+        return "interrupted; finished episodes are kept, rerun the same command to resume"
+    return "interrupted; outputs are written atomically, so nothing half-written is left"
 
 
 def build_parser() -> argparse.ArgumentParser:
     import handbench
     import handbench.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="handbench", description="Imitation-learning benchmark for dexterous robot hands in MuJoCo."
     )
     parser.add_argument("--version", action="version", version=f"handbench {handbench.__version__}")
@@ -33,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage error (one line, printed) or --help/--version: an exit code, in-process too
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -42,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     except HandbenchError as exc:
         print(f"handbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"handbench {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"handbench {args.command}: {interrupted_message(args.command, exc)}", file=sys.stderr)
         return 130
 
 

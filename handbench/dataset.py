@@ -206,6 +206,8 @@ class DemoDataset:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise HandbenchError(f"dataset {self.path} is a directory; give the .hdf5 file written by generate-demos")
         if not self.path.is_file():
             raise HandbenchError(f"dataset {self.path} does not exist")
         try:

@@ -50,6 +50,8 @@ def render_states(env: HandEnv, seed: int, states: np.ndarray, cameras: Sequence
 
 def _select(dataset: DemoDataset, episodes: Sequence[int] | None) -> list[int]:
     indices = list(range(dataset.num_demos)) if episodes is None else list(episodes)
+    if len(set(indices)) != len(indices):
+        raise HandbenchError(f"episodes {indices} list an episode more than once; give each once")
     for index in indices:
         dataset.group(index)  # one-line error for an index out of range
     return indices

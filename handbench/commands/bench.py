@@ -24,10 +24,16 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from handbench.atomic import ensure_writable_dir
     from handbench.bench import BenchConfig, parse_sections, print_report, run_bench, validate_names, write_report
+    from handbench.errors import distinct_names
 
     sections = parse_sections(args.only)
+    args.tasks = None if args.tasks is None else distinct_names(args.tasks, "--task")
+    args.hands = None if args.hands is None else distinct_names(args.hands, "--hand")
     validate_names(args.tasks, args.hands)
+    if args.out:
+        ensure_writable_dir(args.out)  # before minutes of measuring
     config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)

@@ -6,14 +6,16 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from handbench.commands.options import integer
+
     parser = subparsers.add_parser(
         "check-experts", help="success rate of every task's scripted expert on the eval seeds",
         description="Run each task's scripted expert on the protocol's eval seeds and print the success rate "
                     "per task and hand; exits with 1 if any is below 95%%.")
     parser.add_argument("--tasks", nargs="+", default=None, help="tasks (default: all)")
     parser.add_argument("--hands", nargs="+", default=None, help="hands (default: all)")
-    parser.add_argument("--seeds", type=int, default=None, help="use the first N eval seeds (default: all)")
-    parser.add_argument("--workers", type=int, default=0, help="parallel Ray workers (0 = in this process)")
+    parser.add_argument("--seeds", type=integer(1), default=None, help="use the first N eval seeds (default: all)")
+    parser.add_argument("--workers", type=integer(0), default=0, help="parallel Ray workers (0 = in this process)")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster to use (default: start locally)")
     parser.set_defaults(func=run)
 
@@ -22,12 +24,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from handbench.errors import distinct_names
     from handbench.experts_check import SUCCESS_THRESHOLD, check_experts
     from handbench.hands import HANDS
     from handbench.registry import task_names
 
-    tasks = args.tasks or task_names()
-    hands = args.hands or list(HANDS)
+    tasks = task_names() if args.tasks is None else distinct_names(args.tasks, "--tasks")
+    hands = list(HANDS) if args.hands is None else distinct_names(args.hands, "--hands")
     checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address)
     table = Table(title=f"scripted experts on the eval seeds (pass: success >= {SUCCESS_THRESHOLD:.0%})")
     for column in ("task", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):

@@ -9,6 +9,7 @@ import sys
 
 
 def register(subparsers) -> None:
+    from handbench.commands.options import integer
     from handbench.protocol import PROTOCOL_NAME  # light: the evaluator itself is imported only when run
 
     parser = subparsers.add_parser(
@@ -24,12 +25,13 @@ def register(subparsers) -> None:
     parser.add_argument("--hand", help="hand (default: the checkpoint's hand, else hb16)")
     parser.add_argument("--obs", dest="obs_mode", choices=("state", "pixels"),
                         help="observation mode (default: the checkpoint's, else state)")
-    parser.add_argument("--workers", type=int, default=None, metavar="K",
+    parser.add_argument("--workers", type=integer(0), default=None, metavar="K",
                         help="Ray workers (default: one per CPU); 0 runs in this process")
     parser.add_argument("--ray-address", metavar="ADDR", help="join an existing Ray cluster (or set RAY_ADDRESS)")
-    parser.add_argument("--videos", type=int, default=0, metavar="N", help="film the first N protocol seeds per task")
+    parser.add_argument("--videos", type=integer(0), default=0, metavar="N",
+                        help="film the first N protocol seeds per task")
     parser.add_argument("--out", metavar="DIR", help="output directory (default: results/eval-<policy>-<task>-...)")
-    parser.add_argument("--episodes", type=int, default=None, metavar="N",
+    parser.add_argument("--episodes", type=integer(1), default=None, metavar="N",
                         help="debug subset: only the first N protocol seeds of each task")
     parser.add_argument("--protocol", default=PROTOCOL_NAME)
     parser.add_argument("--device", default="cpu",
@@ -70,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
                       f"[{row.ci_low:.1%}, {row.ci_high:.1%}]", f"{row.mean_return:.2f}", str(row.errors))
     console = Console(width=120)
     console.print(table)
+    meta = result.meta
+    if meta.get("episodes_reused") or meta.get("episodes_stale_rerun"):
+        stale = meta["episodes_stale_rerun"]
+        console.print(f"reused {meta['episodes_reused']} finished episode(s) of {meta['episodes_total']} from "
+                      f"{result.out}/" + (f"; {stale} made with another policy, expert or library version were "
+                                          "run again" if stale else ""))
     console.print(f"results in {result.out}/ (episodes.csv, summary.csv, meta.json, success.png"
                   f"{', videos/' if args.videos else ''})")
     return 0

@@ -12,12 +12,14 @@ import numpy as np
 
 
 def register(subparsers) -> None:
+    from handbench.commands.options import integer, number
+
     parser = subparsers.add_parser("gallery", help="render one picture per task (expert mid-episode)")
     parser.add_argument("--out", default="assets/gallery", help="output folder (default: assets/gallery)")
     parser.add_argument("--tasks", nargs="+", default=None, help="tasks to render (default: all)")
     parser.add_argument("--camera", default="overview", help="camera name (default: overview)")
-    parser.add_argument("--size", nargs=2, type=int, default=[160, 200], metavar=("H", "W"))
-    parser.add_argument("--fraction", type=float, default=0.6,
+    parser.add_argument("--size", nargs=2, type=integer(1), default=[160, 200], metavar=("H", "W"))
+    parser.add_argument("--fraction", type=number(0, 1), default=0.6,
                         help="render after this fraction of the expert's episode (default: 0.6)")
     parser.set_defaults(func=run)
 
@@ -46,17 +48,20 @@ def run(args: argparse.Namespace) -> int:
     import imageio.v3 as iio
 
     from handbench.atomic import atomic_path, ensure_writable_dir
+    from handbench.errors import distinct_names
     from handbench.hands import HANDS
     from handbench.protocol import eval_seeds
     from handbench.registry import get_task_class, task_names
+    from handbench.rerender import check_image_size
 
-    tasks = args.tasks or task_names()
+    tasks = task_names() if args.tasks is None else distinct_names(args.tasks, "--tasks")
     for task in tasks:
         get_task_class(task)
+    size = check_image_size(args.size)
     out = ensure_writable_dir(args.out)
     for task in tasks:
         seed = eval_seeds(task)[0]
-        frames = [expert_frame(task, hand, seed, args.camera, tuple(args.size), args.fraction) for hand in HANDS]
+        frames = [expert_frame(task, hand, seed, args.camera, size, args.fraction) for hand in HANDS]
         target = Path(out) / f"{task}.png"
         with atomic_path(target, suffix=".png") as tmp:
             iio.imwrite(tmp, np.concatenate(frames, axis=1), extension=".png")

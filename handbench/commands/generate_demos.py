@@ -6,8 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
+from handbench.commands.options import integer, number
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES
 from handbench.scene import STANDARD_CAMERAS
+from handbench.seeds import EVAL_SEED_BASE as DEMO_SPLIT_SIZE  # demo seeds: 0 .. EVAL_SEED_BASE - 1
 
 
 def register(subparsers) -> None:
@@ -18,16 +20,17 @@ def register(subparsers) -> None:
                     "An interrupted run resumes from <out>.partial/.")
     parser.add_argument("--task", required=True, help="task name (see `handbench tasks`)")
     parser.add_argument("--hand", default="hb16", help="hand name (default: hb16)")
-    parser.add_argument("--num-demos", type=int, required=True, help="number of successful demonstrations")
+    parser.add_argument("--num-demos", type=integer(1, DEMO_SPLIT_SIZE), required=True,
+                        help="number of successful demonstrations")
     parser.add_argument("--obs", default="state", choices=OBS_MODES,
                         help="observation mode; states are always stored (default: state)")
     parser.add_argument("--cameras", nargs="+", default=list(STANDARD_CAMERAS),
                         help=f"cameras for --obs pixels (default: {' '.join(STANDARD_CAMERAS)})")
-    parser.add_argument("--image-size", nargs=2, type=int, default=list(DEFAULT_IMAGE_SIZE),
+    parser.add_argument("--image-size", nargs=2, type=integer(1), default=list(DEFAULT_IMAGE_SIZE),
                         metavar=("HEIGHT", "WIDTH"), help="image size for --obs pixels (default: 96 96)")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--workers", type=integer(0), default=0,
                         help="parallel Ray workers (0 = run in this process; default 0)")
-    parser.add_argument("--action-noise", type=float, default=0.0,
+    parser.add_argument("--action-noise", type=number(0, 1, high_open=True), default=0.0,
                         help="Gaussian action noise, as a fraction of each actuator's range (default 0)")
     parser.add_argument("--out", type=Path, default=None, help="output file (default: demos/<task>-<hand>.hdf5)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")

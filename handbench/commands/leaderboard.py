@@ -4,6 +4,7 @@ generated files or check that they are up to date."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from handbench.commands.submit import DEFAULT_LEADERBOARD_DIR
 
@@ -38,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
         task_markdown,
     )
 
+    folder = Path(args.leaderboard_dir)
+    if not folder.is_dir():
+        state = "is a file" if folder.exists() else "does not exist"
+        raise HandbenchError(f"leaderboard folder {folder} {state}; give the folder that holds submissions/ "
+                             "with --leaderboard-dir")
     if args.check:
         problems = outdated_files(args.leaderboard_dir)
         for problem in problems:

@@ -7,24 +7,27 @@ user runs (so the output shows exactly what to type next).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from handbench.commands.options import integer
+    from handbench.seeds import EVAL_SEED_BASE as DEMO_SPLIT_SIZE
+
     parser = subparsers.add_parser("quickstart", help="generate demos, train BC and evaluate it, on a small default")
     parser.add_argument("--task", default="lift-cube")
     parser.add_argument("--hand", default="hb16")
-    parser.add_argument("--num-demos", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=2000, help="BC training steps (default: 2000)")
-    parser.add_argument("--episodes", type=int, default=10, help="protocol eval seeds to run (default: 10)")
+    parser.add_argument("--num-demos", type=integer(1, DEMO_SPLIT_SIZE), default=20)
+    parser.add_argument("--steps", type=integer(1), default=2000, help="BC training steps (default: 2000)")
+    parser.add_argument("--episodes", type=integer(1), default=10, help="protocol eval seeds to run (default: 10)")
     parser.add_argument("--out", default="quickstart", help="folder for everything (default: ./quickstart)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from handbench.atomic import ensure_writable_dir
     from handbench.cli import main
 
-    out = Path(args.out)
+    out = ensure_writable_dir(args.out)  # a file, or a folder that cannot be written, stops here, before any work
     dataset = out / f"demos/{args.task}-{args.hand}.hdf5"
     run_dir = out / "runs/bc"
     steps = [

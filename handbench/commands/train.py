@@ -7,9 +7,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from handbench.training.config import MAX_SEED, MAX_THREADS
+
 
 def register(subparsers) -> None:
     from handbench.baselines import BASELINES
+    from handbench.commands.options import integer, number
     from handbench.training.config import PRESETS
 
     parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
@@ -17,13 +20,15 @@ def register(subparsers) -> None:
     parser.add_argument("--dataset", required=True, type=Path, help="canonical HDF5 demos (handbench generate-demos)")
     parser.add_argument("--obs", choices=("state", "pixels"), default=None,
                         help="observation mode (default: the one the dataset was recorded in)")
-    parser.add_argument("--steps", type=int, default=None, help="gradient steps (default: the preset's)")
-    parser.add_argument("--seed", type=int, default=0, help="controls split, initial weights, batches and noise")
+    parser.add_argument("--steps", type=integer(1), default=None, help="gradient steps (default: the preset's)")
+    parser.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
+                        help="controls split, initial weights, batches and noise")
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:<i>")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, max 8)")
+    parser.add_argument("--threads", type=integer(1, MAX_THREADS), default=None,
+                        help="torch CPU threads (default: half the cores, max 8)")
     parser.add_argument("--preset", choices=PRESETS, default="cpu-small",
                         help="model and loop sizes: cpu-small (default, ~20 min on 2 CPU cores) or paper")
-    parser.add_argument("--temporal-ensemble", type=float, default=None, metavar="M",
+    parser.add_argument("--temporal-ensemble", type=number(0), default=None, metavar="M",
                         help="execute with temporal ensembling, weights exp(-M * i) (ACT uses 0.01)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run folder (default: runs/<policy>-<dataset name>-<obs>-s<seed>); rerun to resume")

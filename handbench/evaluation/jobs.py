@@ -98,14 +98,14 @@ def run_episode(env: HandEnv, source: PolicySource, job: EpisodeJob) -> EpisodeO
         try:
             policy = source.policy_for(env, job.seed)
             policy.reset()
-        except Exception as exc:  # a broken policy fails its episode, not the run
+        except (Exception, SystemExit) as exc:  # a broken policy fails its episode, not the run (sys.exit too)
             raise PolicyFailure(f"building/resetting the policy raised {type(exc).__name__}: {exc}") from exc
         policy_time += time.perf_counter() - tic
         for step in range(job.episode_steps):
             tic = time.perf_counter()
             try:
                 raw = policy.act(obs)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 raise PolicyFailure(f"step {step}: policy raised {type(exc).__name__}: {exc}") from exc
             action = check_action(raw, env, step)
             toc = time.perf_counter()

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,19 @@ if TYPE_CHECKING:
 BASELINES = ("act", "diffusion", "ibc", "bc")
 POLICY_CHOICES = (*BASELINES, "expert", "random", "hold", "module:Class")
 PolicyFactory = Callable[["HandEnv", int], Policy]
+
+
+def source_hash(obj: Any) -> str:
+    """sha256 (16 hex digits) of the source file defining ``obj`` (a class, function or instance); "" if none.
+
+    Part of an evaluation's resume key: results of a policy whose code was edited are not reused.
+    """
+    target = obj if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj) else type(obj)
+    try:
+        path = inspect.getsourcefile(target)
+    except TypeError:  # built-in
+        return ""
+    return file_hash(path) if path and Path(path).is_file() else ""
 
 
 def file_hash(path: str | Path) -> str:
@@ -55,6 +69,10 @@ class PolicySource:
     def provenance(self) -> dict[str, Any]:
         """What the policy says about how it was made (checkpoint provenance); empty if nothing."""
         return {}
+
+    def fingerprint(self) -> str:
+        """What defines the policy's behaviour (weights, code), for the resume key; "" when only the label does."""
+        return self.checkpoint_hash
 
     def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
         """Refuse, in one line, a policy that was not made for this (task, hand, obs mode)."""
@@ -172,14 +190,24 @@ class ClassSource(PolicySource):
             sys.path.append(os.getcwd())  # like `python -m`: a policy module beside the user is importable
         try:
             module = importlib.import_module(module_name)
+        except SyntaxError as exc:
+            raise HandbenchError(f"{exc.filename}:{exc.lineno}: syntax error in policy module {module_name!r}: "
+                                 f"{exc.msg}") from exc
         except ImportError as exc:
             raise HandbenchError(f"cannot import module {module_name!r} for policy {self.target!r}: {exc}") from exc
+        except (Exception, SystemExit) as exc:  # the module's own code failed while it was imported
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            raise HandbenchError(f"{frame.filename}:{frame.lineno}: importing policy module {module_name!r} raised "
+                                 f"{type(exc).__name__}: {exc}") from exc
         cls = getattr(module, class_name, None)
         if cls is None:
             raise HandbenchError(f"module {module_name!r} has no {class_name!r} (policy {self.target!r})")
         if not (callable(getattr(cls, "reset", None)) and callable(getattr(cls, "act", None))):
             raise HandbenchError(f"{self.target} does not implement the Policy protocol (reset() and act(obs))")
         return cls
+
+    def fingerprint(self) -> str:
+        return f"{source_hash(self._resolve())}:{self.checkpoint_hash}"
 
     def build(self, env: HandEnv) -> Policy:
         cls = self._resolve()
@@ -205,6 +233,9 @@ class FactorySource(PolicySource):
 
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
         return self.obj if self.is_policy else self.obj(env, seed)
+
+    def fingerprint(self) -> str:
+        return source_hash(self.obj)
 
 
 def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None,

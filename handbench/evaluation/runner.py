@@ -18,11 +18,12 @@ from typing import Any
 
 import pandas as pd
 
-from handbench.errors import HandbenchError
+from handbench.errors import HandbenchError, distinct_names
 from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome
 from handbench.evaluation.policies import PolicySource, resolve_policy
 from handbench.evaluation.results import EpisodeStore, episode_key, episodes_frame, summarize, write_csv
 from handbench.evaluation.videos import video_seeds
+from handbench.locking import output_lock
 from handbench.protocol import PROTOCOL_NAME, Protocol, load_protocol
 
 
@@ -58,21 +59,20 @@ class EvalResult:
 def fill_defaults(config: EvalConfig, source: PolicySource) -> EvalConfig:
     """Unset task, hand and obs mode come from the checkpoint's provenance, else all tasks, hb16, state."""
     provenance = source.provenance() if source.checkpoint else {}
-    return replace(config, task=config.task or provenance.get("task") or "all",
-                   hand=config.hand or provenance.get("hand") or "hb16",
-                   obs_mode=config.obs_mode or provenance.get("obs_mode") or "state")
+
+    def given(value: Any, default: Any) -> Any:  # an empty value given is refused later, never read as "unset"
+        return default if value is None else value
+
+    return replace(config, task=given(config.task, provenance.get("task") or "all"),
+                   hand=given(config.hand, provenance.get("hand") or "hb16"),
+                   obs_mode=given(config.obs_mode, provenance.get("obs_mode") or "state"))
 
 
 def resolve_tasks(task: str | Sequence[str], protocol: Protocol) -> list[str]:
     """Task names to evaluate; each must be registered and in the protocol at the same version."""
     from handbench.registry import get_task_class, task_names
 
-    if isinstance(task, str):
-        names = task_names() if task == "all" else [part for part in task.split(",") if part]
-    else:
-        names = list(task)
-    if not names:
-        raise HandbenchError("no task given; use --task NAME or --task all")
+    names = task_names() if task == "all" else distinct_names(task, "--task")
     for name in names:
         get_task_class(name)
         protocol.task(name)
@@ -170,32 +170,72 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     return config, protocol, source, tasks
 
 
-def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str) -> dict[str, dict[str, Any]]:
-    """Finished rows that still hold: rows from another task version or compiled model are rerun."""
-    from handbench.env import compiled_model
+def resume_key(source: PolicySource) -> dict[str, Any]:
+    """What a finished episode must have been run with to be reused: the policy's weights or code, and the
+    library versions (the task version, compiled model and expert version are checked per row)."""
+    return {"policy": source.fingerprint(), "versions": library_versions()}
+
+
+def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str,
+                  source: PolicySource | None = None) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Finished rows that still hold, and how many others are stale and rerun: rows from another task version,
+    compiled model, expert version, policy code or weights, or library version."""
+    from handbench.env import HandEnv, compiled_model
     from handbench.registry import get_task_class
 
     if store is None:
-        return {}
+        return {}, set()
     current = {t: (int(get_task_class(t).version), compiled_model(t, hand)[1]) for t in tasks}
-    return {key: row for key, row in store.finished().items()
-            if current.get(row["task"], (row.get("task_version"), row.get("model_hash")))
-            == (row.get("task_version"), row.get("model_hash"))}
+    key = resume_key(source) if source is not None else None
+    experts: dict[str, str] = {}
+
+    def expert_version(task: str) -> str:  # built only when a row of the task is there to check
+        if task not in experts:
+            env = HandEnv(task, hand)
+            experts[task] = str(source.expert_version(env)) if source is not None else ""
+            env.close()
+        return experts[task]
+
+    fresh, stale = {}, set()
+    for name, row in store.finished().items():
+        task = row["task"]
+        if task not in current:
+            continue  # another task's episode: not part of this run, kept on disk
+        holds = (current[task] == (row.get("task_version"), row.get("model_hash"))
+                 and (key is None or (row.get("resume_key") == key
+                                      and str(row.get("expert_version", "")) == expert_version(task))))
+        if holds:
+            fresh[name] = row
+        else:
+            stale.add(name)
+    return fresh, stale
 
 
 def run_evaluation(config: EvalConfig) -> EvalResult:
     """Validate, run the episodes not finished yet (resume), then write the tables, plot and meta."""
     config, protocol, source, tasks = prepare(config)
-    out = Path(config.out) if config.out is not None else None
+    if config.out is None:
+        return _run_evaluation(config, protocol, source, tasks, None)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise HandbenchError(f"--out {out} is a file; give a folder for the results")
+    with output_lock(out):  # held for the whole run: a second evaluation into the same --out is refused
+        return _run_evaluation(config, protocol, source, tasks, out)
+
+
+def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource, tasks: list[str],
+                    out: Path | None) -> EvalResult:
     store = EpisodeStore(out) if out is not None else None
     policy_columns = {"policy": source.label, "checkpoint": source.checkpoint,
                       "checkpoint_hash": source.checkpoint_hash, "protocol": protocol.name}
     if store is not None:
         signature = {k: v for k, v in policy_columns.items() if k != "checkpoint"}  # a moved file is the same file
         store.claim({**signature, "hand": config.hand, "obs_mode": config.obs_mode})
-    finished = reusable_rows(store, tasks, config.hand)
+    finished, stale = reusable_rows(store, tasks, config.hand, source)
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}
+    reused, rerun = len(rows), sum(1 for key in keys if key in stale)
+    row_key = resume_key(source)
 
     workers = config.workers
     if workers is None and not (config.ray_address or os.environ.get("RAY_ADDRESS")):
@@ -204,7 +244,7 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
     progress = Progress(len(keys), list(rows.values()), config.progress)
 
     def on_outcome(outcome: EpisodeOutcome) -> None:
-        row = {**outcome.row, **policy_columns}
+        row = {**outcome.row, **policy_columns, "resume_key": row_key}  # resume_key stays in the episode file
         key = episode_key(row["task"], row["hand"], int(row["seed"]))
         if store is not None:
             if outcome.video is not None:
@@ -234,7 +274,8 @@ def run_evaluation(config: EvalConfig) -> EvalResult:
         "policy": {"label": source.label, "checkpoint": source.checkpoint,
                    "checkpoint_hash": source.checkpoint_hash, "provenance": _jsonable(source.provenance())},
         "versions": library_versions(),
-        "episodes_run_now": len(jobs), "episodes_total": len(keys), "run_seconds": round(time.time() - started, 2),
+        "episodes_run_now": len(jobs), "episodes_reused": reused, "episodes_stale_rerun": rerun,
+        "episodes_total": len(keys), "run_seconds": round(time.time() - started, 2),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
     }

@@ -10,6 +10,8 @@ from typing import Any
 from handbench.errors import HandbenchError
 
 PRESETS = ("cpu-small", "paper")
+MAX_SEED = 2**32 - 1  # training seeds: numpy's and torch's seeding both take any value up to here
+MAX_THREADS = 256  # torch CPU threads
 
 
 @dataclass

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from handbench.atomic import atomic_path, ensure_writable_dir
+from handbench.atomic import atomic_path, ensure_writable_dir, removed_if_empty_on_error
 from handbench.dataset import dataset_hash as content_hash
 from handbench.errors import HandbenchError, unknown_choice
+from handbench.locking import output_lock
 from handbench.training.batch import model_batch
 from handbench.training.checkpoint import save_checkpoint
-from handbench.training.config import PRESETS, TrainConfig, config_from_dict, config_to_dict
+from handbench.training.config import MAX_SEED, MAX_THREADS, PRESETS, TrainConfig, config_from_dict, config_to_dict
 from handbench.training.data import WindowSampler, load_demos, split_episodes
 from handbench.training.logs import write_loss_log
 from handbench.training.normalizer import Normalizer, fit_policy_normalizer
@@ -50,6 +51,20 @@ class TrainRequest:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_overrides: dict[str, Any] = field(default_factory=dict)
     command: str = ""  # how the run was started, kept in the checkpoint's provenance (leaderboard entries show it)
+
+    def validate(self) -> None:
+        """Refuse, in one line, values no run can use (before anything is read or written)."""
+        if not 0 <= self.seed <= MAX_SEED:
+            raise HandbenchError(f"--seed must be an integer in 0..{MAX_SEED}, got {self.seed}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise HandbenchError(f"--threads must be an integer in 1..{MAX_THREADS}, got {self.threads}")
+        if self.steps is not None and self.steps < 1:
+            raise HandbenchError(f"--steps must be at least 1; got {self.steps}")
+        ensemble = self.model_overrides.get("temporal_ensemble_m")
+        if ensemble is not None and not (math.isfinite(ensemble) and ensemble >= 0):
+            raise HandbenchError(f"--temporal-ensemble must be a finite number >= 0, got {ensemble}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise HandbenchError(f"--out {self.out} is a file; give a folder for the run")
 
 
 @dataclass
@@ -99,20 +114,26 @@ def build_configs(request: TrainRequest) -> tuple[Any, TrainConfig, Any]:
     model_config = config_from_dict(module.CONFIG, {**config_to_dict(preset.model), **request.model_overrides})
     train_values = {**config_to_dict(preset.train), **request.train_overrides}
     if request.steps is not None:
-        if request.steps < 1:
-            raise HandbenchError(f"--steps must be at least 1; got {request.steps}")
         train_values["steps"] = request.steps
     return model_config, config_from_dict(TrainConfig, train_values), module
 
 
 def train(request: TrainRequest) -> TrainResult:
+    """Train (or resume) the run in ``request.out``, holding its lock; a refused or failed start leaves no
+    empty run folder behind, and Ctrl-C says which checkpoint (if any) a rerun resumes from."""
+    request.validate()
     device = resolve_device(request.device)
+    model_config, train_config, module = build_configs(request)
+    with removed_if_empty_on_error(request.out), output_lock(request.out):
+        return _train(request, device, model_config, train_config, module)
+
+
+def _train(request: TrainRequest, device: torch.device, model_config, train_config: TrainConfig,
+           module) -> TrainResult:
     threads = request.threads or default_threads()
     torch.set_num_threads(threads)
-    model_config, train_config, module = build_configs(request)
-    out = ensure_writable_dir(request.out)
-
     demos, attrs = load_demos(request.dataset, request.obs_mode)
+    out = ensure_writable_dir(request.out)
     dataset_hash = content_hash(request.dataset)
     train_episodes, val_episodes = split_episodes(demos.num_episodes, train_config.val_fraction, request.seed)
     train_data, val_data = demos.select(train_episodes), demos.select(val_episodes)
@@ -170,43 +191,55 @@ def train(request: TrainRequest) -> TrainResult:
     window: dict[str, list[float]] = {}
     step_seconds = 0.0  # optimisation only (no validation, no checkpoint writing)
     model.train()
-    for step in range(start, train_config.steps):
-        began = time.perf_counter()
-        frames = rng.integers(len(samplers["train"]), size=train_config.batch_size)
-        batch = model_batch(samplers["train"].batch(frames), normalizer, device)
-        loss, terms = model.compute_loss(batch)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            # Stop before the update spreads NaN into the weights; train_state.pt keeps the last finite state.
-            saved = step - step % train_config.checkpoint_every
-            raise HandbenchError(f"{request.policy}: the training loss became {loss_value} at step {step + 1} "
-                                 f"(last checkpoint: step {saved}); lower the learning rate or check the dataset")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train_config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.step(model.parameters())
-        step_seconds += time.perf_counter() - began
-        for name, value in {"train_loss": loss_value, **terms}.items():
-            window.setdefault(name, []).append(value)
-        done = step + 1
-        last = done == train_config.steps
-        bar.update(1)
-        if done % train_config.log_every == 0 or last:
-            row = {"step": done, "lr": scheduler.get_last_lr()[0], **{k: float(np.mean(v)) for k, v in window.items()}}
-            window = {}
-            if "val" in samplers and (done % train_config.val_every == 0 or last):
-                deployable_weights()
-                row["val_loss"] = _validation_loss(eval_model, samplers["val"], normalizer, device, train_config,
-                                                   request.seed)
-            rows.append(row)
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", **({"val": f"{row['val_loss']:.4f}"}
-                                                                 if "val_loss" in row else {}))
-        if done % train_config.checkpoint_every == 0 or last:
-            save(done)
+    saved = [start] if start else []  # steps whose checkpoint is on disk
+    try:
+        for step in range(start, train_config.steps):
+            began = time.perf_counter()
+            frames = rng.integers(len(samplers["train"]), size=train_config.batch_size)
+            batch = model_batch(samplers["train"].batch(frames), normalizer, device)
+            loss, terms = model.compute_loss(batch)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                # Stop before the update spreads NaN into the weights; train_state.pt keeps the last finite state.
+                saved = step - step % train_config.checkpoint_every
+                raise HandbenchError(f"{request.policy}: the training loss became {loss_value} at step {step + 1} "
+                                     f"(last checkpoint: step {saved}); lower the learning rate or check the dataset")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if train_config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.step(model.parameters())
+            step_seconds += time.perf_counter() - began
+            for name, value in {"train_loss": loss_value, **terms}.items():
+                window.setdefault(name, []).append(value)
+            done = step + 1
+            last = done == train_config.steps
+            bar.update(1)
+            if done % train_config.log_every == 0 or last:
+                row = {"step": done, "lr": scheduler.get_last_lr()[0],
+                       **{k: float(np.mean(v)) for k, v in window.items()}}
+                window = {}
+                if "val" in samplers and (done % train_config.val_every == 0 or last):
+                    deployable_weights()
+                    row["val_loss"] = _validation_loss(eval_model, samplers["val"], normalizer, device, train_config,
+                                                       request.seed)
+                rows.append(row)
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", **({"val": f"{row['val_loss']:.4f}"}
+                                                                     if "val_loss" in row else {}))
+            if done % train_config.checkpoint_every == 0 or last:
+                save(done)
+                saved.append(done)
+    except KeyboardInterrupt:
+        bar.close()
+        where = f"training stopped during step {step + 1}"
+        if saved:
+            raise KeyboardInterrupt(f"{where}; {out} keeps the checkpoint of step {saved[-1]}: rerun the same "
+                                    "command to resume from it") from None
+        raise KeyboardInterrupt(f"{where}, before its first checkpoint (every {train_config.checkpoint_every} "
+                                "steps): nothing was saved") from None
     bar.close()
     if start >= train_config.steps:  # nothing left to do: make sure the final files exist
         save(train_config.steps)
