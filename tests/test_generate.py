@@ -147,7 +147,7 @@ def test_unwritable_output_is_one_line(tmp_path: Path, capsys) -> None:
     blocker.write_text("")
     assert main(["generate-demos", "--task", TASK, "--num-demos", "1", "--out", str(blocker / "d.hdf5")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "cannot create output directory" in err and "\n" not in err
+    assert "is a file, not a folder" in err and "\n" not in err
 
 
 def test_missing_rendering_backend_names_the_packages(tmp_path: Path) -> None:
