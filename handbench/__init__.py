@@ -1,8 +1,10 @@
 """handbench: imitation learning benchmark for dexterous robot hands in MuJoCo."""
 
-from handbench.rendering import choose_gl_backend
+from handbench.rendering import choose_gl_backend, importing_mujoco
 
 choose_gl_backend()
+with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by the CLI and doctor, not a crash here
+    import mujoco  # noqa: F401
 
 __version__ = "0.1.0"
 

@@ -44,6 +44,8 @@ def removed_if_empty_on_error(directory: str | os.PathLike) -> Iterator[None]:
         for folder in created:
             try:
                 folder.rmdir()  # only when empty
+            except FileNotFoundError:
+                continue  # never made (the failure came first): its parent may have been
             except OSError:
                 break
         raise

@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from handbench.rendering import gl_setting_problem
+
+    problem = gl_setting_problem()
+    if problem and args.command != "doctor":  # doctor reports it among its checks
+        print(f"handbench {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except HandbenchError as exc:

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from handbench.atomic import atomic_path
-from handbench.errors import HandbenchError
+from handbench.errors import HandbenchError, require_file
 
 FORMAT_VERSION = 1
 STATE_OBS_KEYS = ("agent_pos", "environment_state", "tactile")
@@ -206,10 +206,7 @@ class DemoDataset:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        if self.path.is_dir():
-            raise HandbenchError(f"dataset {self.path} is a directory; give the .hdf5 file written by generate-demos")
-        if not self.path.is_file():
-            raise HandbenchError(f"dataset {self.path} does not exist")
+        require_file(self.path, "dataset", "give the .hdf5 file written by generate-demos")
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as exc:

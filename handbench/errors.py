@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class HandbenchError(Exception):
@@ -12,6 +14,15 @@ class HandbenchError(Exception):
 def unknown_choice(kind: str, value: object, valid: Iterable[str]) -> HandbenchError:
     """Error naming the bad value and listing the valid ones."""
     return HandbenchError(f"unknown {kind} {value!r}; valid: {', '.join(sorted(valid))}")
+
+
+def require_file(path: str | os.PathLike, what: str, hint: str = "") -> Path:
+    """``path`` if it is an existing file; else one line saying it is a directory or does not exist."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    state = "is a directory" if path.is_dir() else "does not exist"
+    raise HandbenchError(f"{what} {path} {state}" + (f"; {hint}" if hint else ""))
 
 
 def distinct_names(values: str | Iterable[str], what: str) -> list[str]:

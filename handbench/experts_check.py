@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from handbench.errors import HandbenchError
 from handbench.generate import EnvConfig, EpisodeOutcome, RunnerPool
+from handbench.parallel import cluster_address, probe_address
 from handbench.protocol import eval_seeds
 
 SUCCESS_THRESHOLD = 0.95
@@ -37,6 +38,9 @@ class ExpertCheck:
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
                   workers: int = 0, ray_address: str | None = None) -> list[ExpertCheck]:
     """Run each (task, hand) expert on the first ``num_seeds`` eval seeds (all when None)."""
+    address = cluster_address(ray_address)
+    if workers and address:
+        probe_address(address)  # a dead cluster fails in seconds, in one line
     configs = [EnvConfig(task, hand) for task in tasks for hand in hands]
     for config in configs:
         config.validate()

@@ -36,7 +36,7 @@ from handbench.errors import HandbenchError, unknown_choice
 from handbench.expert import expert_version
 from handbench.hands import HANDS
 from handbench.locking import output_lock
-from handbench.parallel import cluster_address, imap_unordered, join_cluster
+from handbench.parallel import cluster_address, imap_unordered, join_cluster, probe_address
 from handbench.protocol import PROTOCOL_NAME
 from handbench.registry import env_id, get_task_class
 from handbench.seeds import EVAL_SEED_BASE, demo_seeds
@@ -279,6 +279,9 @@ def validate_config(config: GenerateConfig) -> None:
                              f"got {config.action_noise}")
     if config.env.obs_mode == "pixels" and not config.env.cameras:
         raise HandbenchError("--obs pixels needs at least one camera (--cameras)")
+    address = cluster_address(config.ray_address)
+    if config.workers and address:
+        probe_address(address)  # before any output exists: a dead cluster fails in seconds, in one line
 
 
 def generate_demos(config: GenerateConfig) -> GenerateReport:

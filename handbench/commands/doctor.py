@@ -58,6 +58,10 @@ class RenderProbe:
 
 def probe_backend(backend: str, extra_env: Mapping[str, str] | None = None) -> RenderProbe:
     """Render one frame with ``MUJOCO_GL=backend`` in a fresh interpreter."""
+    from handbench.rendering import BACKEND_LIBRARIES, backend_library_present
+
+    if backend in BACKEND_LIBRARIES and not backend_library_present(backend):
+        return RenderProbe(False, f"lib{BACKEND_LIBRARIES[backend]} not found")
     env = {**os.environ, "MUJOCO_GL": backend, "PYOPENGL_PLATFORM": backend, **(extra_env or {})}
     try:
         result = subprocess.run([sys.executable, "-c", _RENDER_PROBE], env=env, capture_output=True, text=True,
@@ -77,7 +81,8 @@ def probe_backend(backend: str, extra_env: Mapping[str, str] | None = None) -> R
 
 
 def check_rendering(probe: Callable[[str], RenderProbe] = probe_backend) -> list[Check]:
-    from handbench.rendering import DEBIAN_PACKAGES
+    """One row per headless backend, one for a MUJOCO_GL the user set, and whether handbench can render."""
+    from handbench.rendering import DEBIAN_PACKAGES, OFF_VALUES, gl_setting_problem
 
     checks = []
     for backend in ("egl", "osmesa"):
@@ -85,8 +90,26 @@ def check_rendering(probe: Callable[[str], RenderProbe] = probe_backend) -> list
         fix = "" if result.ok else f"apt-get install {DEBIAN_PACKAGES[backend]}"
         checks.append(Check(f"render: MUJOCO_GL={backend}", OK if result.ok else WARN, result.detail, fix))
     working = [c.name.split("=")[1] for c in checks if c.status == OK]
-    if working:
-        chosen = os.environ.get("MUJOCO_GL") or working[0]
+    setting = os.environ.get("MUJOCO_GL", "").strip().lower()
+    if setting:  # the user's choice is what handbench uses: report it honestly, whatever the others do
+        name = f"render: your MUJOCO_GL={setting}"
+        problem = gl_setting_problem()
+        if problem:
+            checks.append(Check(name, FAIL, problem, "unset MUJOCO_GL (or install what the detail names)"))
+        elif setting in OFF_VALUES:
+            checks.append(Check(name, WARN, "rendering switched off: pixel observations and videos fail",
+                                "unset MUJOCO_GL to render"))
+        elif setting in working:
+            checks.append(Check(name, OK, "renders (see its row)"))
+        else:
+            result = probe(setting)
+            checks.append(Check(name, OK if result.ok else FAIL, result.detail,
+                                "" if result.ok else "unset MUJOCO_GL to let handbench choose a headless backend"))
+    if setting and checks[-1].status != OK:
+        checks.append(Check("render: headless", checks[-1].status, f"working: {', '.join(working) or 'none'}; but "
+                            f"handbench uses your MUJOCO_GL={setting}, which cannot render", "unset MUJOCO_GL"))
+    elif working:
+        chosen = setting or working[0]
         checks.append(Check("render: headless", OK, f"working: {', '.join(working)}; handbench uses {chosen}"))
     else:
         checks.append(Check("render: headless", FAIL, "no GL backend can render; pixel observations and videos fail",
@@ -196,10 +219,23 @@ def check_optional_packages() -> Check:
     return Check("export packages", OK, "pyarrow and zarr present")
 
 
+def _guarded(name: str, check: Callable[[], Check | list[Check]]) -> list[Check]:
+    """Run one check; an unexpected exception becomes a FAIL row instead of ending doctor with a traceback."""
+    try:
+        result = check()
+    except Exception as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        return [Check(name, FAIL, f"the check itself failed: {type(exc).__name__}: {first[:200]}",
+                      "report this with the output of `handbench doctor`")]
+    return result if isinstance(result, list) else [result]
+
+
 def run_checks(start_ray: bool = False, probe: Callable[[str], RenderProbe] = probe_backend) -> list[Check]:
-    checks = [check_mujoco(), *check_rendering(probe), check_video(), check_ray(start_ray), check_torch(),
-              *check_hand_assets(), check_optional_packages()]
-    return checks
+    steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
+        ("mujoco", check_mujoco), ("render", lambda: check_rendering(probe)), ("video: ffmpeg", check_video),
+        ("ray", lambda: check_ray(start_ray)), ("torch", check_torch), ("scenes", check_hand_assets),
+        ("export packages", check_optional_packages)]
+    return [check for name, step in steps for check in _guarded(name, step)]
 
 
 def print_report(checks: list[Check], console=None) -> None:

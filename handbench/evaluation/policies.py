@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from handbench.errors import HandbenchError
+from handbench.errors import HandbenchError, require_file
 from handbench.policy import Policy
 
 if TYPE_CHECKING:
@@ -123,9 +123,7 @@ class CheckpointSource(PolicySource):
 
     def __init__(self, kind: str, checkpoint: str, device: str = "cpu") -> None:
         super().__init__()
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise HandbenchError(f"checkpoint {checkpoint} not found (give the file written by `handbench train`)")
+        path = require_file(checkpoint, "checkpoint", "give the policy.pt file written by `handbench train`")
         self.label = kind
         self.checkpoint = str(path.resolve())
         self.checkpoint_hash = file_hash(path)
@@ -178,8 +176,7 @@ class ClassSource(PolicySource):
         self.label = target
         self.target = target
         if checkpoint:
-            if not Path(checkpoint).is_file():
-                raise HandbenchError(f"checkpoint {checkpoint} not found")
+            require_file(checkpoint, "checkpoint")
             self.checkpoint = str(Path(checkpoint).resolve())
             self.checkpoint_hash = file_hash(checkpoint)
         self._resolve()  # fail fast, in the driver, on a bad module or class name

@@ -24,6 +24,7 @@ from handbench.evaluation.policies import PolicySource, resolve_policy
 from handbench.evaluation.results import EpisodeStore, episode_key, episodes_frame, summarize, write_csv
 from handbench.evaluation.videos import video_seeds
 from handbench.locking import output_lock
+from handbench.parallel import cluster_address, probe_address
 from handbench.protocol import PROTOCOL_NAME, Protocol, load_protocol
 
 
@@ -155,6 +156,9 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
         raise HandbenchError(f"--videos must be >= 0, got {config.videos}")
     if config.out is None and config.videos:
         raise HandbenchError("--videos needs an output directory (--out)")
+    address = cluster_address(config.ray_address)
+    if config.workers != 0 and address:
+        probe_address(address)  # a dead cluster fails in seconds, before any episode or output
     from handbench.env import compiled_model
     from handbench.registry import get_task_class
 

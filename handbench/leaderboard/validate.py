@@ -91,7 +91,8 @@ def load_results_dir(path: str | Path) -> RunResults:
     """Read a results directory; a clear error for a missing file, unreadable CSV/JSON or missing column."""
     source = Path(path)
     if not source.is_dir():
-        raise HandbenchError(f"results directory {source} does not exist")
+        state = "is a file" if source.exists() else "does not exist"
+        raise HandbenchError(f"results directory {source} {state}; give a folder written by `handbench eval --out`")
     for name in RESULT_FILES:
         if not (source / name).is_file():
             raise HandbenchError(f"{source}: missing {name} (expected {', '.join(RESULT_FILES)} from handbench eval)")

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from handbench.atomic import atomic_path
-from handbench.errors import HandbenchError
+from handbench.errors import HandbenchError, require_file
 from handbench.training.config import config_from_dict
 from handbench.training.normalizer import Normalizer
 from handbench.training.runtime import TrainedPolicy
@@ -49,9 +49,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's content, after the format and version checks."""
     import handbench
 
-    path = Path(path)
-    if not path.is_file():
-        raise HandbenchError(f"checkpoint {path} not found")
+    path = require_file(path, "checkpoint", "give the policy.pt file written by `handbench train`")
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
