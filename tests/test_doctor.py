@@ -15,7 +15,8 @@ def test_doctor_passes_on_this_machine(capsys):
     assert "MUJOCO_GL=egl" in out and "MUJOCO_GL=osmesa" in out and "ready" in out
 
 
-def test_broken_egl_is_reported_with_its_packages():
+def test_broken_egl_is_reported_with_its_packages(monkeypatch):
+    monkeypatch.delenv("MUJOCO_GL", raising=False)  # handbench chooses: osmesa still renders
     # A real failure inside the probe subprocess: EGL asked for a device that does not exist.
     probe = doctor.probe_backend("egl", {"MUJOCO_EGL_DEVICE_ID": "99"})
     assert not probe.ok and "MUJOCO_EGL_DEVICE_ID" in probe.detail
@@ -42,3 +43,50 @@ def test_mujoco_version_gate(monkeypatch, version, status):
 
     monkeypatch.setattr(mujoco, "__version__", version)
     assert doctor.check_mujoco().status == status
+
+
+def test_users_mujoco_gl_is_reported_honestly(monkeypatch, capsys):
+    """The issue's inputs: glfw on a headless machine, osmesa without libOSMesa; and a value MuJoCo rejects."""
+    from handbench import rendering
+
+    works = doctor.RenderProbe(True, "64x64 frame in 5 ms")
+    monkeypatch.setenv("DISPLAY", "")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    for value, message in [("glfw", "needs a display"), ("osmesa", "libOSMesa is not installed"),
+                           ("bogus", "not a MuJoCo rendering backend")]:
+        monkeypatch.setenv("MUJOCO_GL", value)
+        monkeypatch.setattr(rendering, "backend_library_present", lambda backend: backend == "egl")
+        by_name = {c.name: c for c in doctor.check_rendering(probe=lambda backend: works)}
+        mine = by_name[f"render: your MUJOCO_GL={value}"]
+        assert mine.status == doctor.FAIL and message in mine.detail
+        assert by_name["render: headless"].status == doctor.FAIL, "never 'ready' when the chosen backend fails"
+    monkeypatch.setenv("MUJOCO_GL", "disable")
+    by_name = {c.name: c for c in doctor.check_rendering(probe=lambda backend: works)}
+    assert by_name["render: your MUJOCO_GL=disable"].status == doctor.WARN
+
+
+def test_doctor_never_crashes(monkeypatch, capsys):
+    def broken():
+        raise RuntimeError("libsomething.so: cannot open shared object file")
+
+    monkeypatch.setattr(doctor, "check_video", broken)
+    monkeypatch.setattr(doctor, "check_hand_assets", lambda: [])
+    monkeypatch.setattr(doctor, "check_rendering", lambda probe: [])
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "the check itself failed: RuntimeError" in out and "not ready" in out
+
+
+def test_unusable_mujoco_gl_does_not_break_import(tmp_path):
+    """``import handbench`` with a MUJOCO_GL that would crash ``import mujoco``; the CLI then says so in one line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MUJOCO_GL": "bogus"}
+    code = "import handbench, mujoco, os; print('imported', os.environ['MUJOCO_GL'])"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "imported bogus" in result.stdout, result.stderr
+    result = subprocess.run([sys.executable, "-m", "handbench.cli", "tasks"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "unset MUJOCO_GL" in result.stderr

@@ -126,8 +126,8 @@ def test_check_experts_counts_episodes() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["generate-demos", "--task", "nope", "--num-demos", "1"], "unknown task 'nope'; valid: "),
     (["generate-demos", "--task", TASK, "--hand", "nope", "--num-demos", "1"], "unknown hand 'nope'; valid: hb16"),
-    (["generate-demos", "--task", TASK, "--num-demos", "0"], "argument --num-demos: must be an integer in [1, 1000000], got 0"),
-    (["generate-demos", "--task", TASK, "--num-demos", "1", "--workers", "-1"], "argument --workers: must be an integer >= 0, got -1"),
+    (["generate-demos", "--task", TASK, "--num-demos", "0"], "--num-demos: must be an integer in [1,"),
+    (["generate-demos", "--task", TASK, "--num-demos", "1", "--workers", "-1"], "--workers: must be an integer >= 0"),
     (["generate-demos", "--task", TASK, "--num-demos", "1", "--obs", "pixels", "--cameras", "nope"],
      "unknown camera 'nope'"),
     (["check-experts", "--tasks", TASK, "--seeds", "0"], "argument --seeds: must be an integer >= 1, got 0"),
