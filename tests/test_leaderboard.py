@@ -5,50 +5,60 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pandas as pd
 import pytest
 
 import handbench.evaluation.results as evaluator_results
 from handbench.cli import main
-from handbench.env import HandEnv
+from handbench.env import HandEnv, compiled_model
 from handbench.errors import HandbenchError
 from handbench.expert import expert_version
-from handbench.leaderboard.generate import CSV_FILE, README_FILE, outdated_files, regenerate
+from handbench.leaderboard.generate import CSV_FILE, PAGE_FILE, README_FILE, outdated_files, regenerate
+from handbench.leaderboard.plots import plot_file
+from handbench.leaderboard.provenance import REFERENCE_RERUN_EPISODES, _rerun
 from handbench.leaderboard.submissions import EntryInfo
 from handbench.leaderboard.submit import submit
-from handbench.leaderboard.tables import PLOT_FILE
 from handbench.protocol import load_protocol
 from handbench.stats import wilson_interval
 
 REPO_LEADERBOARD = Path(__file__).resolve().parents[1] / "leaderboard"
-PROTOCOL = load_protocol()
+PROTOCOL = load_protocol("hb-v1")
 TASK = "lift-cube"
+PLOT_FILE = plot_file(PROTOCOL.name)
+REPRODUCED = ("success", "success_at_end", "steps", "return", "time_to_success")
 
 
 # ------------------------------------------------------------------------------------------- fixtures
 def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
                  pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),), policy: str = "diffusion") -> pd.DataFrame:
-    """Protocol-conformant episodes in the evaluator's own table format."""
+    """Protocol-conformant episodes in the evaluator's own table format, with the model_hash the task and hand
+    compile to. Reference policies' first seeds are what the policy really does there (validation re-runs them)."""
     rng = np.random.default_rng(rng_seed)
     rows = []
     for task, hand in pairs:
         fixed = PROTOCOL.task(task)
+        real = (_rerun(policy, task, hand, "state", PROTOCOL.name, REFERENCE_RERUN_EPISODES).set_index("seed")
+                if policy == "expert" else None)
         for seed in fixed.eval_seeds:
             success = bool(rng.random() < success_rate)
             steps = int(rng.integers(20, fixed.episode_steps + 1)) if success else fixed.episode_steps
-            rows.append({"task": task, "hand": hand, "seed": seed, "success": success, "success_at_end": success,
-                         "steps": steps, "return": round(float(rng.normal(5, 1)), 6),
-                         "time_to_success": steps if success else None, "wall_time": 0.5, "physics_time": 0.3,
+            outcome = {"success": success, "success_at_end": success, "steps": steps,
+                       "return": round(float(rng.normal(5, 1)), 6), "time_to_success": steps if success else None}
+            if real is not None and seed in real.index:
+                outcome = {column: real.loc[seed, column] for column in REPRODUCED}
+            rows.append({"task": task, "hand": hand, "seed": seed, **outcome, "wall_time": 0.5, "physics_time": 0.3,
                          "policy_time": 0.1, "policy": policy,
-                         "checkpoint": f"/runs/{checkpoint_hash}/policy.pt" if checkpoint_hash else "",
+                         "checkpoint": f"runs/{checkpoint_hash}/policy.pt" if checkpoint_hash else "",
                          "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
-                         "task_version": fixed.task_version, "model_hash": f"model-{task}-{hand}",
+                         "task_version": fixed.task_version, "model_hash": compiled_model(task, hand)[1],
                          "expert_version": expert_versions(task, hand) if policy == "expert" else "",
-                         "handbench_version": "0.1.0", "mujoco_version": "3.3.0", "error": ""})
+                         "handbench_version": "0.1.0", "mujoco_version": mujoco.__version__, "error": ""})
     return evaluator_results.episodes_frame(rows)
 
 
@@ -70,13 +80,17 @@ def write_results(directory: Path, episodes: pd.DataFrame, training_seed: int = 
     evaluator_results.write_csv(summary_frame(episodes), directory / "summary.csv")
     checkpoint, policy = episodes["checkpoint_hash"].iloc[0], episodes["policy"].iloc[0]
     if checkpoint:
+        tasks = sorted(set(episodes["task"]))
         meta = {"command": f"handbench eval --policy {policy} --checkpoint runs/{checkpoint}/policy.pt",
                 "policy": {"label": policy, "checkpoint_hash": checkpoint,
-                           "provenance": {"seed": training_seed, "dataset_hash": "d1"}}}
+                           "provenance": {"seed": training_seed, "dataset_hash": "d1", "obs_mode": "state",
+                                          "hand": episodes["hand"].iloc[0],
+                                          "task": tasks[0] if len(tasks) == 1 else tasks}}}
     else:  # the scripted expert: no checkpoint, no training provenance
         meta = {"command": f"handbench eval --policy {policy} --task all",
                 "policy": {"label": policy, "checkpoint": None, "checkpoint_hash": "", "provenance": {}}}
-    meta |= {"protocol": {"name": PROTOCOL.name}, "versions": {"handbench": "0.1.0"}}
+    meta |= {"protocol": {"name": PROTOCOL.name},
+             "versions": {"handbench": "0.1.0", "mujoco": mujoco.__version__, "numpy": np.__version__}}
     (directory / "meta.json").write_text(json.dumps(meta))
     return directory
 
@@ -182,7 +196,7 @@ def test_empty_leaderboard_generates(board):
     regenerate(board)
     assert (board / "submissions" / ".gitkeep").exists()
     assert "No entries yet" in (board / README_FILE).read_text()
-    assert (board / CSV_FILE).read_text().startswith("rank,entry_id,method,obs_mode,task,hand,")
+    assert (board / CSV_FILE).read_text().startswith("protocol,task_set,rank,entry_id,method,obs_mode,task,hand,")
     assert outdated_files(board) == []
 
 
@@ -197,7 +211,7 @@ def test_replace_overwrites_an_entry(tmp_path, board):
 # ------------------------------------------------------------------------------------------- CLI
 def test_cli_submit_and_leaderboard_views(tmp_path, board, capsys):
     args = ["--leaderboard-dir", str(board)]
-    assert main(["submit", *map(str, make_runs(tmp_path, "p", 0.8, pairs=((TASK, "hb16"), (TASK, "shadow")))),
+    assert main(["submit", *map(str, make_runs(tmp_path, "p", 0.8, pairs=((TASK, "hb16"), ("pick-place", "hb16")))),
                  "--method", "P", *args]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.3)), "--method", "Q", *args]) == 0
     assert "added entry 'q'" in capsys.readouterr().out
@@ -208,10 +222,10 @@ def test_cli_submit_and_leaderboard_views(tmp_path, board, capsys):
 
     assert main(["leaderboard", "--task", TASK, "--format", "md", *args]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 + 3 and "| 1 | P | state | hb16 |" in lines[2]  # P/hb16, P/shadow, Q/hb16
+    assert len(lines) == 2 + 2 and "| 1 | P | state | hb16 |" in lines[2]  # P and Q on lift-cube/hb16
 
     assert main(["leaderboard", *args]) == 0
-    assert "lift-cube/shadow" in capsys.readouterr().out
+    assert "pick-place/hb16" in capsys.readouterr().out
 
     assert main(["leaderboard", "--compare", "p", "q", *args]) == 0
     out = capsys.readouterr().out
@@ -316,13 +330,27 @@ def summary_off(runs: list[Path]) -> None:
     frame.to_csv(path, index=False)
 
 
+def copies_of_one_evaluation(runs: list[Path]) -> None:
+    """Run 0 copied as runs 1 and 2 under invented checkpoint hashes and training seeds."""
+    original = json.loads((runs[0] / "meta.json").read_text())["policy"]["checkpoint_hash"]
+    for index in (1, 2):
+        for name in ("episodes.csv", "summary.csv"):
+            (runs[index] / name).write_text((runs[0] / name).read_text().replace(original, f"{index:016x}"))
+        edit_meta(index, lambda m: m)(runs)  # keeps its own checkpoint hash and training seed
+        meta = json.loads((runs[index] / "meta.json").read_text())
+        assert meta["policy"]["checkpoint_hash"] != original
+        episodes = pd.read_csv(runs[index] / "episodes.csv")
+        episodes["checkpoint_hash"] = meta["policy"]["checkpoint_hash"]
+        episodes.to_csv(runs[index] / "episodes.csv", index=False)
+
+
 def other_model(runs: list[Path]) -> None:
     edit_episodes(1, lambda f: f.assign(model_hash="another-model"))(runs)
 
 
 REFUSALS: dict[str, tuple[Mutation, str]] = {
     "protocol in meta.json": (edit_meta(0, lambda m: {**m, "protocol": {"name": "hb-v0"}}),
-                              "meta.json: protocol 'hb-v0' does not match the leaderboard's protocol 'hb-v1'"),
+                              "meta.json: unknown protocol 'hb-v0'; valid: "),
     "protocol in rows": (edit_episodes(0, set_cell("protocol", "hb-v0", 3)),
                          "lift-cube/hb16 seed 1000003: protocol 'hb-v0' does not match"),
     "task version": (edit_episodes(1, lambda f: f.assign(task_version=1)),
@@ -356,7 +384,8 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
     "no command in meta": (edit_meta(0, lambda m: {k: v for k, v in m.items() if k != "command"}),
                            "no 'command' recorded"),
     "same checkpoint twice": (copy_run(0, 2), "evaluate the same checkpoint (m000000000000000)"),
-    "same training seed twice": (edit_meta(1, lambda m: {**m, "policy": {"provenance": {"seed": 0}}}),
+    "same training seed twice": (edit_meta(1, lambda m: {**m, "policy": {
+        **m["policy"], "provenance": {**m["policy"]["provenance"], "seed": 0}}}),
                                  "were both trained with seed 0"),
     "obs mode outside protocol": (edit_episodes(0, lambda f: f.assign(obs_mode="depth")),
                                   "observation mode 'depth' is not part of protocol hb-v1"),
@@ -367,6 +396,22 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
     "errored episode": (edit_episodes(0, set_cell("error", "step 3: policy raised ValueError: boom", 5)),
                         "seed 1000005 ended with an error (step 3: policy raised ValueError: boom)"),
     "different models per seed": (other_model, "lift-cube/hb16 was evaluated on different models across training"),
+    # What a submitter could relabel or make up (issue #17): caught against what can be recomputed here.
+    "old mujoco": (edit_episodes(0, lambda f: f.assign(mujoco_version="2.3.7")),
+                   "mujoco 2.3.7 is outside the supported versions (<5,>=3.3)"),
+    "unreleased handbench": (edit_episodes(1, lambda f: f.assign(handbench_version="9.9.9")),
+                             "handbench 9.9.9 is not a handbench release"),
+    "mixed versions across seeds": (edit_meta(2, lambda m: {**m, "versions": {**m["versions"], "numpy": "1.26.0"}}),
+                                    "was made with numpy 1.26.0 but"),
+    "hand relabelled": (lambda runs: [edit_episodes(i, lambda f: f.assign(hand="shadow"))(runs) for i in range(3)],
+                        "lift-cube/shadow rows say model_hash"),
+    "made-up model hash": (lambda runs: [edit_episodes(i, lambda f: f.assign(model_hash="0123456789abcdef"))(runs)
+                                         for i in range(3)], "rows say model_hash 0123456789abcdef, but lift-cube v0"),
+    "state relabelled as pixels": (lambda runs: [edit_episodes(i, lambda f: f.assign(obs_mode="pixels"))(runs)
+                                                 for i in range(3)], "the checkpoint was trained on 'state'"),
+    "one evaluation as three seeds": (copies_of_one_evaluation, "have bit-identical results on lift-cube/hb16"),
+    "absolute path in command": (edit_meta(0, lambda m: {**m, "command": "handbench eval --out /home/me/r"}),
+                                 "records the absolute path /home/me/r; paths must be relative to the project"),
     "missing summary": (lambda runs: (runs[1] / "summary.csv").unlink(), "seed1: missing summary.csv"),
     "corrupt meta": (lambda runs: (runs[0] / "meta.json").write_text("{oops"), "meta.json: not valid JSON"),
     "bad boolean": (edit_episodes(0, set_cell("success", "maybe", 1), keep_summary=True), "column success has 'maybe'"),
@@ -446,11 +491,13 @@ class HoldPolicy:
 
 
 @pytest.mark.slow
-def test_real_evaluator_output_is_accepted(tmp_path, board):
-    """`handbench eval` output as written by the evaluator itself validates and submits. One run is evaluated
-    (50 episodes); the other two training seeds are copies under other checkpoint hashes."""
+def test_real_evaluator_output_without_training_provenance_is_refused(tmp_path, board, monkeypatch):
+    """`handbench eval` output as the evaluator writes it passes the protocol checks, but a checkpoint that does
+    not say what it was trained on (observation mode, task, hand) cannot back a leaderboard row. (Real output that
+    is accepted end to end: tests/test_leaderboard_verify.py.)"""
     from handbench.evaluation import evaluate
 
+    monkeypatch.chdir(tmp_path)  # the project folder: recorded paths are stored relative to it
     checkpoint = tmp_path / "weights.bin"
     checkpoint.write_bytes(b"weights")
     evaluate(policy=f"{__name__}:HoldPolicy", checkpoint=str(checkpoint), task=TASK, workers=0,
@@ -464,10 +511,9 @@ def test_real_evaluator_output_is_accepted(tmp_path, board):
             original = pd.read_csv(runs[0] / "episodes.csv", dtype=str)["checkpoint_hash"].iloc[0]
             (target / name).write_text(text.replace(original, f"{index:016x}"))
         runs.append(target)
-    result = submit(runs, EntryInfo(method="Hold"), leaderboard_dir=board)
-    assert result.scores.tasks[(TASK, "hb16")].success_rate == 0.0
-    assert result.scores.tasks[(TASK, "hb16")].episodes == 150
-    assert outdated_files(board) == []
+    with pytest.raises(HandbenchError, match="the checkpoint does not record its obs_mode, hand, task"):
+        submit(runs, EntryInfo(method="Hold"), leaderboard_dir=board)
+    assert not (board / "submissions").exists()
 
 
 # ------------------------------------------------------------------------------------------- reference entries
@@ -496,7 +542,7 @@ def test_reference_entry_is_stored_and_shown_unranked(tmp_path, board):
     assert float(hb16["success_rate"]) == pytest.approx(expert[expert["hand"] == "hb16"]["success"].mean(), abs=1e-4)
 
     readme = (board / README_FILE).read_text()
-    ranking, reference = readme.split("## Reference", 1)
+    ranking, reference = readme.split("### Reference (hb-v1)", 1)
     assert "[M](submissions/m/)" in ranking and "Scripted expert" not in ranking
     assert "Not ranked." in reference and "| [Scripted expert](submissions/scripted-expert/) | state |" in reference
     before = {name: (board / name).read_bytes() for name in (CSV_FILE, README_FILE, PLOT_FILE)}
@@ -506,15 +552,15 @@ def test_reference_entry_is_stored_and_shown_unranked(tmp_path, board):
 
 
 def test_reference_is_refused_for_a_non_expert_policy(tmp_path, board):
-    with pytest.raises(HandbenchError, match="evaluates policy 'diffusion'; --reference is only for the scripted "
-                                             "expert's results"):
+    with pytest.raises(HandbenchError, match="evaluates policy 'diffusion'; --reference is only for the reference "
+                                             r"policies' results \(expert, random, hold\)"):
         submit(make_runs(tmp_path, count=1), EntryInfo(method="M"), leaderboard_dir=board, reference=True)
     assert not (board / "submissions" / "m").exists()
 
 
 def test_expert_results_are_refused_as_a_method(tmp_path, board):
-    with pytest.raises(HandbenchError, match="evaluates the scripted expert, which has no checkpoint or training "
-                                             "seeds; submit it as a reference entry with --reference"):
+    with pytest.raises(HandbenchError, match="evaluates the reference policy 'expert', which has no checkpoint or "
+                                             "training seeds; submit it as a reference entry with --reference"):
         submit([make_expert_run(tmp_path / "expert")], EntryInfo(method="Expert"), leaderboard_dir=board)
 
 
@@ -524,7 +570,7 @@ def test_method_entry_still_needs_three_training_seeds(tmp_path, board):
     with pytest.raises(HandbenchError, match="is evaluated by 1 results directory; protocol hb-v1 asks for one per "
                                              "training seed, at least 3"):
         submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
-    with pytest.raises(HandbenchError, match="--reference is only for the scripted expert"):
+    with pytest.raises(HandbenchError, match="--reference is only for the reference policies"):
         submit(runs, EntryInfo(method="M"), leaderboard_dir=board, reference=True)
 
 
@@ -607,4 +653,88 @@ def test_cli_reference_submit_and_views(tmp_path, board, capsys):
     assert main(["leaderboard", "--check", *args]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.5, count=1)), "--method", "Q", "--reference",
                  *args]) == 2
-    assert "--reference is only for the scripted expert" in capsys.readouterr().err
+    assert "--reference is only for the reference policies" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- fair ranking
+def test_entries_are_ranked_overall_only_against_the_same_task_set(tmp_path, board):
+    """Cherry-picking: an entry's best task resubmitted alone does not outrank entries reporting more tasks; it is
+    ranked in its own task set's table, and the per-task ranking still compares everyone on that task."""
+    both = [write_results(tmp_path / f"both-{task}-{seed}", episode_rows(f"both{task[:4]}{seed:08d}", rate, seed,
+                                                                         ((task, "hb16"),)), training_seed=seed)
+            for seed in range(3) for task, rate in ((TASK, 0.95), ("pick-place", 0.3))]
+    submit(both, EntryInfo(method="Both tasks"), leaderboard_dir=board)
+    picked = submit(make_runs(tmp_path, "picked", 0.9), EntryInfo(method="Lift only"), leaderboard_dir=board)
+    assert picked.rank == 1 and picked.entries == 1
+    assert "rank 1 of 1 on hb-v1 task set lift-cube/hb16" in picked.describe()
+    readme = (board / README_FILE).read_text()
+    two, one = readme.index("**Ranked on `lift-cube/hb16`, `pick-place/hb16` (2 of the 12"), readme.index(
+        "**Ranked on `lift-cube/hb16` (1 of the 12")
+    assert two < readme.index("[Both tasks]") < one < readme.index("[Lift only]")
+    table = pd.read_csv(board / CSV_FILE, keep_default_na=False)
+    overall = table[table["task"] == "overall"].set_index("entry_id")
+    assert overall.loc["both-tasks", "rank"] == overall.loc["lift-only", "rank"] == 1
+    assert overall.loc["lift-only", "task_set"] == "lift-cube/hb16"
+    lift = table[(table["task"] == TASK) & (table["kind"] == "method")].set_index("entry_id")
+    assert sorted(lift["rank"]) == [1, 2]  # per task, both are ranked together
+
+
+# ------------------------------------------------------------------------------------------- submitter text
+def test_submitter_text_is_capped_and_escaped(tmp_path, board):
+    runs = make_runs(tmp_path)
+    with pytest.raises(HandbenchError, match="--method is 10000 characters long; at most 80"):
+        submit(runs, EntryInfo(method="x" * 10_000), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="--notes contains a control character"):
+        submit(runs, EntryInfo(method="M", notes="line\nbreak"), leaderboard_dir=board)
+    with pytest.raises(HandbenchError, match="is not an http"):
+        submit(runs, EntryInfo(method="M", code_url="https://x.org/a) <b>"), leaderboard_dir=board)
+    evil = "x](https://evil.example) <img src=x onerror=alert(1)>"
+    submit(runs, EntryInfo(method=evil, authors="<script>alert(1)</script> | A"), leaderboard_dir=board,
+           entry_id="evil")
+    readme = (board / README_FILE).read_text()
+    assert not re.search(r"(?<!\\)<(img|script)", readme) and "x](https://evil.example)" not in readme
+    assert r"[x\](https://evil.example) \<img src=x onerror=alert(1)\>](submissions/evil/)" in readme
+    assert r"\<script\>alert(1)\</script\> \| A" in readme
+    page = (board / PAGE_FILE).read_text()
+    assert "<img src=x" not in page and "<script>alert" not in page
+    assert outdated_files(board) == []
+
+
+# ------------------------------------------------------------------------------------------- paths
+def test_project_paths_are_stored_relative(tmp_path, board, monkeypatch):
+    """Results recorded with absolute paths inside the project are stored relative to it; paths outside it are
+    refused (nobody else could replay them)."""
+    monkeypatch.chdir(tmp_path)
+    runs = make_runs(tmp_path / "experiments" / "results")
+    for run in runs:
+        for name in ("meta.json", "episodes.csv"):
+            path = run / name
+            path.write_text(path.read_text().replace("runs/", f"{tmp_path}/experiments/runs/"))
+    assert str(tmp_path) in (runs[0] / "meta.json").read_text()
+    result = submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
+    stored = (result.entry_dir / "run-0" / "meta.json").read_text() + (result.entry_dir / "meta.json").read_text()
+    assert str(tmp_path) not in stored and "--checkpoint experiments/runs/m000000000000000/policy.pt" in stored
+    assert str(tmp_path) not in (result.entry_dir / "run-0" / "episodes.csv").read_text()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # another project folder: the paths are outside it
+    with pytest.raises(HandbenchError, match="records the absolute path .*paths must be relative to the project"):
+        submit(runs, EntryInfo(method="N"), leaderboard_dir=board)
+
+
+def test_repository_entries_record_no_machine_paths():
+    text = "".join(path.read_text() for path in (REPO_LEADERBOARD / "submissions").rglob("*") if path.is_file()
+                   and path.suffix in (".json", ".csv"))
+    assert "/work/" not in text and "/home/" not in text
+
+
+# ------------------------------------------------------------------------------------------- reference re-run
+def test_a_method_relabelled_as_a_reference_is_refused(tmp_path, board):
+    """Learned-policy results relabelled as the scripted expert pass the protocol checks, but the expert is
+    deterministic: evaluated again on a sample of seeds, it does not give those episodes."""
+    run = write_results(tmp_path / "fake", episode_rows("", 0.42, 5, ((TASK, "hb16"),), policy="diffusion")
+                        .assign(policy="expert", expert_version=expert_versions(TASK, "hb16")))
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "policy": {**meta["policy"], "provenance": {}}}))
+    with pytest.raises(HandbenchError, match="lift-cube/hb16 seed 1000000 records .* but policy 'expert' gives .* "
+                                             "when evaluated again here"):
+        submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)

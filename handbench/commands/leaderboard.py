@@ -15,10 +15,13 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("leaderboard", help="print the leaderboard ranking; compare, regenerate, check",
                                    description="Print the leaderboard ranking from leaderboard/submissions/.")
     parser.add_argument("--task", default=None, help="rank a single task (all its hands)")
+    parser.add_argument("--protocol", default=None,
+                        help="the protocol whose entries to show (default: the newest protocol with entries)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (terminal), csv or md")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                         help="probability that entry A improves on entry B, with a 95%% interval")
-    parser.add_argument("--regenerate", action="store_true", help="rewrite leaderboard.csv, README.md and the plot")
+    parser.add_argument("--regenerate", action="store_true",
+                        help="rewrite leaderboard.csv, README.md, index.html and the plots")
     parser.add_argument("--check", action="store_true",
                         help="validate every submission and fail if the generated files are out of date")
     parser.add_argument("--leaderboard-dir", default=DEFAULT_LEADERBOARD_DIR,
@@ -57,36 +60,36 @@ def run(args: argparse.Namespace) -> int:
         for path in regenerate(args.leaderboard_dir):
             print(f"wrote {path}")
         return 0
-    board = Leaderboard.load(args.leaderboard_dir)
-    by_id = {scores.entry_id: scores for scores in board.scores}
+    leaderboard = Leaderboard.load(args.leaderboard_dir)
+    by_id = {scores.entry_id: scores for scores in leaderboard.scores}
     if args.compare:
         for entry_id in args.compare:
             if entry_id not in by_id:
                 raise unknown_choice("entry", entry_id, by_id)
-        result = compare(by_id[args.compare[0]], by_id[args.compare[1]])
+        result = compare(by_id[args.compare[0]], by_id[args.compare[1]])  # refuses two protocols
         p = result.probability
         print(f"P({result.better} > {result.worse}) = {p.value:.3f} [{p.low:.3f}, {p.high:.3f}] "
               f"(stratified bootstrap 95%) over {len(result.tasks)} task(s): "
               f"{', '.join(task_label(key) for key in result.tasks)}")
         return 0
+    board = leaderboard.board(args.protocol)
     if args.task is not None and args.task not in board.protocol.tasks:
         raise unknown_choice(f"task in protocol {board.protocol.name}:", args.task, board.protocol.tasks)
     if args.format == "csv":
-        print(render_csv(leaderboard_rows(board.scores, task=args.task)), end="")
+        print(render_csv(leaderboard_rows(board, task=args.task)), end="")
     elif args.format == "md":
         if args.task:
-            print(task_markdown(board.scores, args.task), end="")
+            print(task_markdown(board, args.task), end="")
         else:
             references = [scores for scores in board.scores if scores.reference]
-            print(ranking_markdown(board.scores) + (f"\n{reference_markdown(references)}" if references else ""),
-                  end="")
+            print(ranking_markdown(board) + (f"\n{reference_markdown(references)}" if references else ""), end="")
     elif not board.scores:
-        print(f"no entries in {args.leaderboard_dir}; add one with `handbench submit`")
+        print(f"no {board.name} entries in {args.leaderboard_dir}; add one with `handbench submit`")
     else:
         from rich.console import Console
 
         console = Console()
         if not console.is_terminal:  # piped: no terminal width to respect, keep rows unwrapped
             console = Console(width=200)
-        console.print(rich_table(board.scores, task=args.task))
+        console.print(rich_table(board, task=args.task))
     return 0

@@ -1,52 +1,127 @@
 """Regenerate the leaderboard's derived files from the submissions, and check that they are up to date.
 
-``leaderboard.csv`` and ``README.md`` must match their regeneration byte for byte. ``leaderboard.png`` must
-carry the fingerprint of the data it would be drawn from now (see ``plots``), since its pixels depend on the
-installed matplotlib.
+Entries are kept per protocol (each entry names the protocol it was evaluated under and is validated against
+that protocol's manifest). The newest protocol comes first; an older protocol whose successor has entries is
+shown as *legacy*: made under the older rules, still valid, never mixed into the newer tables.
+
+``leaderboard.csv``, ``README.md`` and ``index.html`` must match their regeneration byte for byte. Each
+``leaderboard-<protocol>.png`` must carry the fingerprint of the data it would be drawn from now (see ``plots``),
+since its pixels depend on the installed matplotlib.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from handbench.atomic import atomic_write_bytes, ensure_writable_dir
-from handbench.leaderboard.plots import fingerprint, plot_data, png_fingerprint, render_png
+from handbench.leaderboard.plots import fingerprint, plot_data, plot_file, png_fingerprint, render_png
 from handbench.leaderboard.scores import EntryScores, score_entry
-from handbench.leaderboard.submissions import load_entries, submissions_dir
-from handbench.leaderboard.tables import PLOT_FILE, leaderboard_rows, readme_markdown, render_csv
-from handbench.leaderboard.validate import current_protocol
-from handbench.protocol import Protocol
+from handbench.leaderboard.submissions import entry_protocol_name, load_entries, submissions_dir
+from handbench.protocol import Protocol, load_protocol
 
 CSV_FILE = "leaderboard.csv"
 README_FILE = "README.md"
+PAGE_FILE = "index.html"
 GITKEEP = ".gitkeep"
+
+
+def default_protocol_name() -> str:
+    """The protocol commands use unless told otherwise."""
+    import handbench.protocol as protocol_module
+
+    return getattr(protocol_module, "DEFAULT_PROTOCOL", protocol_module.PROTOCOL_NAME)
+
+
+def protocol_order(name: str) -> tuple[int, str]:
+    """Sort key, newest first: hb-v2 before hb-v1."""
+    match = re.search(r"(\d+)$", name)
+    return (-(int(match.group(1)) if match else 0), name)
+
+
+@dataclass(frozen=True)
+class ProtocolBoard:
+    """The scored entries of one protocol."""
+
+    protocol: Protocol
+    scores: list[EntryScores]
+    legacy: bool  # a newer protocol has entries: these were made under the older rules
+
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    @property
+    def released(self) -> bool:
+        return bool(getattr(self.protocol, "released", True))
 
 
 @dataclass(frozen=True)
 class Leaderboard:
-    """Scored entries of a leaderboard directory (every entry re-validated on load)."""
+    """Scored entries of a leaderboard directory, per protocol, newest protocol first (every entry re-validated
+    on load against its own protocol)."""
 
     directory: Path
-    protocol: Protocol
-    scores: list[EntryScores]
+    boards: list[ProtocolBoard]
 
     @staticmethod
-    def load(directory: str | Path, protocol: Protocol | None = None, without: str | None = None) -> Leaderboard:
+    def load(directory: str | Path, without: str | None = None) -> Leaderboard:
         """Every entry, validated; ``without`` skips one (the entry that a submission replaces)."""
-        protocol = protocol or current_protocol()
-        entries = load_entries(directory, protocol, without)
-        return Leaderboard(Path(directory), protocol, [score_entry(entry) for entry in entries])
+        entries = load_entries(directory, without=without)
+        return Leaderboard.from_scores(directory, [score_entry(entry) for entry in entries])
+
+    @staticmethod
+    def from_scores(directory: str | Path, scores: list[EntryScores]) -> Leaderboard:
+        by_protocol: dict[str, list[EntryScores]] = {}
+        for entry_scores in scores:
+            by_protocol.setdefault(entry_protocol_name(entry_scores.entry), []).append(entry_scores)
+        names = set(by_protocol)
+        try:
+            load_protocol(default_protocol_name())
+            names.add(default_protocol_name())
+        except Exception:  # noqa: BLE001 - the default manifest is optional for showing existing entries
+            pass
+        ordered = sorted(names, key=protocol_order)
+        boards, newer_has_entries = [], False
+        for name in ordered:
+            members = by_protocol.get(name, [])
+            boards.append(ProtocolBoard(load_protocol(name), members, legacy=newer_has_entries))
+            newer_has_entries = newer_has_entries or bool(members)
+        return Leaderboard(Path(directory), boards)
+
+    @property
+    def scores(self) -> list[EntryScores]:
+        return [s for board in self.boards for s in board.scores]
+
+    def board(self, name: str | None = None) -> ProtocolBoard:
+        """One protocol's board; by default the newest protocol with entries (else the newest)."""
+        from handbench.errors import unknown_choice
+
+        if name is None:
+            return next((board for board in self.boards if board.scores), self.boards[0])
+        for board in self.boards:
+            if board.name == name:
+                return board
+        raise unknown_choice("protocol on the leaderboard", name, [board.name for board in self.boards])
 
     def text_files(self) -> dict[str, bytes]:
-        training_seeds = max((task.training_seeds for task in self.protocol.tasks.values()), default=1)
-        return {CSV_FILE: render_csv(leaderboard_rows(self.scores)).encode(),
-                README_FILE: readme_markdown(self.scores, self.protocol.name, training_seeds).encode()}
+        from handbench.leaderboard.page import page_html
+        from handbench.leaderboard.tables import leaderboard_rows, readme_markdown, render_csv
+
+        return {CSV_FILE: render_csv([row for board in self.boards for row in leaderboard_rows(board)]).encode(),
+                README_FILE: readme_markdown(self.boards).encode(),
+                PAGE_FILE: page_html(self).encode()}
+
+    def plots(self) -> dict[str, dict]:
+        """File name -> drawn data, one plot per protocol with entries."""
+        return {plot_file(board.name): plot_data(board.scores, board.protocol) for board in self.boards
+                if board.scores}
 
 
-def regenerate(directory: str | Path, protocol: Protocol | None = None) -> list[Path]:
-    """Rewrite leaderboard.csv, README.md and leaderboard.png (each atomically); returns their paths."""
-    return write_generated(Leaderboard.load(directory, protocol))
+def regenerate(directory: str | Path) -> list[Path]:
+    """Rewrite leaderboard.csv, README.md, index.html and the plots (each atomically); returns their paths."""
+    return write_generated(Leaderboard.load(directory))
 
 
 def write_generated(board: Leaderboard) -> list[Path]:
@@ -54,16 +129,28 @@ def write_generated(board: Leaderboard) -> list[Path]:
     gitkeep = submissions_dir(board.directory) / GITKEEP
     if not gitkeep.exists():
         gitkeep.write_bytes(b"")
+    files = dict(board.text_files())
+    for protocol_board in board.boards:
+        if protocol_board.scores:
+            files[plot_file(protocol_board.name)] = render_png(protocol_board.scores, protocol_board.protocol)
     written = []
-    for name, data in {**board.text_files(), PLOT_FILE: render_png(board.scores, board.protocol.name)}.items():
+    for name, data in files.items():
         atomic_write_bytes(board.directory / name, data)
         written.append(board.directory / name)
+    for stale in stale_plots(board):
+        stale.unlink()
     return written
 
 
-def outdated_files(directory: str | Path, protocol: Protocol | None = None) -> list[str]:
+def stale_plots(board: Leaderboard) -> list[Path]:
+    """Plot files of protocols that have no entries (any more)."""
+    keep = set(board.plots())
+    return sorted(path for path in board.directory.glob("leaderboard*.png") if path.name not in keep)
+
+
+def outdated_files(directory: str | Path) -> list[str]:
     """One line per generated file that is missing or does not match the submissions; empty when up to date."""
-    board = Leaderboard.load(directory, protocol)
+    board = Leaderboard.load(directory)
     problems = []
     for name, data in board.text_files().items():
         path = board.directory / name
@@ -71,9 +158,11 @@ def outdated_files(directory: str | Path, protocol: Protocol | None = None) -> l
             problems.append(f"{path} is missing")
         elif path.read_bytes() != data:
             problems.append(f"{path} differs from its regeneration")
-    plot = board.directory / PLOT_FILE
-    if not plot.is_file():
-        problems.append(f"{plot} is missing")
-    elif png_fingerprint(plot) != fingerprint(plot_data(board.scores, board.protocol.name)):
-        problems.append(f"{plot} was drawn from other data than the submissions")
+    for name, data in board.plots().items():
+        plot = board.directory / name
+        if not plot.is_file():
+            problems.append(f"{plot} is missing")
+        elif png_fingerprint(plot) != fingerprint(data):
+            problems.append(f"{plot} was drawn from other data than the submissions")
+    problems.extend(f"{path} belongs to no protocol with entries" for path in stale_plots(board))
     return problems

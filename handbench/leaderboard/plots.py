@@ -1,4 +1,5 @@
-"""``leaderboard.png``: each method's success per task (Wilson 95%) and overall IQM (bootstrap 95%).
+"""``leaderboard-<protocol>.png``: each method's success per task (Wilson 95%) and overall IQM (bootstrap 95%),
+methods grouped by the task set they are ranked on.
 
 Byte stability: the PNG carries no software or date metadata, so the same data and the same matplotlib give
 the same bytes. Pixels can still differ between matplotlib/freetype versions, so the up-to-date check does not
@@ -15,14 +16,25 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from handbench.leaderboard.scores import EntryScores, all_task_keys, rank_overall, task_label
+from handbench.protocol import Protocol
 
-PLOT_STYLE = 1
+PLOT_STYLE = 2
 FINGERPRINT_KEY = "handbench-data"
 
 
-def plot_data(scores: Sequence[EntryScores], protocol: str) -> dict:
+def plot_file(protocol: str) -> str:
+    """The plot of one protocol's entries."""
+    return f"leaderboard-{protocol}.png"
+
+
+def plot_label(text: str) -> str:
+    """Submitter text as a literal matplotlib label ('$' would start mathtext)."""
+    return text.replace("$", r"\$")
+
+
+def plot_data(scores: Sequence[EntryScores], protocol: Protocol) -> dict:
     """Everything the figure shows, rounded as drawn; its hash is the PNG's fingerprint."""
-    ranked = rank_overall(list(scores))
+    ranked = rank_overall(list(scores), protocol)
     panels = [{"title": "overall IQM", "points": [
         [s.entry.info.method, round(s.iqm.value, 4), round(s.iqm.low, 4), round(s.iqm.high, 4)] for s in ranked]}]
     for key in all_task_keys(ranked):
@@ -30,7 +42,7 @@ def plot_data(scores: Sequence[EntryScores], protocol: str) -> dict:
             [s.entry.info.method, round(s.tasks[key].success_rate, 4), round(s.tasks[key].ci_low, 4),
              round(s.tasks[key].ci_high, 4)] if key in s.tasks else [s.entry.info.method, None, None, None]
             for s in ranked]})
-    return {"style": PLOT_STYLE, "protocol": protocol, "methods": [s.entry.info.method for s in ranked],
+    return {"style": PLOT_STYLE, "protocol": protocol.name, "methods": [s.entry.info.method for s in ranked],
             "panels": panels}
 
 
@@ -38,7 +50,7 @@ def fingerprint(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def render_png(scores: Sequence[EntryScores], protocol: str) -> bytes:
+def render_png(scores: Sequence[EntryScores], protocol: Protocol) -> bytes:
     import matplotlib
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -75,7 +87,7 @@ def render_png(scores: Sequence[EntryScores], protocol: str) -> bytes:
             ax.set_xlabel("success %", fontsize=8)
             ax.grid(axis="x", alpha=0.3)
             ax.tick_params(labelsize=8)
-        axes[0].set_yticks(range(len(methods)), methods)
+        axes[0].set_yticks(range(len(methods)), [plot_label(method) for method in methods])
         axes[0].set_ylim(len(methods) - 0.5, -0.5)  # best entry on top
         return _png_bytes(figure, data)
 

@@ -1,8 +1,9 @@
 """Per-entry statistics: per task (pooled Wilson interval, spread across training seeds) and overall
 (mean and IQM over task x training-seed scores with stratified-bootstrap intervals).
 
-Only method entries are ranked; reference entries (the scripted expert) are scored the same way but kept out
-of every ranking, since they read privileged state and are not trained.
+Only method entries are ranked, and overall only against entries evaluated on the same task set (see
+``rank_groups``); reference entries (the scripted expert, the random and hold floors) are scored the same way but
+kept out of every ranking, since they are not trained.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import Entry
 from handbench.leaderboard.validate import RunResults
+from handbench.protocol import Protocol
 from handbench.stats import aggregate_with_interval, probability_of_improvement_with_interval, seed_std, wilson_interval
 
 TaskKey = tuple[str, str]  # (task, hand)
@@ -108,11 +110,51 @@ def _overall(matrix: np.ndarray, aggregate: str) -> Interval:
     return Interval(value, low, high)
 
 
-def rank_overall(scores: list[EntryScores]) -> list[EntryScores]:
-    """Method entries, best first: by overall IQM, then mean, then entry id (a stable, documented order).
-    Reference entries are left out: they are not ranked (see ``reference_entries``)."""
-    methods = [s for s in scores if not s.reference]
-    return sorted(methods, key=lambda s: (-s.iqm.value, -s.mean.value, s.entry_id))
+def task_set(scores: EntryScores) -> tuple[TaskKey, ...]:
+    """The (task, hand) pairs an entry reports, sorted: entries are ranked overall only against entries with the
+    same task set (an IQM over one easy task is not comparable with one over every task)."""
+    return tuple(sorted(scores.tasks))
+
+
+@dataclass(frozen=True)
+class RankGroup:
+    """Method entries evaluated on exactly the same task set, best first."""
+
+    tasks: tuple[TaskKey, ...]
+    complete: bool  # the protocol's full task set (every task with every hand)
+    entries: list[EntryScores]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(task_label(key) for key in self.tasks)
+
+
+def protocol_task_set(protocol: Protocol) -> tuple[TaskKey, ...]:
+    return tuple(sorted((name, hand) for name, fixed in protocol.tasks.items() for hand in fixed.hands))
+
+
+def rank_groups(scores: list[EntryScores], protocol: Protocol | None = None) -> list[RankGroup]:
+    """Method entries ranked within their task set, best first (by overall IQM, then mean, then entry id); the
+    protocol's full task set first, then larger sets before smaller ones. Reference entries are left out."""
+    full = protocol_task_set(protocol) if protocol is not None else None
+    by_set: dict[tuple[TaskKey, ...], list[EntryScores]] = {}
+    for entry_scores in scores:
+        if not entry_scores.reference:
+            by_set.setdefault(task_set(entry_scores), []).append(entry_scores)
+    groups = [RankGroup(tasks=keys, complete=keys == full,
+                        entries=sorted(members, key=lambda s: (-s.iqm.value, -s.mean.value, s.entry_id)))
+              for keys, members in by_set.items()]
+    return sorted(groups, key=lambda group: (not group.complete, -len(group.tasks), group.tasks))
+
+
+def overall_ranks(scores: list[EntryScores]) -> dict[str, int]:
+    """entry id -> rank within its task set."""
+    return {s.entry_id: rank for group in rank_groups(scores) for rank, s in enumerate(group.entries, 1)}
+
+
+def rank_overall(scores: list[EntryScores], protocol: Protocol | None = None) -> list[EntryScores]:
+    """Method entries in table order: task-set groups (see ``rank_groups``), each best first."""
+    return [s for group in rank_groups(scores, protocol) for s in group.entries]
 
 
 def rank_task(scores: list[EntryScores], key: TaskKey) -> list[EntryScores]:
@@ -139,7 +181,11 @@ class Comparison:
 
 
 def compare(a: EntryScores, b: EntryScores) -> Comparison:
-    """P(a > b) over the tasks both report, with a stratified-bootstrap 95% interval."""
+    """P(a > b) over the tasks both report, with a stratified-bootstrap 95% interval (same protocol only)."""
+    protocols = (a.entry.meta.get("protocol"), b.entry.meta.get("protocol"))
+    if protocols[0] != protocols[1]:
+        raise HandbenchError(f"entries {a.entry_id!r} ({protocols[0]}) and {b.entry_id!r} ({protocols[1]}) were "
+                             f"evaluated under different protocols; compare entries of one protocol")
     common = [key for key in a.tasks if key in b.tasks]
     if not common:
         raise HandbenchError(f"entries {a.entry_id!r} and {b.entry_id!r} share no task; cannot compare them")

@@ -28,18 +28,22 @@ from handbench.leaderboard.validate import (
     META_FILE,
     RESULT_FILES,
     RunResults,
-    current_protocol,
     load_results_dir,
     meta_commands,
     runs_by_task,
     validate_runs,
 )
-from handbench.protocol import Protocol
+from handbench.protocol import Protocol, load_protocol
 
 SUBMISSIONS_DIR = "submissions"
 ENTRY_META_FILE = "meta.json"
 RUN_DIR_PREFIX = "run-"
+VERIFICATIONS_KEY = "verifications"  # meta.json: what `handbench leaderboard --verify` re-derived, newest last
 ENTRY_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# Longest accepted text of each submitter field (characters); the tables escape what they show.
+TEXT_LIMITS = {"method": 80, "authors": 200, "notes": 2000}
+URL_LIMIT = 500
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -54,12 +58,22 @@ class EntryInfo:
     notes: str = ""
 
     def check(self) -> None:
+        """Refuse empty method names, over-long or control-character text and non-http(s) URLs. Markup in the
+        text is allowed here and escaped wherever it is shown (Markdown and HTML)."""
         if not self.method.strip():
             raise HandbenchError("--method must not be empty")
+        for name, limit in TEXT_LIMITS.items():
+            text = getattr(self, name)
+            if len(text) > limit:
+                raise HandbenchError(f"--{name} is {len(text)} characters long; at most {limit}")
+            if CONTROL_CHARACTERS.search(text):
+                raise HandbenchError(f"--{name} contains a control character (newline, tab, ...); use one line of "
+                                     f"plain text")
         for name in ("paper_url", "code_url", "checkpoint_url"):
             url = getattr(self, name)
-            if url and not re.match(r"^https?://\S+$", url):
-                raise HandbenchError(f"--{name.replace('_', '-')} {url!r} is not an http(s) URL")
+            if url and (len(url) > URL_LIMIT or not re.match(r"^https?://[^\s<>\"'`()\[\]]+$", url)):
+                raise HandbenchError(f"--{name.replace('_', '-')} {url[:80]!r} is not an http(s) URL (at most "
+                                     f"{URL_LIMIT} characters, no spaces, quotes, brackets or angle brackets)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,12 @@ class Entry:
     @functools.cached_property
     def runs_by_task(self) -> dict[tuple[str, str], list[RunResults]]:
         return runs_by_task(self.runs)
+
+    @property
+    def last_verification(self) -> dict[str, Any] | None:
+        """The latest ``handbench leaderboard --verify`` record (date, run, versions), if any."""
+        records = self.meta.get(VERIFICATIONS_KEY)
+        return records[-1] if isinstance(records, list) and records and isinstance(records[-1], dict) else None
 
     @property
     def training_seeds(self) -> int:
@@ -135,10 +155,35 @@ def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules
     }
 
 
+def project_prefixes(project_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The absolute spellings of the project folder (as given and resolved), each with a trailing '/'."""
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    return tuple(sorted({f"{project.absolute()}/", f"{project.resolve()}/"}, key=len, reverse=True))
+
+
+def relative_to_project(text: str, prefixes: Sequence[str]) -> str:
+    """``text`` with every absolute path inside the project made relative to it (as reproduce.sh writes them)."""
+    for prefix in prefixes:
+        text = text.replace(prefix, "")
+    return text
+
+
+def relativized(run: RunResults, prefixes: Sequence[str]) -> RunResults:
+    """The run as it will be stored: paths inside the project relative to it."""
+    meta = json.loads(relative_to_project(json.dumps(run.meta), prefixes))
+    episodes = run.episodes.copy()
+    if "checkpoint" in episodes.columns:
+        episodes["checkpoint"] = [relative_to_project(value, prefixes) if isinstance(value, str) else value
+                                  for value in episodes["checkpoint"]]
+    return RunResults(source=run.source, episodes=episodes, summary=run.summary, meta=meta)
+
+
 def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, runs: Sequence[RunResults],
                 rules: Protocol, replace: bool = False, submitted: str | None = None,
-                reference: bool = False) -> Path:
-    """Store a validated entry; the directory appears complete or not at all (built aside, then renamed)."""
+                reference: bool = False, prefixes: Sequence[str] = ()) -> Path:
+    """Store a validated entry; the directory appears complete or not at all (built aside, then renamed). The
+    results files are copied as they are, except that absolute paths under one of ``prefixes`` (the project
+    folder) are made relative; the videos of the filmed seeds come along."""
     root = ensure_writable_dir(submissions_dir(leaderboard_dir))
     target = root / check_entry_id(entry_id)
     if target.exists() and not replace:
@@ -152,7 +197,11 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
             run_dir = staging / f"{RUN_DIR_PREFIX}{index}"
             run_dir.mkdir()
             for name in RESULT_FILES:
-                shutil.copyfile(run.source / name, run_dir / name)
+                data = (run.source / name).read_bytes()
+                if prefixes:
+                    data = relative_to_project(data.decode(), prefixes).encode()
+                (run_dir / name).write_bytes(data)
+            copy_videos(run.source, run_dir)
         meta = entry_meta(entry_id, info, runs, rules, submitted, reference)
         (staging / ENTRY_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
         if target.exists():
@@ -168,6 +217,18 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
     return target
 
 
+VIDEOS_DIR = "videos"
+
+
+def copy_videos(results_dir: Path, run_dir: Path) -> None:
+    """The evaluator's videos (``handbench eval --videos N``: the first N protocol seeds of each task)."""
+    videos = sorted((results_dir / VIDEOS_DIR).glob("*.mp4")) if (results_dir / VIDEOS_DIR).is_dir() else []
+    if videos:
+        (run_dir / VIDEOS_DIR).mkdir()
+        for video in videos:
+            shutil.copyfile(video, run_dir / VIDEOS_DIR / video.name)
+
+
 def entry_ids(leaderboard_dir: str | Path) -> list[str]:
     root = submissions_dir(leaderboard_dir)
     if not root.is_dir():
@@ -175,9 +236,12 @@ def entry_ids(leaderboard_dir: str | Path) -> list[str]:
     return sorted(path.name for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
 
 
+def entry_protocol_name(entry: Entry) -> str:
+    return str(entry.meta.get("protocol", ""))
+
+
 def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | None = None) -> Entry:
-    """Read and fully re-validate one stored entry."""
-    rules = rules or current_protocol()
+    """Read and fully re-validate one stored entry, against ``rules`` or else the protocol it names."""
     directory = submissions_dir(leaderboard_dir) / entry_id
     if not directory.is_dir():
         raise unknown_choice("entry", entry_id, entry_ids(leaderboard_dir))
@@ -188,6 +252,13 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
         raise HandbenchError(f"entry {entry_id}: missing {meta_path}") from exc
     except json.JSONDecodeError as exc:
         raise HandbenchError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise HandbenchError(f"{meta_path}: expected a JSON object")
+    if rules is None:
+        try:
+            rules = load_protocol(str(meta.get("protocol", "")))
+        except HandbenchError as exc:
+            raise HandbenchError(f"{meta_path}: {exc}") from exc
     if meta.get("entry_id") != entry_id:
         raise HandbenchError(f"{meta_path}: entry_id {meta.get('entry_id')!r} does not match its folder {entry_id!r}")
     info = EntryInfo(**{name: str(meta.get(name, "")) for name in EntryInfo.__dataclass_fields__})
@@ -214,6 +285,6 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
 
 
 def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None, without: str | None = None) -> list[Entry]:
-    rules = rules or current_protocol()
+    """Every stored entry, each validated against ``rules`` or else its own protocol."""
     return [load_entry(leaderboard_dir, entry_id, rules) for entry_id in entry_ids(leaderboard_dir)
             if entry_id != without]

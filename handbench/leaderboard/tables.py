@@ -1,34 +1,47 @@
 """The generated tables: ``leaderboard.csv`` (machine-readable), ``README.md`` (ranked, for people) and the
 terminal view. Everything is a pure function of the scored entries, so regenerating gives identical bytes.
 
-Method entries are ranked; reference entries (the scripted expert) follow them unranked: an empty ``rank``
-and ``kind=reference`` in the CSV, a separate "Reference" table in the README, ``ref`` in the terminal."""
+Tables are per protocol. Method entries are ranked overall only among entries with the same task set (one table
+per task set; ``rank`` in the CSV is the rank within ``task_set``); per task, everyone reporting the task is
+ranked. Reference entries (scripted expert, random and hold floors) follow unranked: an empty ``rank`` and
+``kind=reference`` in the CSV, a separate "Reference" table in the README, ``ref`` in the terminal. Submitter
+text is escaped for Markdown (``markdown_text``)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
+import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from handbench.leaderboard.plots import plot_file
 from handbench.leaderboard.scores import (
     EntryScores,
     Interval,
     TaskKey,
     all_task_keys,
+    overall_ranks,
+    protocol_task_set,
+    rank_groups,
     rank_overall,
     rank_task,
     reference_entries,
     task_label,
+    task_set,
 )
+
+if TYPE_CHECKING:
+    from handbench.leaderboard.generate import ProtocolBoard
 
 OVERALL = "overall"
 WILSON = "wilson-95"
 BOOTSTRAP = "stratified-bootstrap-95"
-CSV_COLUMNS = ("rank", "entry_id", "method", "obs_mode", "task", "hand", "training_seeds", "episodes", "success_rate",
+CSV_COLUMNS = ("protocol", "task_set", "rank", "entry_id", "method", "obs_mode", "task", "hand", "training_seeds",
+               "episodes", "success_rate",
                "ci_low", "ci_high", "interval", "seed_std", "iqm", "iqm_ci_low", "iqm_ci_high", "mean_return",
                "kind")
-PLOT_FILE = "leaderboard.png"
 METHOD, REFERENCE = "method", "reference"  # the CSV's ``kind``: ranked method entry or unranked reference
 REFERENCE_RANK = "ref"  # shown instead of a rank in the Markdown and terminal views
 
@@ -45,8 +58,13 @@ def _kind(scores: EntryScores) -> str:
     return REFERENCE if scores.reference else METHOD
 
 
-def overall_row(rank: int | None, scores: EntryScores) -> dict[str, str]:
-    return {"rank": _rank(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
+def _task_set_text(scores: EntryScores) -> str:
+    return " ".join(task_label(key) for key in task_set(scores))
+
+
+def overall_row(rank: int | None, scores: EntryScores, protocol: str) -> dict[str, str]:
+    return {"protocol": protocol, "task_set": _task_set_text(scores), "rank": _rank(rank),
+            "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": OVERALL,
             "hand": "", "training_seeds": str(scores.entry.training_seeds), "episodes": str(scores.episodes),
             "success_rate": _number(scores.mean.value), "ci_low": _number(scores.mean.low),
@@ -55,9 +73,10 @@ def overall_row(rank: int | None, scores: EntryScores) -> dict[str, str]:
             "iqm_ci_high": _number(scores.iqm.high), "mean_return": "", "kind": _kind(scores)}
 
 
-def task_row(rank: int | None, scores: EntryScores, key: TaskKey) -> dict[str, str]:
+def task_row(rank: int | None, scores: EntryScores, key: TaskKey, protocol: str) -> dict[str, str]:
     score = scores.tasks[key]
-    return {"rank": _rank(rank), "entry_id": scores.entry_id, "method": scores.entry.info.method,
+    return {"protocol": protocol, "task_set": task_label(key), "rank": _rank(rank),
+            "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": score.task,
             "hand": score.hand, "training_seeds": str(score.training_seeds), "episodes": str(score.episodes),
             "success_rate": _number(score.success_rate), "ci_low": _number(score.ci_low),
@@ -66,25 +85,27 @@ def task_row(rank: int | None, scores: EntryScores, key: TaskKey) -> dict[str, s
             "kind": _kind(scores)}
 
 
-def leaderboard_rows(scores: Sequence[EntryScores], task: str | None = None) -> list[dict[str, str]]:
-    """Rows of leaderboard.csv: per method entry (overall rank order) its overall row, then one row per task,
-    each ranked among the methods reporting that task; then the reference entries' rows, unranked. With
-    ``task``, only that task's rows: its ranking, then the references."""
-    scores = list(scores)
-    ranked, references = rank_overall(scores), reference_entries(scores)
+def leaderboard_rows(board: ProtocolBoard, task: str | None = None) -> list[dict[str, str]]:
+    """Rows of leaderboard.csv for one protocol: per method entry (in table order) its overall row, ranked within
+    its task set, then one row per task, ranked among the methods reporting that task; then the reference
+    entries' rows, unranked. With ``task``, only that task's rows: its ranking, then the references."""
+    scores, name = list(board.scores), board.name
+    ranked, references = rank_overall(scores, board.protocol), reference_entries(scores)
     task_ranks = {key: {s.entry_id: i for i, s in enumerate(rank_task(ranked, key), 1)}
                   for key in all_task_keys(ranked)}
     if task is not None:
         return [row for key in all_task_keys(scores) if key[0] == task for row in (
-            *(task_row(task_ranks[key][s.entry_id], s, key) for s in rank_task(ranked, key)),
-            *(task_row(None, s, key) for s in reference_entries(references, key)))]
+            *(task_row(task_ranks[key][s.entry_id], s, key, name) for s in rank_task(ranked, key)),
+            *(task_row(None, s, key, name) for s in reference_entries(references, key)))]
+    ranks = overall_ranks(ranked)
     rows = []
-    for rank, entry_scores in enumerate(ranked, 1):
-        rows.append(overall_row(rank, entry_scores))
-        rows.extend(task_row(task_ranks[key][entry_scores.entry_id], entry_scores, key) for key in entry_scores.tasks)
+    for entry_scores in ranked:
+        rows.append(overall_row(ranks[entry_scores.entry_id], entry_scores, name))
+        rows.extend(task_row(task_ranks[key][entry_scores.entry_id], entry_scores, key, name)
+                    for key in entry_scores.tasks)
     for entry_scores in references:
-        rows.append(overall_row(None, entry_scores))
-        rows.extend(task_row(None, entry_scores, key) for key in entry_scores.tasks)
+        rows.append(overall_row(None, entry_scores, name))
+        rows.extend(task_row(None, entry_scores, key, name) for key in entry_scores.tasks)
     return rows
 
 
@@ -101,8 +122,13 @@ def percent_interval(value: float, low: float, high: float) -> str:
     return f"{100 * value:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
-def _cell_text(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!#$])")
+
+
+def markdown_text(text: str) -> str:
+    """Submitter text as literal Markdown (and so inert HTML): one line, every markup character escaped."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
 
 
 def _links(scores: EntryScores) -> str:
@@ -127,20 +153,38 @@ def interval_cell(interval: Interval) -> str:
     return percent_interval(interval.value, interval.low, interval.high)
 
 
-def ranking_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "submissions/") -> str:
-    """The ranked table: one row per entry, overall IQM and mean, then one column per (task, hand)."""
-    ranked = rank_overall(list(scores))
-    keys = all_task_keys(ranked)
-    header = ["#", "Method", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Seeds", "Authors",
-              "Links"]
-    rows = []
-    for rank, entry_scores in enumerate(ranked, 1):
-        info = entry_scores.entry.info
-        method = f"[{_cell_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
-        rows.append([str(rank), method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
-                     interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
-                     str(entry_scores.entry.training_seeds), _cell_text(info.authors), _links(entry_scores)])
-    return markdown_table(header, rows)
+def task_set_heading(tasks: Sequence[TaskKey], board: ProtocolBoard) -> str:
+    full = protocol_task_set(board.protocol)
+    names = ", ".join(f"`{task_label(key)}`" for key in tasks)
+    if tuple(tasks) == full:
+        return f"Ranked on the full {board.name} task set ({len(full)} task/hand pairs)"
+    return f"Ranked on {names} ({len(tasks)} of the {len(full)} task/hand pairs of {board.name})"
+
+
+def verified_cell(scores: EntryScores) -> str:
+    """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run."""
+    record = scores.entry.last_verification
+    if not record:
+        return "no"
+    return f"{record.get('date', '?')} ({record.get('run', '?')})"
+
+
+def ranking_markdown(board: ProtocolBoard, entry_link_prefix: str = "submissions/") -> str:
+    """One ranked table per task set: overall IQM and mean, then one column per (task, hand) of the set."""
+    parts = []
+    for group in rank_groups(list(board.scores), board.protocol):
+        header = ["#", "Method", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in group.tasks), "Seeds",
+                  "Verified", "Authors", "Links"]
+        rows = []
+        for rank, entry_scores in enumerate(group.entries, 1):
+            info = entry_scores.entry.info
+            method = f"[{markdown_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
+            rows.append([str(rank), method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
+                         interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in group.tasks),
+                         str(entry_scores.entry.training_seeds), verified_cell(entry_scores),
+                         markdown_text(info.authors), _links(entry_scores)])
+        parts.append(f"**{task_set_heading(group.tasks, board)}**\n\n" + markdown_table(header, rows))
+    return "\n".join(parts)
 
 
 def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "submissions/") -> str:
@@ -151,7 +195,7 @@ def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "
     rows = []
     for entry_scores in references:
         info = entry_scores.entry.info
-        method = f"[{_cell_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
+        method = f"[{markdown_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
         rows.append([method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
                      interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
                      str(entry_scores.episodes), _links(entry_scores)])
@@ -170,8 +214,16 @@ README_INTRO = """\
 <!-- Generated from submissions/ by `handbench submit` and `handbench leaderboard --regenerate`.
      Do not edit by hand: CI regenerates this file and fails if it differs. -->
 
-Protocol **{protocol}**: every entry is evaluated on the protocol's fixed eval seeds of each task, once per
-training seed (at least {training_seeds}). Success rates in %, 95% intervals in brackets; ranked by IQM.
+Entries are kept per protocol, newest first; a protocol whose successor has entries is *legacy*: its entries
+were made under the older rules and stay valid, but are never ranked against the newer ones. Browse the tables,
+the interval plots and the entries' videos side by side on the page: open [index.html](index.html).
+"""
+
+PROTOCOL_INTRO = """\
+Every entry is evaluated on the protocol's fixed eval seeds of each task, once per training seed (at least
+{training_seeds}). Success rates in %, 95% intervals in brackets. Overall ranks (by IQM) compare only entries
+evaluated on the same task set: one table per task set. Per task, every entry reporting the task is ranked
+(`handbench leaderboard --task TASK`).
 """
 
 README_COLUMNS = """\
@@ -179,111 +231,156 @@ README_COLUMNS = """\
 
 - **IQM**: interquartile mean of the success rates of all (task × training seed) runs of the entry (the mean of
   the middle 50%), with a stratified-bootstrap 95% interval (runs resampled within each task; the rliable method).
+  An IQM over one task set is not comparable with one over another: ranks are within a task set.
 - **Mean**: the plain mean of the same scores, with the same kind of interval.
 - **`task/hand`**: success over all episodes of all training seeds, with a Wilson 95% interval, then ± the
-  standard deviation of the success rate across training seeds. — means the entry does not report that task.
+  standard deviation of the success rate across training seeds.
 - **Obs**: the observation mode the policy was evaluated with (`state`: proprioception, object state and touch;
   `pixels`: camera images and proprioception).
 - **Seeds**: number of training seeds (independently trained checkpoints) evaluated.
-- Entries reporting different tasks are ranked on different task sets; compare them per task.
+- **Verified**: when one run of the entry was last re-derived from its recorded commands (demos regenerated,
+  policy retrained, re-evaluated, every episode identical) by `handbench leaderboard --verify ENTRY --run K`,
+  and which run; `no` if never.
 
 `leaderboard.csv` has the same numbers as fractions, one row per entry and task plus an `overall` row
-(`interval` names the interval's method). Compare two entries with
-`handbench leaderboard --compare A B` (probability of improvement, with a 95% interval).
+(`protocol`; `task_set`, the set the `rank` is within; `interval`, the interval's method). Compare two entries
+with `handbench leaderboard --compare A B` (probability of improvement over their shared tasks, with a 95%
+interval).
+
+## What the checks guarantee
+
+`handbench submit` and CI (`handbench leaderboard --check`) refuse, with one line saying why: results that do
+not follow the protocol (every eval seed once per task and training seed, the protocol's task versions and
+episode length, success consistent with the recorded steps, summaries recomputed from the episodes); library
+versions outside the supported ones (handbench releases; handbench's own dependency floors; the same versions
+across an entry's runs); a `model_hash` other than what the row's task, task version and hand compile to; an
+observation mode, task or hand other than the checkpoint's training provenance; one checkpoint or bit-identical
+results counted as several training seeds; absolute machine paths in the recorded commands; and reference rows
+that the reference policy does not reproduce when a sample of their seeds is evaluated again. Method, authors
+and notes are length-capped and escaped.
+
+What no check can prove is that a method's checkpoints really produced its results: only re-deriving a run
+does. `handbench leaderboard --verify ENTRY --run K` regenerates the demos, retrains from the recorded train
+command, re-evaluates with the recorded eval command and compares every episode exactly (the first difference
+is reported). The **Verified** column says which entries have been re-derived, when, and on which run.
 
 ## Submitting
 
 Train one checkpoint per training seed (and per task, for single-task policies), evaluate each on the
-protocol, then submit all the results directories at once:
+protocol, then submit all the results directories at once, from the project folder (recorded paths are stored
+relative to it, as `baselines/reproduce.sh` writes them):
 
-    handbench eval --policy diffusion --checkpoint runs/s0/policy.pt --task lift-cube --out results/lift-cube-s0
-    ...                                      # the same for seeds 1 and 2 (and for every other task)
-    handbench submit results/lift-cube-s0 results/lift-cube-s1 results/lift-cube-s2 --method "My method" \\
-        --authors "..." --paper-url https://... --code-url https://... --checkpoint-url https://...
+    bash baselines/reproduce.sh lift-cube hb16 diffusion        # HANDBENCH_SEED=1 and 2 for the other seeds
+    handbench submit experiments/results/diffusion-lift-cube-hb16 experiments/results/diffusion-lift-cube-hb16-s1 \\
+        experiments/results/diffusion-lift-cube-hb16-s2 --method "My method" --authors "..." \\
+        --paper-url https://... --code-url https://... --checkpoint-url https://...
 
-`submit` refuses results that do not follow the protocol exactly (every eval seed once per task and training
-seed, the protocol's task versions and episode length, success consistent with the recorded steps, complete
-provenance, a distinct checkpoint per training seed, summaries that match the episodes) and says why in one
-line. It copies the results to `submissions/<entry-id>/` (with the exact commands that produced them in
-`meta.json`) and regenerates this file, `leaderboard.csv` and `leaderboard.png`. Open a pull request with
-the new folder and the regenerated files; CI validates every submission again.
+`submit` copies the results (and the videos of the first protocol seeds, from `handbench eval --videos 2`) to
+`submissions/<entry-id>/`, with the exact commands that produced them in `meta.json`, and regenerates this file,
+`leaderboard.csv`, the plots and `index.html`. Open a pull request with the new folder and the regenerated
+files; CI validates every submission again.
 
-The scripted expert goes in as an unranked reference entry, one evaluation per task and hand, with the same
-protocol checks but no checkpoint or training seeds (`--reference` refuses any other policy):
+Reference policies go in as unranked reference entries, one evaluation per task and hand, with the same
+protocol checks but no checkpoint or training seeds: the scripted expert (the upper reference) and the floors
+(`random`, `hold`); `--reference` refuses any other policy:
 
-    handbench eval --policy expert --task all --hand hb16 --out results/expert-hb16   # and --hand shadow
-    handbench submit results/expert-hb16 results/expert-shadow --method "Scripted expert" --reference
+    handbench eval --policy expert --task all --hand hb16 --videos 2 --out experiments/ref/expert-hb16
+    handbench submit experiments/ref/expert-hb16 experiments/ref/expert-shadow --method "Scripted expert" --reference
 """
 
 
 README_REFERENCE = """\
-## Reference
-
-Not ranked. The scripted expert is the policy every dataset's demonstrations come from: it reads privileged
-simulator state (exact object and goal poses) and is not trained, so it is shown for scale, not as a
-competitor. It is evaluated once on the same protocol seeds (one run per task and hand, no training seeds),
-so its overall IQM and mean have no interval; per task, the Wilson interval is over its episodes.
-In `leaderboard.csv` its rows have `kind` = `reference` and an empty `rank`.
+Not ranked. Reference policies are not trained: the scripted expert, which every dataset's demonstrations come
+from, reads privileged simulator state (exact object and goal poses) and is shown for scale; the floors (random
+actions, holding the initial pose) show what doing nothing useful scores. Each is evaluated once on the same
+protocol seeds (one run per task and hand, no training seeds), so its overall IQM and mean have no interval; per
+task, the Wilson interval is over its episodes. In `leaderboard.csv` their rows have `kind` = `reference` and an
+empty `rank`.
 """
 
 
-def readme_markdown(scores: Sequence[EntryScores], protocol: str, training_seeds: int) -> str:
-    parts = [README_INTRO.format(protocol=protocol, training_seeds=training_seeds)]
-    methods = rank_overall(list(scores))
+def protocol_heading(board: ProtocolBoard) -> str:
+    status = []
+    if board.legacy:
+        status.append("legacy: made under the older rules")
+    if not board.released:
+        status.append("open: not released yet")
+    return f"## Protocol {board.name}" + (f" ({'; '.join(status)})" if status else "")
+
+
+def protocol_markdown(board: ProtocolBoard) -> str:
+    training_seeds = max((task.training_seeds for task in board.protocol.tasks.values()), default=1)
+    parts = [protocol_heading(board) + "\n", PROTOCOL_INTRO.format(training_seeds=training_seeds)]
+    methods = rank_overall(list(board.scores), board.protocol)
     if methods:
-        parts.append(ranking_markdown(methods))
-        parts.append(f"![Success per task and overall IQM, with 95% intervals]({PLOT_FILE})\n")
-    elif reference_entries(list(scores)):
+        parts.append(ranking_markdown(board))
+        parts.append(f"![{board.name}: success per task and overall IQM, with 95% intervals]"
+                     f"({plot_file(board.name)})\n")
+    elif board.scores:
         parts.append("No ranked entries yet: see *Submitting* below.\n")
     else:
         parts.append("No entries yet: see *Submitting* below.\n")
-    if reference_entries(list(scores)):
+    if reference_entries(list(board.scores)):
+        parts.append(f"### Reference ({board.name})\n")
         parts.append(README_REFERENCE)
-        parts.append(reference_markdown(scores))
+        parts.append(reference_markdown(board.scores))
+    return "\n".join(parts)
+
+
+def readme_markdown(boards: Sequence[ProtocolBoard]) -> str:
+    parts = [README_INTRO]
+    parts.extend(protocol_markdown(board) for board in boards)
     parts.append(README_COLUMNS)
     return "\n".join(parts)
 
 
-def task_markdown(scores: Sequence[EntryScores], task: str) -> str:
+def task_markdown(board: ProtocolBoard, task: str) -> str:
     """The ranking of one task (all its hands), as a Markdown table."""
     rows = []
-    for row in leaderboard_rows(scores, task=task):
+    for row in leaderboard_rows(board, task=task):
         success = percent_interval(float(row["success_rate"]), float(row["ci_low"]), float(row["ci_high"]))
         spread = f"{100 * float(row['seed_std']):.1f}" if row["seed_std"] else ""
-        rows.append([row["rank"] or REFERENCE_RANK, _cell_text(row["method"]), row["obs_mode"], row["hand"], success,
+        rows.append([row["rank"] or REFERENCE_RANK, markdown_text(row["method"]), row["obs_mode"], row["hand"], success,
                      spread, row["training_seeds"], row["mean_return"]])
     return markdown_table(["#", "Method", "Obs", "Hand", "Success", "± seeds", "Seeds", "Mean return"], rows)
 
 
 # ------------------------------------------------------------------------------------------------- terminal
-def rich_table(scores: Sequence[EntryScores], task: str | None = None):
-    """A rich Table of the overall ranking, or of one task's ranking."""
+def rich_table(board: ProtocolBoard, task: str | None = None):
+    """A rich Table of one protocol's overall ranking (ranks within task sets), or of one task's ranking."""
+    from rich.markup import escape
     from rich.table import Table
 
+    scores = list(board.scores)
     if task is not None:
-        table = Table(title=f"handbench leaderboard: {task} (success %, Wilson 95%)")
+        table = Table(title=f"handbench leaderboard {board.name}: {task} (success %, Wilson 95%)")
         for column in ("#", "entry", "method", "obs", "hand", "success [95% CI]", "± seeds", "seeds", "mean return"):
             table.add_column(column)
-        for row in leaderboard_rows(scores, task=task):
+        for row in leaderboard_rows(board, task=task):
             spread = f"{100 * float(row['seed_std']):.1f}" if row["seed_std"] else ""
-            table.add_row(row["rank"] or REFERENCE_RANK, row["entry_id"], row["method"], row["obs_mode"], row["hand"],
+            table.add_row(row["rank"] or REFERENCE_RANK, row["entry_id"], escape(row["method"]), row["obs_mode"],
+                          row["hand"],
                           percent_interval(float(row["success_rate"]), float(row["ci_low"]), float(row["ci_high"])),
                           spread, row["training_seeds"], row["mean_return"])
         return table
-    ranked = rank_overall(list(scores))
-    references = reference_entries(list(scores))
-    shown = [(str(rank), s) for rank, s in enumerate(ranked, 1)] + [(REFERENCE_RANK, s) for s in references]
+    ranked = rank_overall(scores, board.protocol)
+    references = reference_entries(scores)
+    ranks = overall_ranks(ranked)
+    shown = [(str(ranks[s.entry_id]), s) for s in ranked] + [(REFERENCE_RANK, s) for s in references]
     # The ranked entries' tasks only: the reference covers every task and hand, which would not fit a terminal
     # (the caption says where to see the rest).
     keys = all_task_keys(ranked) or all_task_keys(references)
     hidden = len(set(all_task_keys(references)) - set(keys))
     caption = (f"the reference's {hidden} other task/hand results: --task T or --format md" if hidden else None)
-    table = Table(title="handbench leaderboard (success %, 95% intervals; ranked by IQM; ref: not ranked)",
-                  caption=caption)
-    for column in ("#", "entry", "method", "obs", "IQM", "mean", *(task_label(key) for key in keys), "seeds"):
+    legacy = " (legacy: made under the older rules)" if board.legacy else ""
+    table = Table(title=f"handbench leaderboard {board.name}{legacy} (success %, 95% intervals; ranked by IQM "
+                        f"within each task set; ref: not ranked)", caption=caption)
+    for column in ("#", "entry", "method", "obs", "IQM", "mean", *(task_label(key) for key in keys), "seeds",
+                   "task set"):
         table.add_column(column)
     for rank, entry_scores in shown:
-        table.add_row(rank, entry_scores.entry_id, entry_scores.entry.info.method, entry_scores.obs_mode,
+        table.add_row(rank, entry_scores.entry_id, escape(entry_scores.entry.info.method), entry_scores.obs_mode,
                       interval_cell(entry_scores.iqm), interval_cell(entry_scores.mean),
-                      *(_task_cell(entry_scores, key) for key in keys), str(entry_scores.entry.training_seeds))
+                      *(_task_cell(entry_scores, key) for key in keys), str(entry_scores.entry.training_seeds),
+                      f"{len(entry_scores.tasks)} pairs" if not entry_scores.reference else "")
     return table

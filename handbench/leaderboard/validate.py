@@ -35,8 +35,10 @@ EPISODE_COLUMNS = ("task", "hand", "seed", "success", "success_at_end", "steps",
 # Provenance that must be the same on every row of one run (one checkpoint, one code version, one protocol).
 RUN_CONSTANT_COLUMNS = ("policy", "checkpoint_hash", "obs_mode", "handbench_version", "mujoco_version", "protocol")
 SUMMARY_TOLERANCE = 1e-6
-# The only policy a reference entry may hold: the task's scripted expert (no checkpoint, nothing trained).
+# The policies a reference entry may hold (no checkpoint, nothing trained): the task's scripted expert (the
+# upper reference) and the floors (random actions, holding the initial pose).
 REFERENCE_POLICY = "expert"
+REFERENCE_POLICIES = (REFERENCE_POLICY, "random", "hold")
 
 
 def current_protocol() -> Protocol:
@@ -400,6 +402,8 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
     A method entry has one run per training seed (distinct checkpoints, at least the protocol's number); a
     reference entry holds the scripted expert's results, exactly one run per (task, hand) and no checkpoint.
     """
+    from handbench.leaderboard.provenance import check_entry_provenance, check_run_provenance
+
     rules = rules or current_protocol()
     if not runs:
         raise HandbenchError("no results directories given")
@@ -419,16 +423,20 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
         _check_reference_expert_versions(runs)
     else:
         _check_training_seeds(runs, rules)
+    for run in runs:
+        check_run_provenance(run, reference)
+    check_entry_provenance(runs, reference, rules.name)
 
 
 def _check_entry_kind(run: RunResults, reference: bool) -> None:
-    """The scripted expert is a reference, never a ranked method; a reference is only ever the expert."""
-    if reference and run.policy != REFERENCE_POLICY:
-        raise HandbenchError(f"{run.source} evaluates policy {run.policy!r}; --reference is only for the scripted "
-                             f"expert's results (policy {REFERENCE_POLICY!r}); submit a method without it")
-    if not reference and run.policy == REFERENCE_POLICY:
-        raise HandbenchError(f"{run.source} evaluates the scripted expert, which has no checkpoint or training "
-                             f"seeds; submit it as a reference entry with --reference")
+    """Reference policies (scripted expert, random and hold floors) are never ranked methods, and a reference is
+    only ever one of them."""
+    if reference and run.policy not in REFERENCE_POLICIES:
+        raise HandbenchError(f"{run.source} evaluates policy {run.policy!r}; --reference is only for the reference "
+                             f"policies' results ({', '.join(REFERENCE_POLICIES)}); submit a method without it")
+    if not reference and run.policy in REFERENCE_POLICIES:
+        raise HandbenchError(f"{run.source} evaluates the reference policy {run.policy!r}, which has no checkpoint "
+                             f"or training seeds; submit it as a reference entry with --reference")
 
 
 def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
@@ -437,6 +445,8 @@ def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
     from handbench.expert import expert_version
 
     for run in runs:
+        if run.policy != REFERENCE_POLICY:
+            continue
         recorded = run.episodes.get("expert_version")
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
             with HandEnv(task, hand) as env:
