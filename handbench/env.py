@@ -150,7 +150,8 @@ class HandEnv(gym.Env):
         if error:  # the state is MuJoCo's reset, not the episode's: no score, the episode is over
             return self._observation(), 0.0, False, True, {"is_success": False, "physics_error": error}
         score = self.task.score(self.data)
-        return self._observation(), score.reward, score.success, False, {"is_success": score.success}
+        info = {"is_success": score.success, "reward_terms": dict(score.terms)}
+        return self._observation(), score.reward, score.success, False, info
 
     def render(self):
         if self.render_mode != "rgb_array":

@@ -8,13 +8,15 @@ randomizes comes from the generator it is given, so an episode depends only on (
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import mujoco
 import numpy as np
 
 from handbench.hands import BoundHand
+from handbench.rewards import Term, describe, total, weighted
 
 if TYPE_CHECKING:
     from handbench.env import HandEnv
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 class StepScore:
     reward: float
     success: bool
+    terms: Mapping[str, float] = field(default_factory=dict)  # weighted reward terms; they sum to ``reward``
 
 
 class Task(abc.ABC):
@@ -35,9 +38,15 @@ class Task(abc.ABC):
     skill: ClassVar[str]
     description: ClassVar[str]
     success_rule: ClassVar[str]
-    reward_doc: ClassVar[str]
+    reward_terms: ClassVar[tuple[Term, ...]]  # the dense reward: weighted named terms (handbench.rewards)
+    reward_doc: ClassVar[str]  # generated from reward_terms
     max_episode_steps: ClassVar[int]
     frame_skip: ClassVar[int] = 25  # 0.002 s physics step -> 20 Hz control
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reward_terms" in cls.__dict__:
+            cls.reward_doc = describe(cls.reward_terms)
 
     def __init__(self) -> None:
         self.model: mujoco.MjModel | None = None
@@ -76,6 +85,11 @@ class Task(abc.ABC):
         """The scripted expert for this task (works for every hand)."""
 
     # ------------------------------------------------------------------ helpers
+    def step_score(self, values: Mapping[str, float], success: bool) -> StepScore:
+        """The StepScore of one step from the unweighted value of every term in ``reward_terms``."""
+        terms = weighted(self.reward_terms, values)
+        return StepScore(total(terms), bool(success), terms)
+
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = dict(params)
 

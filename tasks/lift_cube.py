@@ -7,8 +7,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
+from handbench.rewards import Term
 from handbench.scene import add_free_box, bind_free_object, set_body_mass, set_box_half_size
 from handbench.task import StepScore, Task
 
@@ -27,8 +29,12 @@ class LiftCube(Task):
     skill = "power grasp and lift"
     description = "Grasp a cube of random pose, size and mass and lift it 10 cm above its start."
     success_rule = f"cube centre >= {LIFT_HEIGHT} m above its start for {HOLD_STEPS} consecutive steps"
-    reward_doc = ("reach: 1 - tanh(10 * |grasp site - cube|); grasp: 0.5 per touching digit (max 1); "
-                  "lift: 2 * clip(height gained / 0.10, 0, 1); +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |grasp site - cube|)"),
+        Term("grasp", 1.0, "0.5 per touching digit (max 1)"),
+        Term("lift", 2.0, f"clip(height gained / {LIFT_HEIGHT}, 0, 1)"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 100
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -62,18 +68,44 @@ class LiftCube(Task):
         return np.concatenate([data.qpos[self.cube_qpos], data.qvel[self.cube_qvel],
                                [self.model.geom_size[self.cube_geom, 0]]])
 
+    def lifted(self, data: mujoco.MjData, gained: float) -> bool:
+        """Whether this step counts toward the hold window (v1 also asks that the hand holds the cube)."""
+        return gained >= LIFT_HEIGHT
+
     def score(self, data: mujoco.MjData) -> StepScore:
         cube = self.cube_position(data)
         gained = cube[2] - self.start_height
-        self.hold_steps = self.hold_steps + 1 if gained >= LIFT_HEIGHT else 0
+        self.hold_steps = self.hold_steps + 1 if self.lifted(data, gained) else 0
         success = self.hold_steps >= HOLD_STEPS
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
         touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))
-        reward = reach + min(0.5 * touching, 1.0) + 2.0 * np.clip(gained / LIFT_HEIGHT, 0.0, 1.0)
-        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - cube)),
+            "grasp": rewards.contact(touching, 0.5),
+            "lift": rewards.progress(gained, LIFT_HEIGHT),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return LiftCubeExpert(env, seed, action_noise)
+
+
+class LiftCubeV1(rules.HeldObjectRule, LiftCube):
+    """hb-v2: the cube must be held by the hand through the hold window (a thrown cube does not count)."""
+
+    version = 1
+    success_rule = (f"cube centre >= {LIFT_HEIGHT} m above its start for {HOLD_STEPS} consecutive steps, "
+                    f"{rules.HeldObjectRule.HELD}")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        rules.limit_wrist_effort(spec)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
+
+    def lifted(self, data: mujoco.MjData, gained: float) -> bool:
+        return gained >= LIFT_HEIGHT and self.held(data, self.cube_position(data))
 
 
 class LiftCubeExpert(Expert):
@@ -131,3 +163,4 @@ class LiftCubeExpert(Expert):
 
 
 TASK = LiftCube
+TASKS = (LiftCube, LiftCubeV1)  # v0: hb-v1; v1: hb-v2

@@ -7,8 +7,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
+from handbench.rewards import Term
 from handbench.scene import finger_body_sets
 from handbench.task import StepScore, Task
 
@@ -61,8 +63,11 @@ class OpenDrawer(Task):
     description = ("Pull the drawer of a cabinet (random position and yaw on the table, random drawer "
                    f"damping and friction) open by at least {OPEN_DISTANCE * 100:.0f} cm by its bar handle.")
     success_rule = f"drawer pulled out >= {OPEN_DISTANCE} m along its slide"
-    reward_doc = ("reach: 1 - tanh(10 * |grasp site - handle|); open: 3 * clip(opening / "
-                  f"{OPEN_DISTANCE}, 0, 1); +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |grasp site - handle|)"),
+        Term("open", 3.0, f"clip(opening / {OPEN_DISTANCE}, 0, 1)"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 80
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -126,15 +131,64 @@ class OpenDrawer(Task):
         return np.concatenate([data.mocap_pos[self.mocap_id], [np.cos(yaw), np.sin(yaw)],
                                [self.opening(data), data.qvel[self.joint_dof]], self.handle_position(data)])
 
+    def is_open(self, data: mujoco.MjData, opening: float) -> bool:
+        """Whether the drawer counts as opened (v1 also asks that the hand pulled it by the handle)."""
+        return opening >= OPEN_DISTANCE
+
     def score(self, data: mujoco.MjData) -> StepScore:
         opening = self.opening(data)
-        success = opening >= OPEN_DISTANCE
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - self.handle_position(data)))
-        reward = reach + 3.0 * np.clip(opening / OPEN_DISTANCE, 0.0, 1.0)
-        return StepScore(float(reward + (5.0 if success else 0.0)), bool(success))
+        success = self.is_open(data, opening)
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - self.handle_position(data))),
+            "open": rewards.progress(opening, OPEN_DISTANCE),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return OpenDrawerExpert(env, seed, action_noise)
+
+
+# hb-v2: at least this share of the opening must be made while the hand is on the handle (bar or posts).
+PULLED_BY_HANDLE = 0.8
+SLIDE_TOLERANCE = 0.002  # m past the slide's end that still counts as within it (the limit is a soft constraint)
+
+
+class OpenDrawerV1(OpenDrawer):
+    """hb-v2: the drawer must be pulled by its handle, and must stay within its slide.
+
+    The opening is credited only while the hand is on the handle, so a drawer knocked open by a flailing
+    hand does not count. The slide's end stop is stiff and the wrist's force bounded, so it holds.
+    """
+
+    version = 1
+    success_rule = (f"drawer pulled out >= {OPEN_DISTANCE} m along its slide, at least {PULLED_BY_HANDLE:.0%} of "
+                    f"that while the hand is on the handle (within {rules.WORKING_DISTANCE * 1000:.0f} mm of bar or "
+                    f"posts), and never past its {DRAWER_TRAVEL} m slide")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        spec.joint("drawer_joint").solref_limit = [0.004, 1.0]  # a stiff end stop (2 physics steps)
+        rules.limit_wrist_effort(spec)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.contacts = rules.HandContacts(model, hand)
+        self.handle_geoms = tuple(model.geom(name).id for name in
+                                  ("handle_bar", "handle_post_left", "handle_post_right"))
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        super().apply(data, params)
+        self.pulled = 0.0  # opening made while the hand was on the handle
+        self.last_opening = 0.0
+        self.past_slide = False
+
+    def is_open(self, data: mujoco.MjData, opening: float) -> bool:
+        if self.contacts.within(data, self.handle_geoms, rules.WORKING_DISTANCE):
+            self.pulled += opening - self.last_opening
+        self.last_opening = opening
+        self.past_slide |= opening > DRAWER_TRAVEL + SLIDE_TOLERANCE
+        return (opening >= OPEN_DISTANCE and self.pulled >= PULLED_BY_HANDLE * OPEN_DISTANCE
+                and not self.past_slide)
 
 
 def synergy_tip_offsets(hand, name: str, level: float, fingers: tuple[str, ...]) -> np.ndarray:
@@ -223,3 +277,4 @@ class OpenDrawerExpert(Expert):
 
 
 TASK = OpenDrawer
+TASKS = (OpenDrawer, OpenDrawerV1)  # v0: hb-v1; v1: hb-v2

@@ -7,8 +7,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
+from handbench.rewards import Term
 from handbench.scene import (
     add_free_box,
     add_goal_marker,
@@ -37,8 +39,12 @@ class PickPlace(Task):
     description = ("Grasp a cube of random pose, size and mass and carry it to a random goal point in the air "
                    "(the translucent green sphere), then hold it there.")
     success_rule = (f"cube centre within {GOAL_TOLERANCE} m of the goal for {HOLD_STEPS} consecutive steps")
-    reward_doc = ("reach: 1 - tanh(10 * |grasp site - cube|); grasp: 0.25 per touching digit (max 1); "
-                  "place: 2 * (1 - tanh(5 * |cube - goal|)); +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |grasp site - cube|)"),
+        Term("grasp", 1.0, "0.25 per touching digit (max 1)"),
+        Term("place", 2.0, "1 - tanh(5 * |cube - goal|)"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 100
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -84,18 +90,44 @@ class PickPlace(Task):
         return np.concatenate([data.qpos[self.cube_qpos], data.qvel[self.cube_qvel],
                                [self.model.geom_size[self.cube_geom, 0]], goal, goal - self.cube_position(data)])
 
+    def at_goal(self, data: mujoco.MjData, distance: float) -> bool:
+        """Whether this step counts toward the hold window (v1 also asks that the hand holds the cube)."""
+        return distance <= GOAL_TOLERANCE
+
     def score(self, data: mujoco.MjData) -> StepScore:
         cube = self.cube_position(data)
         distance = float(np.linalg.norm(cube - self.goal))
-        self.hold_steps = self.hold_steps + 1 if distance <= GOAL_TOLERANCE else 0
+        self.hold_steps = self.hold_steps + 1 if self.at_goal(data, distance) else 0
         success = self.hold_steps >= HOLD_STEPS
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
         touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))  # digits only (the palm is last)
-        reward = reach + min(0.25 * touching, 1.0) + 2.0 * (1.0 - np.tanh(5.0 * distance))
-        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - cube)),
+            "grasp": rewards.contact(touching, 0.25),
+            "place": rewards.reach(distance, sharpness=5.0),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return PickPlaceExpert(env, seed, action_noise)
+
+
+class PickPlaceV1(rules.HeldObjectRule, PickPlace):
+    """hb-v2: the cube must be held by the hand at the goal through the hold window."""
+
+    version = 1
+    success_rule = (f"cube centre within {GOAL_TOLERANCE} m of the goal for {HOLD_STEPS} consecutive steps, "
+                    f"{rules.HeldObjectRule.HELD}")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        rules.limit_wrist_effort(spec)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
+
+    def at_goal(self, data: mujoco.MjData, distance: float) -> bool:
+        return distance <= GOAL_TOLERANCE and self.held(data, self.cube_position(data))
 
 
 class PickPlaceExpert(Expert):
@@ -177,3 +209,4 @@ class PickPlaceExpert(Expert):
 
 
 TASK = PickPlace
+TASKS = (PickPlace, PickPlaceV1)  # v0: hb-v1; v1: hb-v2

@@ -7,8 +7,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from handbench import rewards
 from handbench.expert import Expert, WristMotion
 from handbench.hands import axis_angle_quat, yaw_quat
+from handbench.rewards import Term
 from handbench.scene import finger_body_sets, subtree_bodies
 from handbench.task import StepScore, Task
 
@@ -38,8 +40,12 @@ class PressButton(Task):
                    "(index, middle or ring; also shown by the cap colour) while the other fingers stay clear.")
     success_rule = (f"button cap sunk >= {PRESS_DEPTH * 1000:.0f} mm while the named finger's distal phalanx "
                     "touches the cap and no other part of the hand touches the button (cap or housing)")
-    reward_doc = ("reach: 1 - tanh(10 * |named fingertip - cap top|); press: 2 * clip(travel / "
-                  f"{PRESS_DEPTH}, 0, 1); -1 while any other part of the hand touches the button; +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |named fingertip - cap top|)"),
+        Term("press", 2.0, f"clip(travel / {PRESS_DEPTH}, 0, 1)"),
+        Term("other_touch", -1.0, "1 while any other part of the hand touches the button"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 70
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -137,9 +143,12 @@ class PressButton(Task):
         named, other = self.touches(data)
         success = travel >= PRESS_DEPTH and named and not other
         tip = self.hand.fingertip_positions(data)[self.finger]
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(tip - self.cap_top(data)))
-        reward = reach + 2.0 * np.clip(travel / PRESS_DEPTH, 0.0, 1.0) - (1.0 if other else 0.0)
-        return StepScore(float(reward + (5.0 if success else 0.0)), bool(success))
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(tip - self.cap_top(data))),
+            "press": rewards.progress(travel, PRESS_DEPTH),
+            "other_touch": rewards.flag(other),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return PressButtonExpert(env, seed, action_noise)

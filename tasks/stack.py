@@ -8,7 +8,9 @@ import mujoco
 import numpy as np
 from handbench.tasks.lift_cube import GRASP_HEIGHT, LiftCube, LiftCubeExpert
 
+from handbench import rewards, rules
 from handbench.hands import yaw_quat
+from handbench.rewards import Term
 from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_box_half_size, subtree_bodies
 from handbench.task import StepScore
 
@@ -55,9 +57,13 @@ class Stack(LiftCube):
                    "(random pose), then let go: the stack must stand on its own.")
     success_rule = (f"red cube centre within {XY_TOLERANCE} m (horizontal) of the base centre, its bottom within "
                     f"{Z_TOLERANCE} m of the base top, not touching the hand, for {HOLD_STEPS} consecutive steps")
-    reward_doc = ("reach: 1 - tanh(10 * |grasp site - cube|); lift: 1 if the cube is off the table; "
-                  "place: 2 * (1 - tanh(10 * |cube - spot on the base|)); release: 1 when placed and not touching "
-                  "the hand; +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |grasp site - cube|)"),
+        Term("lift", 1.0, "1 if the cube is off the table"),
+        Term("place", 2.0, "1 - tanh(10 * |cube - spot on the base|)"),
+        Term("release", 1.0, "1 when placed and not touching the hand"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 200
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -112,20 +118,56 @@ class Stack(LiftCube):
         offset = self.cube_position(data) - self.place_target(data)
         return bool(np.linalg.norm(offset[:2]) <= XY_TOLERANCE and abs(offset[2]) <= Z_TOLERANCE)
 
+    def stands(self, data: mujoco.MjData, stacked: bool, released: bool) -> bool:
+        """Whether this step counts toward the hold window (v1 also asks that the hand carried the cube there)."""
+        return stacked and released
+
     def score(self, data: mujoco.MjData) -> StepScore:
         cube = self.cube_position(data)
         stacked = self.is_stacked(data)
         released = not self.hand_touches_cube(data)
-        self.stack_steps = self.stack_steps + 1 if stacked and released else 0
+        self.stack_steps = self.stack_steps + 1 if self.stands(data, stacked, released) else 0
         success = self.stack_steps >= HOLD_STEPS
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - cube))
-        lifted = float(cube[2] > self.start_height + 0.01)
-        place = 2.0 * (1.0 - np.tanh(10.0 * np.linalg.norm(cube - self.place_target(data))))
-        reward = reach + lifted + place + (1.0 if stacked and released else 0.0)
-        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - cube)),
+            "lift": rewards.flag(cube[2] > self.start_height + 0.01),
+            "place": rewards.reach(np.linalg.norm(cube - self.place_target(data))),
+            "release": rewards.flag(stacked and released),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> StackExpert:
         return StackExpert(env, seed, action_noise)
+
+
+class StackV1(rules.HeldObjectRule, Stack):
+    """hb-v2: the hand must have carried the cube (held it off the table) before the stack counts, and the
+    cube must rest on the base (below ``rules.MAX_HELD_SPEED``) through the hold window."""
+
+    version = 1
+    success_rule = (f"red cube centre within {XY_TOLERANCE} m (horizontal) of the base centre, its bottom within "
+                    f"{Z_TOLERANCE} m of the base top, not touching the hand and moving < {rules.MAX_HELD_SPEED} "
+                    f"m/s, for {HOLD_STEPS} consecutive steps, after the hand has carried it (held by the thumb and "
+                    "another finger, or palm and two fingers, off the table)")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        rules.limit_wrist_effort(spec)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        super().apply(data, params)
+        self.carried = False
+
+    def stands(self, data: mujoco.MjData, stacked: bool, released: bool) -> bool:
+        cube = self.cube_position(data)
+        if cube[2] > self.start_height + 0.01 and self.held(data, cube):
+            self.carried = True
+        resting = rules.speed(data.qvel[self.cube_qvel]) < rules.MAX_HELD_SPEED
+        return stacked and released and resting and self.carried
 
 
 class StackExpert(LiftCubeExpert):
@@ -267,3 +309,4 @@ class StackExpert(LiftCubeExpert):
 
 
 TASK = Stack
+TASKS = (Stack, StackV1)  # v0: hb-v1; v1: hb-v2

@@ -13,8 +13,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
+from handbench.rewards import Term
 from handbench.task import StepScore, Task
 
 TARGET_ANGLE = np.pi
@@ -34,8 +36,12 @@ class TurnValve(Task):
                    "reaches pi rad. It starts at -0.6..-0.2 rad, beyond what the wrist yaw range (+/-1.6 rad) "
                    "turns in one grasp, so the hand has to regrasp.")
     success_rule = "valve hinge angle >= pi rad (it starts at -0.6..-0.2 rad)"
-    reward_doc = ("reach: 1 - tanh(10 * |grasp site - knob centre|); grasp: 0.25 per touching digit (max 1); "
-                  "turn: 2 * clip((angle - start) / (pi - start), 0, 1); +5 on success")
+    reward_terms = (
+        Term("reach", 1.0, "1 - tanh(10 * |grasp site - knob centre|)"),
+        Term("grasp", 1.0, "0.25 per touching digit (max 1)"),
+        Term("turn", 2.0, "clip((angle - start) / (pi - start), 0, 1)"),
+        Term("success", 5.0, "1 on success"),
+    )
     max_episode_steps = 200
 
     def build(self, spec: mujoco.MjSpec) -> None:
@@ -85,17 +91,56 @@ class TurnValve(Task):
         return np.array([*self.knob_centre(), angle, np.cos(angle), np.sin(angle),
                          data.qvel[self.hinge_dof], TARGET_ANGLE - angle])
 
+    def is_turned(self, data: mujoco.MjData, angle: float) -> bool:
+        """Whether the valve counts as turned (v1 also asks that the hand turned it)."""
+        return angle >= TARGET_ANGLE
+
     def score(self, data: mujoco.MjData) -> StepScore:
         angle = self.valve_angle(data)
-        success = angle >= TARGET_ANGLE
-        reach = 1.0 - np.tanh(10.0 * np.linalg.norm(self.hand.grasp_site_pos(data) - self.knob_centre()))
+        success = self.is_turned(data, angle)
         touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))  # digits only (the palm is last)
-        progress = np.clip((angle - self.start_angle) / (TARGET_ANGLE - self.start_angle), 0.0, 1.0)
-        reward = reach + min(0.25 * touching, 1.0) + 2.0 * progress
-        return StepScore(float(reward + (5.0 if success else 0.0)), success)
+        return self.step_score({
+            "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - self.knob_centre())),
+            "grasp": rewards.contact(touching, 0.25),
+            "turn": rewards.progress(angle - self.start_angle, TARGET_ANGLE - self.start_angle),
+            "success": rewards.flag(success),
+        }, success)
 
     def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
         return TurnValveExpert(env, seed, action_noise)
+
+
+# hb-v2: at least this share of the turn must be made while the hand touches the knob.
+TURNED_BY_HAND = 0.8
+
+
+class TurnValveV1(TurnValve):
+    """hb-v2: the turn is credited only while the hand touches the knob, so a knob spun by a blow and left
+    coasting does not count; the wrist's force is bounded like a real arm's."""
+
+    version = 1
+    success_rule = (f"valve hinge angle >= pi rad (it starts at -0.6..-0.2 rad), at least {TURNED_BY_HAND:.0%} of "
+                    "the turn made while the hand touches the knob")
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        rules.limit_wrist_effort(spec)
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.contacts = rules.HandContacts(model, hand)
+        self.knob_geom = model.geom("valve_knob").id
+
+    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+        super().apply(data, params)
+        self.turned = 0.0  # turn made while the hand touched the knob (rad)
+        self.last_angle = self.start_angle
+
+    def is_turned(self, data: mujoco.MjData, angle: float) -> bool:
+        if self.contacts.touches(data, (self.knob_geom,)):
+            self.turned += angle - self.last_angle
+        self.last_angle = angle
+        return angle >= TARGET_ANGLE and self.turned >= TURNED_BY_HAND * (TARGET_ANGLE - self.start_angle)
 
 
 YAW_LIMIT = 1.25  # the expert keeps its wrist yaw inside this (the joints stop at 1.6)
@@ -171,3 +216,4 @@ class TurnValveExpert(Expert):
 
 
 TASK = TurnValve
+TASKS = (TurnValve, TurnValveV1)  # v0: hb-v1; v1: hb-v2
