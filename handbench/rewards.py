@@ -60,14 +60,6 @@ def total(weighted_terms: Mapping[str, float]) -> float:
 
 
 def describe(terms: Sequence[Term]) -> str:
-    """The reward in words, e.g. ``reach: 1 - tanh(...); lift: 2 * clip(...); success: +5 on success``."""
-    parts = []
-    for term in terms:
-        weight = f"{term.weight:g}"
-        if term.weight == 1:
-            parts.append(f"{term.name}: {term.doc}")
-        elif term.weight == -1:
-            parts.append(f"{term.name}: -({term.doc})")
-        else:
-            parts.append(f"{term.name}: {weight} * ({term.doc})")
-    return "; ".join(parts)
+    """The reward in words, e.g. ``reach: 1 - tanh(...); lift x2: clip(...); success x5: 1 on success``."""
+    return "; ".join(f"{term.name}: {term.doc}" if term.weight == 1 else f"{term.name} x{term.weight:g}: {term.doc}"
+                     for term in terms)

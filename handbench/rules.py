@@ -17,8 +17,8 @@ import numpy as np
 from handbench.hands import BoundHand
 from handbench.scene import finger_body_sets, subtree_bodies
 
-PALM = "palm"
-WORKING_DISTANCE = 0.005  # m: a hand part this close to a handle or knob is working it  # any part of the hand that is not one of the fingertip chains (palm, wrist, extra fingers)
+PALM = "palm"  # any part of the hand that is not one of the fingertip chains (palm, wrist, extra fingers)
+WORKING_DISTANCE = 0.005  # m: a hand part this close to a handle or knob is working it
 # Bounds a carried object stays within (the experts move at most 0.24 m/s and lift at most 0.3 m).
 MAX_HELD_SPEED = 0.5  # m/s, linear speed of an object counted as held or resting
 MAX_OBJECT_HEIGHT = 0.5  # m above the table

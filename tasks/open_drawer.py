@@ -150,7 +150,7 @@ class OpenDrawer(Task):
 
 # hb-v2: at least this share of the opening must be made while the hand is on the handle (bar or posts).
 PULLED_BY_HANDLE = 0.8
-SLIDE_TOLERANCE = 0.002  # m past the slide's end that still counts as within it (the limit is a soft constraint)
+SLIDE_TOLERANCE = 0.003  # m past the slide's end that still counts as within it (the limit is a soft constraint)
 
 
 class OpenDrawerV1(OpenDrawer):

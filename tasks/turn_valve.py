@@ -110,17 +110,17 @@ class TurnValve(Task):
         return TurnValveExpert(env, seed, action_noise)
 
 
-# hb-v2: at least this share of the turn must be made while the hand touches the knob.
+# hb-v2: at least this share of the turn must be made while the hand is on the knob.
 TURNED_BY_HAND = 0.8
 
 
 class TurnValveV1(TurnValve):
-    """hb-v2: the turn is credited only while the hand touches the knob, so a knob spun by a blow and left
+    """hb-v2: the turn is credited only while the hand is on the knob, so a knob spun by a blow and left
     coasting does not count; the wrist's force is bounded like a real arm's."""
 
     version = 1
     success_rule = (f"valve hinge angle >= pi rad (it starts at -0.6..-0.2 rad), at least {TURNED_BY_HAND:.0%} of "
-                    "the turn made while the hand touches the knob")
+                    f"the turn made while the hand is on the knob (within {rules.WORKING_DISTANCE * 1000:.0f} mm)")
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)
@@ -133,11 +133,11 @@ class TurnValveV1(TurnValve):
 
     def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
         super().apply(data, params)
-        self.turned = 0.0  # turn made while the hand touched the knob (rad)
+        self.turned = 0.0  # turn made while the hand was on the knob (rad)
         self.last_angle = self.start_angle
 
     def is_turned(self, data: mujoco.MjData, angle: float) -> bool:
-        if self.contacts.touches(data, (self.knob_geom,)):
+        if self.contacts.within(data, (self.knob_geom,), rules.WORKING_DISTANCE):
             self.turned += angle - self.last_angle
         self.last_angle = angle
         return angle >= TARGET_ANGLE and self.turned >= TURNED_BY_HAND * (TARGET_ANGLE - self.start_angle)

@@ -27,6 +27,11 @@ def task_rows() -> list[dict[str, str]]:
     ]
 
 
+def reward_list_md() -> str:
+    """The README's reward list: one line per task, generated from its reward terms (``Task.reward_terms``)."""
+    return "\n".join(f"- `{row['task']}`: {row['reward']}." for row in task_rows())
+
+
 def run(args: argparse.Namespace) -> int:
     rows = task_rows()
     if args.format == "md":
@@ -36,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print("| " + " | ".join(f"`{row[c]}`" if c == "task" else row[c].replace("|", "\\|")
                                     for c in columns) + " |")
+        print()
+        print(reward_list_md())
         return 0
     from rich.console import Console
     from rich.table import Table
