@@ -76,25 +76,6 @@ def is_grip(parts: set[str]) -> bool:
     return ("thumb" in parts and fingers >= 1) or (PALM in parts and fingers >= 2)
 
 
-class HeldObjectRule:
-    """hb-v2's rule for tasks that carry a free object (given to ``bind_rule``): a step counts
-    toward the hold window only while the hand grips the object (thumb and another finger, or the palm
-    and two fingers) and the object moves slower than ``MAX_HELD_SPEED`` and stays lower than
-    ``MAX_OBJECT_HEIGHT``. The wrist's force is bounded like a real arm's (``limit_wrist_effort``)."""
-
-    HELD = (f"held by the hand (thumb and another finger, or palm and two fingers, touching it), moving "
-            f"< {MAX_HELD_SPEED} m/s and < {MAX_OBJECT_HEIGHT} m above the table")
-
-    def bind_rule(self, model, hand, geom: int, qvel) -> None:
-        self.contacts = HandContacts(model, hand)
-        self.rule_geom, self.rule_qvel = geom, qvel
-
-    def held(self, data: mujoco.MjData, position: np.ndarray) -> bool:
-        return (is_grip(self.contacts.parts_touching(data, (self.rule_geom,)))
-                and speed(data.qvel[self.rule_qvel]) < MAX_HELD_SPEED
-                and position[2] < MAX_OBJECT_HEIGHT)
-
-
 def speed(free_joint_qvel: np.ndarray) -> float:
     """Linear speed (m/s) of a free body from its free joint's velocity (first three entries)."""
     return float(np.linalg.norm(free_joint_qvel[:3]))
@@ -117,3 +98,28 @@ def limit_wrist_effort(spec: mujoco.MjSpec) -> None:
         limit = WRIST_FORCE_LIMIT if slide else WRIST_TORQUE_LIMIT
         actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
         actuator.forcerange = [-limit, limit]
+
+
+class BoundedWristTask:
+    """Mixin for hb-v2 task versions: the scene's wrist actuators get bounded force (``limit_wrist_effort``)
+    and the task a :class:`HandContacts` (``self.contacts``). Put it before the task class in the bases."""
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)  # type: ignore[misc]
+        limit_wrist_effort(spec)
+
+    def bind(self, model: mujoco.MjModel, hand: BoundHand) -> None:
+        super().bind(model, hand)  # type: ignore[misc]
+        self.contacts = HandContacts(model, hand)
+
+
+class HeldObjectTask(BoundedWristTask):
+    """Mixin for hb-v2 tasks that carry a free object: :meth:`held` is the hold-window condition."""
+
+    HELD = (f"held by the hand (thumb and another finger, or palm and two fingers, touching it), moving "
+            f"< {MAX_HELD_SPEED} m/s and < {MAX_OBJECT_HEIGHT} m above the table")
+
+    def held(self, data: mujoco.MjData, geom: int, qvel: slice, position: np.ndarray) -> bool:
+        """The hand grips the object (geom ``geom``, free-joint velocity ``qvel``) and it moves slowly and low."""
+        return (is_grip(self.contacts.parts_touching(data, (geom,)))
+                and speed(data.qvel[qvel]) < MAX_HELD_SPEED and position[2] < MAX_OBJECT_HEIGHT)

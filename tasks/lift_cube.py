@@ -89,23 +89,15 @@ class LiftCube(Task):
         return LiftCubeExpert(env, seed, action_noise)
 
 
-class LiftCubeV1(rules.HeldObjectRule, LiftCube):
+class LiftCubeV1(rules.HeldObjectTask, LiftCube):
     """hb-v2: the cube must be held by the hand through the hold window (a thrown cube does not count)."""
 
     version = 1
     success_rule = (f"cube centre >= {LIFT_HEIGHT} m above its start for {HOLD_STEPS} consecutive steps, "
-                    f"{rules.HeldObjectRule.HELD}")
-
-    def build(self, spec: mujoco.MjSpec) -> None:
-        super().build(spec)
-        rules.limit_wrist_effort(spec)
-
-    def bind(self, model, hand) -> None:
-        super().bind(model, hand)
-        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
+                    f"{rules.HeldObjectTask.HELD}")
 
     def lifted(self, data: mujoco.MjData, gained: float) -> bool:
-        return gained >= LIFT_HEIGHT and self.held(data, self.cube_position(data))
+        return gained >= LIFT_HEIGHT and self.held(data, self.cube_geom, self.cube_qvel, self.cube_position(data))
 
 
 class LiftCubeExpert(Expert):

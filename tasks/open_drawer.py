@@ -153,7 +153,7 @@ PULLED_BY_HANDLE = 0.8
 SLIDE_TOLERANCE = 0.003  # m past the slide's end that still counts as within it (the limit is a soft constraint)
 
 
-class OpenDrawerV1(OpenDrawer):
+class OpenDrawerV1(rules.BoundedWristTask, OpenDrawer):
     """hb-v2: the drawer must be pulled by its handle, and must stay within its slide.
 
     The opening is credited only while the hand is on the handle, so a drawer knocked open by a flailing
@@ -168,11 +168,9 @@ class OpenDrawerV1(OpenDrawer):
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)
         spec.joint("drawer_joint").solref_limit = [0.004, 1.0]  # a stiff end stop (2 physics steps)
-        rules.limit_wrist_effort(spec)
 
     def bind(self, model, hand) -> None:
         super().bind(model, hand)
-        self.contacts = rules.HandContacts(model, hand)
         self.handle_geoms = tuple(model.geom(name).id for name in
                                   ("handle_bar", "handle_post_left", "handle_post_right"))
 

@@ -111,23 +111,16 @@ class PickPlace(Task):
         return PickPlaceExpert(env, seed, action_noise)
 
 
-class PickPlaceV1(rules.HeldObjectRule, PickPlace):
+class PickPlaceV1(rules.HeldObjectTask, PickPlace):
     """hb-v2: the cube must be held by the hand at the goal through the hold window."""
 
     version = 1
     success_rule = (f"cube centre within {GOAL_TOLERANCE} m of the goal for {HOLD_STEPS} consecutive steps, "
-                    f"{rules.HeldObjectRule.HELD}")
-
-    def build(self, spec: mujoco.MjSpec) -> None:
-        super().build(spec)
-        rules.limit_wrist_effort(spec)
-
-    def bind(self, model, hand) -> None:
-        super().bind(model, hand)
-        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
+                    f"{rules.HeldObjectTask.HELD}")
 
     def at_goal(self, data: mujoco.MjData, distance: float) -> bool:
-        return distance <= GOAL_TOLERANCE and self.held(data, self.cube_position(data))
+        return distance <= GOAL_TOLERANCE and self.held(data, self.cube_geom, self.cube_qvel,
+                                                        self.cube_position(data))
 
 
 class PickPlaceExpert(Expert):

@@ -140,7 +140,7 @@ class Stack(LiftCube):
         return StackExpert(env, seed, action_noise)
 
 
-class StackV1(rules.HeldObjectRule, Stack):
+class StackV1(rules.HeldObjectTask, Stack):
     """hb-v2: the hand must have carried the cube (held it off the table) before the stack counts, and the
     cube must rest on the base (below ``rules.MAX_HELD_SPEED``) through the hold window."""
 
@@ -150,21 +150,13 @@ class StackV1(rules.HeldObjectRule, Stack):
                     f"m/s, for {HOLD_STEPS} consecutive steps, after the hand has carried it (held by the thumb and "
                     "another finger, or palm and two fingers, off the table)")
 
-    def build(self, spec: mujoco.MjSpec) -> None:
-        super().build(spec)
-        rules.limit_wrist_effort(spec)
-
-    def bind(self, model, hand) -> None:
-        super().bind(model, hand)
-        self.bind_rule(model, hand, self.cube_geom, self.cube_qvel)
-
     def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
         super().apply(data, params)
         self.carried = False
 
     def stands(self, data: mujoco.MjData, stacked: bool, released: bool) -> bool:
         cube = self.cube_position(data)
-        if cube[2] > self.start_height + 0.01 and self.held(data, cube):
+        if cube[2] > self.start_height + 0.01 and self.held(data, self.cube_geom, self.cube_qvel, cube):
             self.carried = True
         resting = rules.speed(data.qvel[self.cube_qvel]) < rules.MAX_HELD_SPEED
         return stacked and released and resting and self.carried

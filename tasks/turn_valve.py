@@ -114,7 +114,7 @@ class TurnValve(Task):
 TURNED_BY_HAND = 0.8
 
 
-class TurnValveV1(TurnValve):
+class TurnValveV1(rules.BoundedWristTask, TurnValve):
     """hb-v2: the turn is credited only while the hand is on the knob, so a knob spun by a blow and left
     coasting does not count; the wrist's force is bounded like a real arm's."""
 
@@ -122,13 +122,8 @@ class TurnValveV1(TurnValve):
     success_rule = (f"valve hinge angle >= pi rad (it starts at -0.6..-0.2 rad), at least {TURNED_BY_HAND:.0%} of "
                     f"the turn made while the hand is on the knob (within {rules.WORKING_DISTANCE * 1000:.0f} mm)")
 
-    def build(self, spec: mujoco.MjSpec) -> None:
-        super().build(spec)
-        rules.limit_wrist_effort(spec)
-
     def bind(self, model, hand) -> None:
         super().bind(model, hand)
-        self.contacts = rules.HandContacts(model, hand)
         self.knob_geom = model.geom("valve_knob").id
 
     def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
