@@ -24,9 +24,12 @@ import numpy as np
 import handbench
 from handbench.atomic import atomic_write_text, ensure_writable_dir
 from handbench.dataset import (
-    PIXELS_PREFIX,
+    FORMAT_VERSION,
     DatasetHeader,
     Episode,
+    camera_of,
+    flat_observation,
+    image_key,
     read_episode_file,
     write_dataset,
     write_episode_file,
@@ -77,7 +80,11 @@ class EpisodeOutcome:
 
 
 def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, record: bool = True) -> Episode:
-    """Roll out the task's expert from ``seed``; with ``record``, keep observations, actions and states."""
+    """Roll out the task's expert from ``seed``; with ``record``, keep observations, actions and states.
+
+    The observation after the last action (and its simulator state) is recorded too: it is the dataset's
+    ``next_obs`` for the last step.
+    """
     obs, info = env.reset(seed=seed)
     expert = env.task.make_expert(env, seed, action_noise)
     expert.reset()
@@ -87,10 +94,8 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
     for _ in range(env.task.max_episode_steps):
         if record:
             states.append(env.full_state())
-            for key, value in env.state_observation().items():
+            for key, value in flat_observation(env.state_observation(), obs.get("pixels")).items():
                 observations.setdefault(key, []).append(value)
-            for camera, image in obs.get("pixels", {}).items():
-                observations.setdefault(f"pixels/{camera}", []).append(image)
         action = expert.act(obs)
         obs, reward, terminated, truncated, info = env.step(action)
         actions.append(action)
@@ -106,6 +111,8 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
         observations={key: np.stack(values) for key, values in observations.items()},
         rewards=np.asarray(rewards, dtype=np.float32),
         states=np.asarray(states, dtype=np.float64) if record else np.zeros((0, 0)),
+        final_observation=flat_observation(env.state_observation(), obs.get("pixels")) if record else {},
+        final_state=env.full_state() if record else np.zeros(0),
         physics_error=physics_error,
     )
 
@@ -256,6 +263,7 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
         image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
         action_noise=float(config.action_noise), protocol=PROTOCOL_NAME,
         handbench_version=handbench.__version__, mujoco_version=mujoco.__version__, failed_seeds=failed_seeds,
+        action_low=env.action_space.low.tolist(), action_high=env.action_space.high.tolist(),
     )
 
 
@@ -264,7 +272,7 @@ def _manifest(header: DatasetHeader) -> dict[str, Any]:
     keep = ("task", "task_version", "hand", "expert_version", "model_hash", "obs_mode", "cameras", "image_size",
             "action_noise", "handbench_version", "mujoco_version")
     values = asdict(header)
-    return {key: values[key] for key in keep}
+    return {"format_version": FORMAT_VERSION, **{key: values[key] for key in keep}}
 
 
 def validate_config(config: GenerateConfig) -> None:
@@ -438,12 +446,12 @@ def _episode_problem(stored_seed: int, seed: int, action_noise: float, obs_shape
         return f"holds seed {stored_seed}"
     if action_noise != manifest["action_noise"]:
         return f"has action noise {action_noise}, the dataset {manifest['action_noise']}"
-    cameras = sorted(key[len(PIXELS_PREFIX):] for key in obs_shapes if key.startswith(PIXELS_PREFIX))
+    cameras = sorted(camera for camera in map(camera_of, obs_shapes) if camera is not None)
     wanted = sorted(manifest["cameras"]) if manifest["obs_mode"] == "pixels" else []
     if cameras != wanted:
         return f"has images of cameras {cameras}, the dataset {wanted}"
     for camera in cameras:
-        shape = obs_shapes[PIXELS_PREFIX + camera]
+        shape = obs_shapes[image_key(camera)]
         if list(shape) != [*manifest["image_size"], 3]:
             return f"has {camera} images of shape {shape}, the dataset {(*manifest['image_size'], 3)}"
     return None

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from handbench.atomic import atomic_path
-from handbench.dataset import PIXELS_PREFIX, DatasetHeader, DemoDataset, Episode, write_dataset
+from handbench.dataset import DatasetHeader, DemoDataset, Episode, camera_of, image_key, write_dataset
 from handbench.env import HandEnv, compiled_model
 from handbench.errors import HandbenchError
 from handbench.scene import MAX_RENDER_SIZE
@@ -78,13 +78,15 @@ def rerender_dataset(source: str | os.PathLike, out: str | os.PathLike, cameras:
         kept = [cam for cam in header.cameras if same_size and cam not in cameras]
         new_header = DatasetHeader(**{**vars(header), "obs_mode": "pixels", "cameras": [*kept, *cameras],
                                       "image_size": list(size), "created": ""})
-        obs_keys = [key for key in dataset.obs_keys if not key.startswith(PIXELS_PREFIX)]
-        obs_keys += [PIXELS_PREFIX + cam for cam in kept]
+        obs_keys = [key for key in dataset.obs_keys if camera_of(key) is None or camera_of(key) in kept]
 
         def episodes_with_images() -> Iterator[Episode]:
             for episode in dataset.episodes(indices, obs_keys):
-                images = render_states(env, episode.seed, episode.states, cameras, size)
-                episode.observations.update({PIXELS_PREFIX + cam: frames for cam, frames in images.items()})
+                states = np.concatenate([episode.states, episode.final_state[None]])
+                images = render_states(env, episode.seed, states, cameras, size)
+                for cam, frames in images.items():
+                    episode.observations[image_key(cam)] = frames[:-1]
+                    episode.final_observation[image_key(cam)] = frames[-1]
                 yield episode
 
         try:

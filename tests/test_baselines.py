@@ -41,7 +41,7 @@ def synthetic_header(obs_mode: str = "state", cameras: list[str] | None = None) 
     return DatasetHeader(task="lift-cube", task_version=0, hand="hb16", env_name="handbench/lift-cube-hb16-v0",
                          expert_version=0, model_hash="synthetic", obs_mode=obs_mode, cameras=cameras or [],
                          image_size=[16, 16], frame_skip=1, control_dt=0.05, action_noise=0.0, protocol="hb-v1",
-                         handbench_version="0.1.0", mujoco_version="0")
+                         handbench_version="0.1.0", mujoco_version="0", action_low=[-2.0] * 3, action_high=[2.0] * 3)
 
 
 def synthetic_episode(index: int, steps: int = 12, cameras: tuple[str, ...] = ()) -> Episode:
@@ -57,10 +57,11 @@ def synthetic_episode(index: int, steps: int = 12, cameras: tuple[str, ...] = ()
     observations = {k: v.astype(np.float32) for k, v in observations.items()}
     rng = np.random.default_rng(index)
     for camera in cameras:
-        observations[f"pixels/{camera}"] = rng.integers(0, 255, (steps, 16, 16, 3), dtype=np.uint8)
+        observations[f"{camera}_image"] = rng.integers(0, 255, (steps, 16, 16, 3), dtype=np.uint8)
     return Episode(seed=index, success=True, strategy="default", action_noise=0.0, episode_params={},
                    actions=actions.astype(np.float32), observations=observations,
-                   rewards=np.zeros(steps, np.float32), states=np.zeros((steps, 2)))
+                   rewards=np.zeros(steps, np.float32), states=np.zeros((steps, 2)),
+                   final_observation={key: value[-1] for key, value in observations.items()}, final_state=np.zeros(2))
 
 
 @pytest.fixture(scope="module")

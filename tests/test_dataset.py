@@ -98,15 +98,20 @@ def _episode(seed: int, steps: int, rng: np.random.Generator) -> Episode:
                    observations={"agent_pos": rng.random((steps, 4), dtype=np.float32),
                                  "environment_state": rng.random((steps, 2), dtype=np.float32),
                                  "tactile": rng.random((steps, 5), dtype=np.float32),
-                                 "pixels/top": rng.integers(0, 255, (steps, 6, 8, 3), dtype=np.uint8)},
-                   rewards=rng.random(steps, dtype=np.float32), states=rng.random((steps, 7)))
+                                 "top_image": rng.integers(0, 255, (steps, 6, 8, 3), dtype=np.uint8)},
+                   rewards=rng.random(steps, dtype=np.float32), states=rng.random((steps, 7)),
+                   final_observation={"agent_pos": rng.random(4, dtype=np.float32),
+                                      "environment_state": rng.random(2, dtype=np.float32),
+                                      "tactile": rng.random(5, dtype=np.float32),
+                                      "top_image": rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)},
+                   final_state=rng.random(7))
 
 
 def _header() -> DatasetHeader:
     return DatasetHeader(task=TASK, task_version=0, hand=HAND, env_name="handbench/x", expert_version=0,
                          model_hash="abc", obs_mode="pixels", cameras=["top"], image_size=[6, 8], frame_skip=25,
                          control_dt=0.05, action_noise=0.1, protocol=PROTOCOL_NAME, handbench_version="0",
-                         mujoco_version="0", failed_seeds=[3])
+                         mujoco_version="0", failed_seeds=[3], action_low=[-1.0] * 3, action_high=[2.0] * 3)
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -127,15 +132,90 @@ def test_round_trip(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp")), "no temporary files left behind"
 
 
-def test_content_hash_ignores_creation_time_but_not_data(tmp_path: Path, state_dataset: Path) -> None:
-    copy = tmp_path / "copy.hdf5"
-    shutil.copy(state_dataset, copy)
-    with h5py.File(copy, "a") as file:
-        file["data"].attrs["created"] = "1999-01-01T00:00:00+00:00"
-    assert dataset_hash(copy) == dataset_hash(state_dataset)
-    with h5py.File(copy, "a") as file:
-        file["data/demo_0/actions"][0, 0] += 1e-3
-    assert dataset_hash(copy) != dataset_hash(state_dataset)
+@pytest.mark.parametrize("edit", [
+    lambda f: f["data"].attrs.__setitem__("created", "1999-01-01T00:00:00+00:00"),
+    lambda f: f["data"].attrs.__setitem__("handbench_version", "9.9.9"),
+    lambda f: f["data"].attrs.__setitem__("mujoco_version", "0.0.1"),
+    lambda f: f["data"].attrs.__setitem__("model_hash", "feedfeedfeedfeed"),
+    lambda f: f["data"].attrs.__setitem__("expert_version", 7),
+    lambda f: f["data/demo_0"].attrs.__setitem__("strategy", "another-name"),
+    lambda f: f["data/demo_0"].attrs.__setitem__("episode_params", "{}"),
+    lambda f: f["data/demo_0/states"].__setitem__((0, 0), 123.0),
+], ids=["created", "handbench_version", "mujoco_version", "model_hash", "expert_version", "strategy",
+        "episode_params", "states"])
+def test_content_hash_ignores_provenance(tmp_path: Path, state_dataset: Path, edit) -> None:
+    """Attributes that say where demonstrations came from (and sim states) leave the hash alone."""
+    assert dataset_hash(_corrupt(state_dataset, tmp_path, edit)) == dataset_hash(state_dataset)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda f: f["data/demo_0/actions"].__setitem__((0, 0), f["data/demo_0/actions"][0, 0] + 1e-3),
+    lambda f: f["data/demo_1/obs/agent_pos"].__setitem__((2, 1), 0.5),
+    lambda f: f["data/demo_1/next_obs/tactile"].__setitem__((0, 0), 0.5),
+    lambda f: f["data/demo_0/rewards"].__setitem__(0, 9.0),
+    lambda f: f["data"].attrs.__setitem__("task_version", 5),
+], ids=["actions", "obs", "next_obs", "rewards", "task_version"])
+def test_content_hash_covers_what_training_reads(tmp_path: Path, state_dataset: Path, edit) -> None:
+    assert dataset_hash(_corrupt(state_dataset, tmp_path, edit)) != dataset_hash(state_dataset)
+
+
+def test_reader_layout_state(state_dataset: Path) -> None:
+    """The rules robomimic, srl_il and Diffusion Policy's converter rely on, for a state dataset."""
+    env = HandEnv(TASK, HAND)
+    with h5py.File(state_dataset, "r") as file:
+        data = file["data"]
+        env_args = json.loads(data.attrs["env_args"])
+        space = env_args["action_space"]
+        np.testing.assert_array_equal(np.asarray(space["low"], np.float32), env.action_space.low)
+        np.testing.assert_array_equal(np.asarray(space["high"], np.float32), env.action_space.high)
+        assert "not normalized to [-1, 1]" in space["meaning"]
+        for name in data:
+            demo = data[name]
+            steps = int(demo.attrs["num_samples"])
+            assert sorted(demo["obs"]) == sorted(demo["next_obs"]) == sorted(env.observation_space.spaces)
+            for key in demo["obs"]:
+                for part in ("obs", "next_obs"):
+                    item = demo[f"{part}/{key}"]
+                    assert isinstance(item, h5py.Dataset), "every observation key is one flat dataset"
+                    assert item.dtype == np.float32 and item.shape == (steps, *env.observation_space[key].shape)
+                np.testing.assert_array_equal(demo[f"next_obs/{key}"][:-1], demo[f"obs/{key}"][1:])
+            assert demo["final_state"].shape == demo["states"].shape[1:]
+            # next_obs[T-1] is the observation after the last action, not a copy of obs[T-1]
+            env.reset(seed=int(demo.attrs["seed"]))
+            env.set_full_state(demo["final_state"][()])
+            for key, value in env.state_observation().items():
+                np.testing.assert_array_equal(demo[f"next_obs/{key}"][-1], value)
+            assert not np.array_equal(demo["next_obs/agent_pos"][-1], demo["obs/agent_pos"][-1])
+    env.close()
+
+
+def test_reader_layout_pixels(pixels_dataset: Path) -> None:
+    """Cameras are flat uint8 obs/<cam>_image datasets (T, H, W, 3), next_obs aligned, in a pixels file."""
+    with h5py.File(pixels_dataset, "r") as file:
+        demo = file["data/demo_0"]
+        steps = int(demo.attrs["num_samples"])
+        assert "pixels" not in demo["obs"]
+        assert sorted(demo["obs"]) == sorted(demo["next_obs"]) == ["agent_pos", "environment_state", "tactile",
+                                                                   "top_image"]
+        for part in ("obs", "next_obs"):
+            images = demo[f"{part}/top_image"]
+            assert isinstance(images, h5py.Dataset) and images.dtype == np.uint8 and images.shape == (steps, 24, 32, 3)
+        np.testing.assert_array_equal(demo["next_obs/top_image"][:-1], demo["obs/top_image"][1:])
+        env = HandEnv(TASK, HAND, obs_mode="pixels", cameras=["top"], image_size=(24, 32))
+        env.reset(seed=int(demo.attrs["seed"]))
+        env.set_full_state(demo["final_state"][()])
+        np.testing.assert_array_equal(demo["next_obs/top_image"][-1], env.render_camera("top"))
+        env.close()
+
+
+def test_version_1_files_are_refused_with_the_command_that_regenerates_them(state_dataset: Path,
+                                                                            tmp_path: Path) -> None:
+    path = _corrupt(state_dataset, tmp_path, lambda f: f["data"].attrs.__setitem__("format_version", 1))
+    with pytest.raises(HandbenchError) as info:
+        open_dataset(path)
+    text = str(info.value)
+    assert "\n" not in text and "version-1" in text
+    assert f"handbench generate-demos --task {TASK} --hand {HAND} --num-demos 2 --obs state --out {path}" in text
 
 
 def _corrupt(source: Path, tmp_path: Path, edit) -> Path:
@@ -182,6 +262,7 @@ def test_rerendered_images_equal_collected_ones(pixels_dataset: Path, tmp_path: 
         assert original.pixels("top").shape == (original.num_samples, 24, 32, 3)
         assert original.pixels("top").std() > 0, "images should not be blank"
         np.testing.assert_array_equal(again.pixels("top"), original.pixels("top"))
+        np.testing.assert_array_equal(again.final_observation["top_image"], original.final_observation["top_image"])
         np.testing.assert_array_equal(again.states, original.states)
 
 

@@ -32,10 +32,13 @@ def _episode(index: int, length: int, pixels: bool) -> Episode:
         "tactile": rng.uniform(size=(length, 5)).astype(np.float32),
     }
     if pixels:
-        observations.update({f"pixels/{cam}": _frames(length, 50 * k + index) for k, cam in enumerate(CAMERAS)})
+        observations.update({f"{cam}_image": _frames(length + 1, 50 * k + index) for k, cam in enumerate(CAMERAS)})
+    final = {key: value[-1] for key, value in observations.items()}
+    observations = {key: value[:length] if key.endswith("_image") else value for key, value in observations.items()}
     return Episode(seed=index, success=index == 0, strategy="default", action_noise=0.0, episode_params={},
                    actions=rng.normal(size=(length, 22)).astype(np.float32), observations=observations,
-                   rewards=rng.normal(size=length).astype(np.float32), states=rng.normal(size=(length, 9)))
+                   rewards=rng.normal(size=length).astype(np.float32), states=rng.normal(size=(length, 9)),
+                   final_observation=final, final_state=rng.normal(size=9))
 
 
 @pytest.fixture(params=["state", "pixels"])
@@ -45,7 +48,7 @@ def dataset_path(request, tmp_path):
         task="lift-cube", task_version=0, hand="hb16", env_name="handbench/lift-cube-hb16-v0", expert_version=0,
         model_hash="0" * 16, obs_mode=request.param, cameras=list(CAMERAS) if pixels else [],
         image_size=[32, 32], frame_skip=25, control_dt=0.05, action_noise=0.0, protocol="hb-v1",
-        handbench_version="0.1.0", mujoco_version="test")
+        handbench_version="0.1.0", mujoco_version="test", action_low=[-1.5] * 22, action_high=[1.5] * 22)
     path = tmp_path / "demos.hdf5"
     write_dataset(path, header, [_episode(i, n, pixels) for i, n in enumerate(LENGTHS)])
     return path
@@ -69,7 +72,7 @@ def test_lerobot_export_matches_hdf5(dataset_path, tmp_path):
     assert list(tasks["task_index"]) == [0] and "cube" in tasks.index[0]
     stats = json.loads((out / "meta/stats.json").read_text())
     with DemoDataset(dataset_path) as dataset:
-        cameras = [k.split("/", 1)[1] for k in dataset.obs_keys if k.startswith("pixels/")]
+        cameras = [k.removesuffix("_image") for k in dataset.obs_keys if k.endswith("_image")]
         for index, episode in enumerate(dataset.episodes()):
             row = episodes.iloc[index]
             rows = frames.iloc[row["dataset_from_index"]:row["dataset_to_index"]]
@@ -103,6 +106,34 @@ def test_lerobot_export_matches_hdf5(dataset_path, tmp_path):
     np.testing.assert_allclose(stats["action"]["mean"], all_actions.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(stats["action"]["std"], all_actions.std(0), rtol=1e-5, atol=1e-6)
     assert stats["action"]["count"] == [sum(LENGTHS)]
+    for name, q in {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}.items():
+        np.testing.assert_allclose(stats["action"][name], np.quantile(all_actions, q, axis=0, method="inverted_cdf"),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(stats["observation.state"][name],
+                                   np.quantile(np.stack(frames["observation.state"]), q, axis=0,
+                                               method="inverted_cdf"), rtol=1e-6)
+    assert (out.stat().st_mode & 0o777) == (0o777 & ~_umask())
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("dataset_path", ["pixels"], indirect=True)
+def test_lerobot_image_quantiles_are_exact_over_the_sampled_frames(dataset_path, tmp_path):
+    out = tmp_path / "lerobot"
+    export_dataset(dataset_path, "lerobot", out)
+    stats = json.loads((out / "meta/stats.json").read_text())
+    with DemoDataset(dataset_path) as dataset:
+        for cam in CAMERAS:  # every frame is used: episodes are shorter than the 100-frame sample
+            pixels = np.concatenate([ep.pixels(cam) for ep in dataset.episodes()]).reshape(-1, 3) / 255.0
+            for name, q in {"q01": 0.01, "q50": 0.50, "q99": 0.99}.items():
+                expected = np.quantile(pixels, q, axis=0, method="inverted_cdf").reshape(3, 1, 1)
+                np.testing.assert_allclose(stats[f"observation.images.{cam}"][name], expected, atol=1e-9)
 
 
 def test_zarr_export_matches_hdf5(dataset_path, tmp_path):
@@ -123,8 +154,9 @@ def test_zarr_export_matches_hdf5(dataset_path, tmp_path):
             np.testing.assert_array_equal(root["data/tactile"][start:end], episode.observations["tactile"])
             np.testing.assert_array_equal(root["data/reward"][start:end], episode.rewards)
             for key in episode.observations:
-                if key.startswith("pixels/"):
-                    np.testing.assert_array_equal(root[f"data/img_{key[7:]}"][start:end], episode.observations[key])
+                if key.endswith("_image"):
+                    np.testing.assert_array_equal(root[f"data/img_{key.removesuffix('_image')}"][start:end],
+                                                  episode.observations[key])
         assert list(root["meta/episode_seeds"][:]) == dataset.seeds
     assert root.attrs["handbench"]["task"] == "lift-cube"
 
@@ -170,3 +202,31 @@ def test_overwrite_replaces_only_an_earlier_export_of_its_kind(dataset_path, tmp
         with pytest.raises(HandbenchError, match="current folder|holds the source"):
             export_dataset("D.hdf5", "zarr", out_arg, overwrite=True)
     assert source.exists() and (folder / "notes.txt").read_text() == "mine"
+
+
+def test_minari_export_reads_back_equal_to_hdf5(dataset_path, tmp_path, monkeypatch):
+    """A real read-back with minari (installed with handbench): observations, actions, rewards, ends."""
+    import minari
+
+    out = tmp_path / "minari"
+    assert main(["export", "--dataset", str(dataset_path), "--format", "minari", "--out", str(out)]) == 0
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(out))
+    with DemoDataset(dataset_path) as dataset:
+        pixels = dataset.header.obs_mode == "pixels"
+        dataset_id = "handbench/lift-cube-hb16/" + ("expert-pixels-v0" if pixels else "expert-v0")
+        loaded = minari.load_dataset(dataset_id)
+        assert loaded.total_episodes == 2 and loaded.total_steps == sum(LENGTHS)
+        for episode, data in zip(dataset.episodes(), loaded.iterate_episodes(), strict=True):
+            assert data.id is not None and len(data) == episode.num_samples
+            np.testing.assert_array_equal(data.actions, episode.actions)
+            np.testing.assert_array_equal(data.rewards, episode.rewards)
+            assert list(data.terminations) == [False] * (len(data) - 1) + [episode.success]
+            assert list(data.truncations) == [False] * (len(data) - 1) + [not episode.success]
+            keys = ["agent_pos", "tactile"] + ([] if pixels else ["environment_state"])
+            for key in keys:
+                np.testing.assert_array_equal(data.observations[key], episode.all_observations(key))
+            for cam in CAMERAS if pixels else ():
+                np.testing.assert_array_equal(data.observations["pixels"][cam],
+                                              episode.all_observations(f"{cam}_image"))
+        assert loaded.spec.observation_space["agent_pos"].shape == (44,)
+        assert loaded.spec.action_space.shape == (22,)

@@ -11,7 +11,7 @@ from handbench.baselines import get_baseline
 
 import handbench
 from handbench.cli import main as cli_main
-from handbench.dataset import DatasetHeader, Episode, dataset_hash, write_dataset
+from handbench.dataset import DatasetHeader, Episode, dataset_hash, flat_observation, write_dataset
 from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.training import trainer as trainer_module
@@ -44,21 +44,22 @@ def record_expert_dataset(path, obs_mode: str, seeds, steps: int) -> None:
         observations, actions, states = {}, [], []
         for _ in range(steps):
             states.append(env.full_state())
-            for key, value in env.state_observation().items():
+            for key, value in flat_observation(env.state_observation(), obs.get("pixels")).items():
                 observations.setdefault(key, []).append(value)
-            for camera, image in obs.get("pixels", {}).items():
-                observations.setdefault(f"pixels/{camera}", []).append(image)
             actions.append(expert.act(obs))
             obs, *_ = env.step(actions[-1])
         episodes.append(Episode(seed=seed, success=False, strategy=expert.strategy, action_noise=0.0,
                                 episode_params={}, actions=np.asarray(actions, np.float32),
                                 observations={k: np.stack(v) for k, v in observations.items()},
-                                rewards=np.zeros(steps, np.float32), states=np.asarray(states)))
+                                rewards=np.zeros(steps, np.float32), states=np.asarray(states),
+                                final_observation=flat_observation(env.state_observation(), obs.get("pixels")),
+                                final_state=env.full_state()))
     header = DatasetHeader(task="lift-cube", task_version=env.task.version, hand="hb16",
                            env_name="handbench/lift-cube-hb16-v0", expert_version=0, model_hash=env.model_hash,
                            obs_mode=obs_mode, cameras=cameras, image_size=list(IMAGE_SIZE), frame_skip=env.frame_skip,
                            control_dt=env.dt, action_noise=0.0, protocol="hb-v1",
-                           handbench_version=handbench.__version__, mujoco_version=mujoco.__version__)
+                           handbench_version=handbench.__version__, mujoco_version=mujoco.__version__,
+                           action_low=env.action_space.low.tolist(), action_high=env.action_space.high.tolist())
     write_dataset(path, header, episodes)
     env.close()
 

@@ -1,4 +1,4 @@
-"""``handbench export``: a HDF5 dataset as a LeRobotDataset v3.0 or a Diffusion Policy zarr buffer."""
+"""``handbench export``: a HDF5 dataset as a LeRobotDataset v3.0, a Diffusion Policy zarr buffer or Minari."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import argparse
 def register(subparsers) -> None:
     from handbench.export import FORMATS
 
-    parser = subparsers.add_parser("export", help="convert a dataset to LeRobot v3.0 or Diffusion Policy zarr")
+    parser = subparsers.add_parser("export", help="convert a dataset to LeRobot v3.0, Diffusion Policy zarr or Minari")
     parser.add_argument("--dataset", required=True, help="HDF5 dataset written by generate-demos")
     parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt", help="target format")
     parser.add_argument("--out", required=True, help="output directory (created; must be empty or absent)")
@@ -23,4 +23,7 @@ def run(args: argparse.Namespace) -> int:
     cameras = ", ".join(summary["cameras"]) or "none"
     print(f"exported {summary['episodes']} episodes ({summary['frames']} frames, cameras: {cameras}) "
           f"as {summary['format']} to {summary['out']}")
+    if "dataset_id" in summary:
+        print(f"load it with: MINARI_DATASETS_PATH={summary['out']} python -c \"import minari; "
+              f"print(minari.load_dataset('{summary['dataset_id']}'))\"")
     return 0

@@ -1,6 +1,7 @@
 """Exports of a handbench HDF5 dataset to other ecosystems' formats.
 
 ``lerobot``: LeRobotDataset v3.0 (parquet + mp4 + meta/). ``zarr``: Diffusion Policy's replay buffer.
+``minari``: a Minari datasets root holding one dataset (HDF5 backend).
 Each export is written into a temporary folder and renamed into place when complete.
 """
 
@@ -11,8 +12,8 @@ from typing import Any
 
 from handbench.errors import HandbenchError, unknown_choice
 
-FORMATS = ("lerobot", "zarr")
-REQUIRED_MODULES = {"lerobot": ("pyarrow", "pandas", "imageio_ffmpeg"), "zarr": ("zarr",)}
+FORMATS = ("lerobot", "zarr", "minari")
+REQUIRED_MODULES = {"lerobot": ("pyarrow", "pandas", "imageio_ffmpeg"), "zarr": ("zarr",), "minari": ("minari",)}
 
 
 def _check_modules(fmt: str) -> None:
@@ -36,6 +37,10 @@ def export_dataset(dataset: str | Path, fmt: str, out: str | Path, overwrite: bo
             from handbench.export.lerobot import export_lerobot
 
             summary = export_lerobot(source, tmp)
+        elif fmt == "minari":
+            from handbench.export.minari_export import export_minari
+
+            summary = export_minari(source, tmp)
         else:
             from handbench.export.zarr_replay import export_zarr
 

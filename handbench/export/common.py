@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from handbench.dataset import PIXELS_PREFIX, STATE_OBS_KEYS, DemoDataset, Episode
+from handbench.dataset import STATE_OBS_KEYS, DemoDataset, Episode, camera_of
 
 
 def dataset_fps(dataset: DemoDataset) -> float:
@@ -17,7 +17,7 @@ def dataset_fps(dataset: DemoDataset) -> float:
 
 
 def dataset_cameras(dataset: DemoDataset) -> list[str]:
-    return [key[len(PIXELS_PREFIX):] for key in dataset.obs_keys if key.startswith(PIXELS_PREFIX)]
+    return [camera for camera in map(camera_of, dataset.obs_keys) if camera is not None]
 
 
 def state_arrays(episode: Episode) -> dict[str, np.ndarray]:

@@ -23,7 +23,16 @@ import numpy as np
 from handbench.dataset import DemoDataset, Episode
 from handbench.errors import HandbenchError
 from handbench.export.common import dataset_cameras, dataset_fps, provenance, state_arrays
-from handbench.export.feature_stats import array_stats, image_stats, pool_stats, stats_to_json
+from handbench.export.feature_stats import (
+    array_stats,
+    channel_histogram,
+    histogram_quantiles,
+    image_stats,
+    pool_stats,
+    quantile_stats,
+    sampled_frames,
+    stats_to_json,
+)
 from handbench.export.video import VideoConfig, VideoWriter
 
 CODEBASE_VERSION = "v3.0"
@@ -186,6 +195,8 @@ def export_lerobot(dataset: DemoDataset, out_dir: Path,
     features: dict[str, Any] = {}
     episode_rows: list[dict[str, Any]] = []
     episode_stats: list[dict[str, dict[str, np.ndarray]]] = []
+    all_values: dict[str, list[np.ndarray]] = {}  # numeric columns, for the dataset's quantiles
+    histograms: dict[str, np.ndarray] = {}  # image feature -> (3, 256) level counts of the sampled frames
     total_frames = 0
     try:
         for episode_index, episode in enumerate(dataset.episodes()):
@@ -196,6 +207,8 @@ def export_lerobot(dataset: DemoDataset, out_dir: Path,
             table = pa.table({key: _arrow_column(value) for key, value in columns.items()})
             chunk_index, file_index = shards.write(table)
             stats = {key: array_stats(value) for key, value in columns.items()}
+            for key, value in columns.items():
+                all_values.setdefault(key, []).append(value)
             row: dict[str, Any] = {
                 "episode_index": episode_index,
                 "tasks": [task],
@@ -216,6 +229,8 @@ def export_lerobot(dataset: DemoDataset, out_dir: Path,
                     f"videos/{key}/to_timestamp": (start + length) / fps,
                 })
                 stats[key] = image_stats(frames, config.image_stats_frames)
+                counts = channel_histogram(sampled_frames(frames, config.image_stats_frames))
+                histograms[key] = histograms.get(key, 0) + counts
                 features.setdefault(key, _video_feature(frames, fps, config.video))
             row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                         "seed": episode.seed, "success": episode.success})
@@ -241,6 +256,10 @@ def export_lerobot(dataset: DemoDataset, out_dir: Path,
     pq.write_table(pa.Table.from_pylist(episode_rows), episodes_path)
     pd.DataFrame({"task_index": [0]}, index=pd.Index([task], name="task")).to_parquet(meta / "tasks.parquet")
     stats = {feature: pool_stats([ep[feature] for ep in episode_stats]) for feature in episode_stats[0]}
+    for feature, values in all_values.items():
+        stats[feature].update(quantile_stats(np.concatenate(values)))
+    for feature, histogram in histograms.items():
+        stats[feature].update(histogram_quantiles(histogram))
     (meta / "stats.json").write_text(json.dumps(stats_to_json(stats), indent=2))
     video_keys = [image_feature(cam) for cam in cameras]
     ordered = {key: features[key] for key in features if key not in INDEX_FEATURES and key not in video_keys}

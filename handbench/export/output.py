@@ -51,6 +51,12 @@ def check_replaceable(target: Path, kind: str, overwrite: bool, protected: Itera
                              "name a new folder")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike, kind: str, overwrite: bool = False,
                      protected: Iterable[str | os.PathLike] = ()) -> Iterator[Path]:
@@ -59,6 +65,7 @@ def atomic_directory(target: str | os.PathLike, kind: str, overwrite: bool = Fal
     check_replaceable(target, kind, overwrite, protected)
     ensure_writable_dir(target.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; an export is a normal folder (0755 under umask 022)
     try:
         yield tmp
         (tmp / MARKER).write_text(json.dumps({"kind": kind}) + "\n")

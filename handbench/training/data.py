@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from handbench.dataset import PIXELS_PREFIX, STATE_OBS_KEYS, open_dataset
+from handbench.dataset import STATE_OBS_KEYS, image_key, open_dataset
 from handbench.errors import HandbenchError
 from handbench.training.spec import ObsActionSpec
 
@@ -70,7 +70,7 @@ def load_demos(path: str | Path, obs_mode: str | None = None) -> tuple[DemoData,
                                      "mode); use --obs state, or generate demos with --obs pixels")
             cameras = tuple(header.cameras)
         state_keys = STATE_KEYS[obs_mode]
-        keys = list(state_keys) + [PIXELS_PREFIX + camera for camera in cameras]
+        keys = list(state_keys) + [image_key(camera) for camera in cameras]
         states, actions, images, ends, names = [], [], [], [], []
         for index, episode in enumerate(dataset.episodes(obs_keys=keys)):
             states.append(np.concatenate([episode.observations[k] for k in state_keys], axis=1).astype(np.float32))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from handbench.dataset import image_key
 from handbench.errors import HandbenchError
 from handbench.training.batch import model_inputs
 from handbench.training.normalizer import Normalizer
@@ -37,7 +38,7 @@ def observation_arrays(observation: dict[str, Any], spec: ObsActionSpec) -> tupl
     frames = []
     for camera in spec.cameras:
         frame = pixels.get(camera) if isinstance(pixels, dict) else None
-        frame = observation.get(f"pixels/{camera}") if frame is None else frame
+        frame = observation.get(image_key(camera)) if frame is None else frame  # flat (dataset-style) obs
         if frame is None:
             raise HandbenchError(f"observation lacks camera {camera!r}; this policy needs pixels from "
                                  f"{', '.join(spec.cameras)}")
