@@ -158,6 +158,16 @@ class HandEnv(gym.Env):
             return None
         return self.render_camera("overview", self.render_size)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle/deepcopy without the renderers: their GL contexts belong to this process and thread.
+
+        The copy renders again on first use (:meth:`render_camera` creates renderers lazily), so an env can be
+        pickled or deep-copied at any time, after rendering included (vector envs, multiprocessing).
+        """
+        state = self.__dict__.copy()
+        state["_renderers"] = {}
+        return state
+
     def close(self) -> None:
         for renderer in self._renderers.values():
             renderer.close()
