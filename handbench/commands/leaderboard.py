@@ -1,5 +1,5 @@
 """``handbench leaderboard``: print the ranking (overall or one task), compare two entries, regenerate the
-generated files or check that they are up to date."""
+generated files, check that they are up to date, or re-derive an entry's run from its recorded commands."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def register(subparsers) -> None:
                         help="rewrite leaderboard.csv, README.md, index.html and the plots")
     parser.add_argument("--check", action="store_true",
                         help="validate every submission and fail if the generated files are out of date")
+    parser.add_argument("--verify", metavar="ENTRY", default=None,
+                        help="re-derive one run of ENTRY: regenerate its demos, retrain and re-evaluate with the "
+                             "recorded commands, and compare every episode exactly")
+    parser.add_argument("--run", type=int, default=0, metavar="K", help="which run of --verify ENTRY (default: 0)")
+    parser.add_argument("--work-dir", default=None, metavar="DIR",
+                        help="where --verify works (default: a new temporary folder)")
     parser.add_argument("--leaderboard-dir", default=DEFAULT_LEADERBOARD_DIR,
                         help=f"the leaderboard folder (default: ./{DEFAULT_LEADERBOARD_DIR})")
     parser.set_defaults(func=run)
@@ -55,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
             raise HandbenchError(f"{len(problems)} generated file(s) out of date; run "
                                  f"`handbench leaderboard --regenerate --leaderboard-dir {args.leaderboard_dir}`")
         print(f"{args.leaderboard_dir}: every submission valid, generated files up to date")
+        return 0
+    if args.verify is not None:
+        from handbench.leaderboard.verify import verify_run
+
+        print(verify_run(args.leaderboard_dir, args.verify, args.run, work_dir=args.work_dir).describe())
         return 0
     if args.regenerate:
         for path in regenerate(args.leaderboard_dir):

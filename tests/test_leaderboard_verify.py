@@ -1,0 +1,127 @@
+"""Re-derivation end to end: a small BC entry made with the real commands (demos, training, evaluation, submit)
+is verified by `handbench leaderboard --verify`, and consistent tampering that passes every static check is
+caught by it. Kept small (5 demos, 20 training steps, 3 training seeds of the protocol's 50 episodes)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import handbench.evaluation.results as evaluator_results
+from handbench.cli import main
+from handbench.leaderboard.generate import README_FILE, outdated_files
+
+TASK, HAND = "lift-cube", "hb16"
+DATASET = f"experiments/demos/{TASK}-{HAND}.hdf5"
+
+
+def handbench(*argv: str, cwd: Path) -> None:
+    """Run a command as a user types it in ``cwd`` (in this process: recorded command lines come from argv)."""
+    saved_argv, saved_cwd = sys.argv, Path.cwd()
+    try:
+        sys.argv = ["handbench", *argv]
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(None):
+            assert main(list(argv)) == 0
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project folder with a submitted 3-seed BC entry, made as baselines/reproduce.sh makes one."""
+    root = tmp_path_factory.mktemp("project")
+    handbench("generate-demos", "--task", TASK, "--hand", HAND, "--num-demos", "5", "--workers", "0", "--quiet",
+              "--out", DATASET, cwd=root)
+    results = []
+    for seed in range(3):
+        run = f"experiments/runs/bc-{TASK}-{HAND}-s{seed}"
+        handbench("train", "--policy", "bc", "--dataset", DATASET, "--seed", str(seed), "--steps", "20", "--threads",
+                  "1", "--no-progress", "--out", run, cwd=root)
+        out = f"experiments/results/bc-{TASK}-{HAND}-s{seed}"
+        videos = ["--videos", "1"] if seed == 0 else []
+        handbench("eval", "--policy", "bc", "--checkpoint", f"{run}/policy.pt", "--workers", "0", *videos,
+                  "--no-progress", "--out", out, cwd=root)
+        results.append(out)
+    handbench("submit", *results, "--method", "Tiny BC", "--leaderboard-dir", "leaderboard", cwd=root)
+    return root
+
+
+@pytest.mark.slow
+def test_a_submitted_run_is_re_derived_exactly_and_tampering_is_caught(project, capsys, monkeypatch):
+    board = project / "leaderboard"
+    entry = board / "submissions" / "tiny-bc"
+    meta = json.loads((entry / "meta.json").read_text())
+    commands = meta["runs"][1]["commands"]
+    assert commands["train"].startswith(f"handbench train --policy bc --dataset {DATASET} --seed 1 ")
+    assert str(project) not in json.dumps(meta)  # recorded relative to the project
+    assert sorted(p.name for p in (entry / "run-0" / "videos").iterdir()) == [
+        name for name in sorted(p.name for p in (project / "experiments/results/bc-lift-cube-hb16-s0/videos")
+                                .iterdir())]
+
+    monkeypatch.chdir(project)
+    assert main(["leaderboard", "--verify", "tiny-bc", "--run", "1", "--work-dir", str(project / "verify")]) == 0
+    printed = capsys.readouterr().out
+    assert "verified tiny-bc run-1: all 50 episodes identical" in printed
+    record = json.loads((entry / "meta.json").read_text())["verifications"][-1]
+    assert record["run"] == "run-1" and record["episodes"] == 50
+    assert f"| {record['date']} (run-1) |" in (board / README_FILE).read_text()
+    assert outdated_files(board) == []
+
+    # Consistent tampering: five failures turned into successes at the last step, episodes and summary edited
+    # together. Every static check passes; only re-deriving the run shows it.
+    stored = entry / "run-1"
+    episodes = evaluator_results.read_episodes(stored / "episodes.csv")
+    failures = episodes.index[~episodes["success"].astype(bool)][:5]
+    assert len(failures) == 5
+    first = int(episodes.loc[failures[0], "seed"])
+    episodes.loc[failures, "success"] = True
+    episodes.loc[failures, "success_at_end"] = True
+    episodes.loc[failures, "time_to_success"] = episodes.loc[failures, "steps"]
+    evaluator_results.write_csv(episodes, stored / "episodes.csv")
+    evaluator_results.write_csv(evaluator_results.summarize(episodes, {TASK: 50}), stored / "summary.csv")
+    assert main(["leaderboard", "--regenerate"]) == 0
+    assert outdated_files(board) == []
+    capsys.readouterr()
+    assert main(["leaderboard", "--verify", "tiny-bc", "--run", "1", "--work-dir", str(project / "verify")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert (f"tiny-bc run-1 differs from its re-derivation: {TASK}/{HAND} seed {first}: stored success=True, "
+            f"re-derived success=False") in error
+    assert len(json.loads((entry / "meta.json").read_text())["verifications"]) == 1
+
+
+def test_verify_refuses_other_commands_and_machine_paths():
+    from handbench.errors import HandbenchError
+    from handbench.leaderboard.verify import parse_command
+
+    assert parse_command("handbench eval --policy bc --checkpoint runs/a/policy.pt --out r", "eval")[0] == "eval"
+    for command, message in (("rm -rf /", "is not `handbench train"),
+                             ("handbench eval --out r", "is not `handbench train"),
+                             ("handbench train --dataset /data/d.hdf5 --out r", "paths must be relative"),
+                             ("handbench train --dataset ../d.hdf5 --out r", "paths must be relative")):
+        with pytest.raises(HandbenchError, match=message):
+            parse_command(command, "train")
+
+
+def test_first_difference_names_the_episode():
+    from handbench.leaderboard.verify import first_difference
+
+    rows = pd.DataFrame({"task": [TASK] * 2, "hand": [HAND] * 2, "seed": [1000000, 1000001], "success": [True, False],
+                         "success_at_end": [True, False], "steps": [40, 100], "return": [1.5, 0.25],
+                         "time_to_success": [40.0, float("nan")], "task_version": ["0"] * 2, "obs_mode": ["state"] * 2,
+                         "protocol": ["hb-v1"] * 2, "policy": ["bc"] * 2, "error": [""] * 2})
+    assert first_difference(rows, rows.copy()) is None
+    changed = rows.copy()
+    changed.loc[1, "return"] = 0.250001
+    assert first_difference(rows, changed) == (f"{TASK}/{HAND} seed 1000001: stored return=0.25, re-derived "
+                                               f"return=0.250001")
+    assert first_difference(rows, rows.iloc[:1]) == (f"{TASK}/{HAND} seed 1000001: stored, but the re-derived run "
+                                                     f"has no such episode")
