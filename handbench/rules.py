@@ -38,20 +38,22 @@ class HandContacts:
                                     and (model.geom_contype[g] or model.geom_conaffinity[g])])
         self._fromto = np.zeros(6)
 
-    def within(self, data: mujoco.MjData, geoms: Iterable[int], distance: float) -> bool:
-        """Whether any collidable hand geom is within ``distance`` (m) of any of ``geoms``.
+    def parts_within(self, data: mujoco.MjData, geoms: Iterable[int], distance: float) -> set[str]:
+        """Hand parts with a collidable geom within ``distance`` (m) of any of ``geoms``.
 
         Unlike a contact, this also holds while the hand cages an object it pulls (a pinch round a bar
         touches it only in some physics substeps of a control step)."""
         hand_pos = data.geom_xpos[self.hand_geoms]
         hand_radius = self.model.geom_rbound[self.hand_geoms]
+        parts: set[str] = set()
         for geom in geoms:
             gaps = np.linalg.norm(hand_pos - data.geom_xpos[geom], axis=1) - hand_radius - self.model.geom_rbound[geom]
             for hand_geom in self.hand_geoms[gaps < distance]:
-                if mujoco.mj_geomDistance(self.model, data, int(hand_geom), int(geom), distance,
-                                          self._fromto) < distance:
-                    return True
-        return False
+                part = self.part_of_body[int(self.model.geom_bodyid[hand_geom])]
+                if part not in parts and mujoco.mj_geomDistance(self.model, data, int(hand_geom), int(geom),
+                                                                distance, self._fromto) < distance:
+                    parts.add(part)
+        return parts
 
     def parts_touching(self, data: mujoco.MjData, geoms: Iterable[int]) -> set[str]:
         """Hand parts in contact with any of ``geoms`` (contacts of the last step)."""
@@ -84,11 +86,12 @@ def speed(free_joint_qvel: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------- plausible effort
 # Every hand's first six actuators drive its 6-DoF wrist (x, y, z, rx, ry, rz; the HandSpec action layout).
 WRIST_ACTUATORS = 6
-# What the wrist servos may exert, like the arm a real hand is mounted on (a 7 kg-payload arm pushes ~100 N
-# and turns its wrist with ~30 N m). Without a bound a position target across the workspace accelerates the
-# hand to metres per second within one control step, and a cube hit by it flies off (13.75 m high, issue 12).
+# What the wrist servos may exert, like the arm a real hand is mounted on (a 10 kg-payload arm such as a UR10
+# pushes ~100 N at the flange and its wrist joints give 56 N m). Without a bound a position target across the
+# workspace accelerates the hand to metres per second within one control step, and a cube hit by it flies
+# off (13.75 m high, issue 12). 50 N m is what the Shadow hand's wrist needs to turn the valve in time.
 WRIST_FORCE_LIMIT = 100.0  # N, translation
-WRIST_TORQUE_LIMIT = 30.0  # N m, rotation
+WRIST_TORQUE_LIMIT = 50.0  # N m, rotation
 
 
 def limit_wrist_effort(spec: mujoco.MjSpec) -> None:

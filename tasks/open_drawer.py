@@ -150,20 +150,22 @@ class OpenDrawer(Task):
 
 # hb-v2: at least this share of the opening must be made while the hand is on the handle (bar or posts).
 PULLED_BY_HANDLE = 0.8
+MAX_PULL_SPEED = 0.4  # m/s: faster opening is a blow, not a pull (the expert pulls at <= 0.26 m/s)
 SLIDE_TOLERANCE = 0.003  # m past the slide's end that still counts as within it (the limit is a soft constraint)
 
 
 class OpenDrawerV1(rules.BoundedWristTask, OpenDrawer):
     """hb-v2: the drawer must be pulled by its handle, and must stay within its slide.
 
-    The opening is credited only while the hand is on the handle, so a drawer knocked open by a flailing
-    hand does not count. The slide's end stop is stiff and the wrist's force bounded, so it holds.
+    The opening is credited only while the hand is on the handle and the drawer moves no faster than a pull,
+    so a drawer knocked or yanked open by a flailing hand does not count. The slide's end stop is stiff and
+    the wrist's force bounded, so the drawer stays within its slide.
     """
 
     version = 1
     success_rule = (f"drawer pulled out >= {OPEN_DISTANCE} m along its slide, at least {PULLED_BY_HANDLE:.0%} of "
                     f"that while the hand is on the handle (within {rules.WORKING_DISTANCE * 1000:.0f} mm of bar or "
-                    f"posts), and never past its {DRAWER_TRAVEL} m slide")
+                    f"posts) and the drawer moves < {MAX_PULL_SPEED} m/s, and never past its {DRAWER_TRAVEL} m slide")
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)
@@ -181,8 +183,10 @@ class OpenDrawerV1(rules.BoundedWristTask, OpenDrawer):
         self.past_slide = False
 
     def is_open(self, data: mujoco.MjData, opening: float) -> bool:
-        if self.contacts.within(data, self.handle_geoms, rules.WORKING_DISTANCE):
-            self.pulled += opening - self.last_opening
+        step = opening - self.last_opening
+        pulled_steadily = step <= MAX_PULL_SPEED * self.model.opt.timestep * self.frame_skip
+        if pulled_steadily and self.contacts.parts_within(data, self.handle_geoms, rules.WORKING_DISTANCE):
+            self.pulled += step
         self.last_opening = opening
         self.past_slide |= opening > DRAWER_TRAVEL + SLIDE_TOLERANCE
         return (opening >= OPEN_DISTANCE and self.pulled >= PULLED_BY_HANDLE * OPEN_DISTANCE

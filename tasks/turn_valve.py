@@ -132,7 +132,7 @@ class TurnValveV1(rules.BoundedWristTask, TurnValve):
         self.last_angle = self.start_angle
 
     def is_turned(self, data: mujoco.MjData, angle: float) -> bool:
-        if self.contacts.within(data, (self.knob_geom,), rules.WORKING_DISTANCE):
+        if self.contacts.parts_within(data, (self.knob_geom,), rules.WORKING_DISTANCE):
             self.turned += angle - self.last_angle
         self.last_angle = angle
         return angle >= TARGET_ANGLE and self.turned >= TURNED_BY_HAND * (TARGET_ANGLE - self.start_angle)
