@@ -738,3 +738,30 @@ def test_a_method_relabelled_as_a_reference_is_refused(tmp_path, board):
     with pytest.raises(HandbenchError, match="lift-cube/hb16 seed 1000000 records .* but policy 'expert' gives .* "
                                              "when evaluated again here"):
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
+
+
+# ------------------------------------------------------------------------------------------- the page
+def test_page_shows_tables_plot_and_side_by_side_videos(tmp_path, board):
+    """index.html: sortable ranked and per-task tables, the plot, and per task and hand the same first protocol
+    seeds of every entry side by side, marked from the stored episodes; an entry without videos says so."""
+    runs = make_runs(tmp_path, "filmed", 0.5)
+    episodes = pd.read_csv(runs[0] / "episodes.csv")
+    first = episodes[episodes["seed"] == PROTOCOL.task(TASK).eval_seeds[0]].iloc[0]
+    outcome = "success" if first["success"] else "failure"
+    (runs[0] / "videos").mkdir()
+    video = f"{TASK}-hb16-seed{first['seed']}-{outcome}.mp4"
+    (runs[0] / "videos" / video).write_bytes(b"not really an mp4")
+    submit(runs, EntryInfo(method="Filmed"), leaderboard_dir=board)
+    submit(make_runs(tmp_path, "unfilmed", 0.3), EntryInfo(method="Unfilmed"), leaderboard_dir=board)
+    assert (board / "submissions" / "filmed" / "run-0" / "videos" / video).is_file()
+    page = (board / PAGE_FILE).read_text()
+    assert page.count('<table class="sortable">') == 2 and "th.sortable" in page and "addEventListener" in page
+    assert f'<img class="plot" src="{PLOT_FILE}"' in page
+    assert f'<video src="submissions/filmed/run-0/videos/{video}"' in page
+    mark = "✓ success" if first["success"] else "✗ failure"
+    cells = page.split("<h4>lift-cube/hb16</h4>")[-1]
+    assert cells.count(mark) >= 1 and "no video: the checkpoints are not in the repository" in cells
+    assert "handbench leaderboard --verify unfilmed --run 0" in cells
+    assert outdated_files(board) == []
+    (board / "submissions" / "filmed" / "run-0" / "videos" / video).unlink()
+    assert outdated_files(board) == [f"{board / PAGE_FILE} differs from its regeneration"]
