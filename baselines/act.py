@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from handbench.baselines.common import BaselineModel, SmallResNet, sinusoidal_2d, sinusoidal_embedding
+from handbench.baselines.common import BaselineModel, Generators, SmallResNet, sinusoidal_2d, sinusoidal_embedding
 from torch import nn
 
 from handbench.training.config import Preset, TrainConfig
@@ -118,7 +118,7 @@ class ACT(BaselineModel):
         return loss, {"l1": l1.item(), "kl": kl.item()}
 
     @torch.no_grad()
-    def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_action(self, obs: dict[str, torch.Tensor], generator: Generators = None) -> torch.Tensor:
         z = obs["state"].new_zeros(obs["state"].shape[0], self.config.latent_dim)
         return self.decode(obs, z)
 

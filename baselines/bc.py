@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from handbench.baselines.common import BaselineModel, ObservationEncoder, mlp
+from handbench.baselines.common import BaselineModel, Generators, ObservationEncoder, mlp
 from torch.nn import functional as F
 
 from handbench.training.config import Preset, TrainConfig
@@ -52,7 +52,7 @@ class BC(BaselineModel):
         return loss, {"mse": loss.item()}
 
     @torch.no_grad()
-    def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_action(self, obs: dict[str, torch.Tensor], generator: Generators = None) -> torch.Tensor:
         return self(obs)
 
 

@@ -7,11 +7,40 @@ never BatchNorm, so EMA weights fully describe a model (no running statistics to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from handbench.training.spec import ObsActionSpec
+
+Generators = torch.Generator | Sequence[torch.Generator] | None
+"""One generator for the whole batch (training), one per batch row (batched inference), or none."""
+
+
+def randn_rows(shape: Sequence[int], generator: Generators, device: torch.device) -> torch.Tensor:
+    """Standard normal noise of ``shape``; with one generator per row, row i is drawn from generator i alone.
+
+    So a row's noise depends only on its own stream, never on the batch it sits in (batched rollouts).
+    """
+    if isinstance(generator, Sequence):
+        return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=device) for g in generator])
+    return torch.randn(tuple(shape), generator=generator, device=device)
+
+
+def rand_rows(shape: Sequence[int], generator: Generators, device: torch.device) -> torch.Tensor:
+    """Uniform [0, 1) noise of ``shape``, drawn per row as :func:`randn_rows`."""
+    if isinstance(generator, Sequence):
+        return torch.cat([torch.rand((1, *shape[1:]), generator=g, device=device) for g in generator])
+    return torch.rand(tuple(shape), generator=generator, device=device)
+
+
+def multinomial_rows(probs: torch.Tensor, count: int, generator: Generators) -> torch.Tensor:
+    """``torch.multinomial(probs (B, N), count, replacement=True)``, drawn per row as :func:`randn_rows`."""
+    if isinstance(generator, Sequence):
+        return torch.cat([torch.multinomial(row[None], count, replacement=True, generator=g)
+                          for row, g in zip(probs, generator, strict=True)])
+    return torch.multinomial(probs, count, replacement=True, generator=generator)
 
 
 def sinusoidal_embedding(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -158,6 +187,10 @@ class BaselineModel(nn.Module):
         """Scalar loss to minimise and its named terms (floats) for the log."""
         raise NotImplementedError
 
-    def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
-        """Normalised observation window -> normalised action chunk (B, horizon, action_dim)."""
+    def predict_action(self, obs: dict[str, torch.Tensor], generator: Generators = None) -> torch.Tensor:
+        """Normalised observation window -> normalised action chunk (B, horizon, action_dim).
+
+        ``generator`` is the source of sampling noise: one for the batch, or one per row (row i's noise
+        then comes from generator i alone, so its output does not depend on the other rows' streams).
+        """
         raise NotImplementedError

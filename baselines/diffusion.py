@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
-from handbench.baselines.common import BaselineModel, ObservationEncoder, sinusoidal_embedding
+from handbench.baselines.common import BaselineModel, Generators, ObservationEncoder, randn_rows, sinusoidal_embedding
 from torch import nn
 from torch.nn import functional as F
 
@@ -150,10 +150,12 @@ class DiffusionPolicy(BaselineModel):
         return loss, {"mse": loss.item()}
 
     @torch.no_grad()
-    def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_action(self, obs: dict[str, torch.Tensor], generator: Generators = None) -> torch.Tensor:
         cond = self.condition(obs)
         shape = (cond.shape[0], self.config.horizon, self.spec.action_dim)
-        sample = torch.randn(shape, generator=generator, device=cond.device)
+        sample = randn_rows(shape, generator, cond.device)
+        # diffusers draws DDPM's (and DDIM's, when eta > 0) step noise per row from a list of generators.
+        generator = list(generator) if isinstance(generator, (list, tuple)) else generator
         steps = self.config.inference_steps if self.config.sampler == "ddim" else self.config.train_timesteps
         self.sampler.set_timesteps(steps, device=cond.device)
         for step in self.sampler.timesteps:

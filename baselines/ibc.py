@@ -32,7 +32,15 @@ import math
 from dataclasses import dataclass
 
 import torch
-from handbench.baselines.common import BaselineModel, ObservationEncoder, mlp
+from handbench.baselines.common import (
+    BaselineModel,
+    Generators,
+    ObservationEncoder,
+    mlp,
+    multinomial_rows,
+    rand_rows,
+    randn_rows,
+)
 from torch.nn import functional as F
 
 from handbench.training.config import Preset, TrainConfig
@@ -113,8 +121,8 @@ class ImplicitBC(BaselineModel):
         cond = cond[:, None].expand(-1, actions.shape[1], -1)
         return self.energy_net(torch.cat([cond, actions], dim=-1)).squeeze(-1)
 
-    def _uniform(self, batch: int, count: int, device: torch.device, generator: torch.Generator | None = None):
-        return torch.rand(batch, count, self.action_size, generator=generator, device=device) * 2 - 1
+    def _uniform(self, batch: int, count: int, device: torch.device, generator: Generators = None) -> torch.Tensor:
+        return rand_rows((batch, count, self.action_size), generator, device) * 2 - 1
 
     def _near(self, positive: torch.Tensor, count: int) -> torch.Tensor:
         """``count`` copies of each positive (B, 1, D) moved by noise of log-uniform scale, kept in bounds."""
@@ -141,7 +149,7 @@ class ImplicitBC(BaselineModel):
         return items[energies.topk(min(count, len(items)), dim=1, largest=False).indices]
 
     def langevin(self, cond: torch.Tensor, actions: torch.Tensor, steps: int,
-                 generator: torch.Generator | None = None, step_init: float | None = None) -> torch.Tensor:
+                 generator: Generators = None, step_init: float | None = None) -> torch.Tensor:
         """Run Langevin chains from ``actions`` (B, N, D) inside [-1, 1]; the energy model is not updated."""
         c = self.config
         step_init = c.langevin_step_init if step_init is None else step_init
@@ -152,7 +160,7 @@ class ImplicitBC(BaselineModel):
                 step = (step_init - c.langevin_step_final) * (1 - fraction) ** 2 + c.langevin_step_final
                 actions = actions.detach().requires_grad_(True)
                 grad = torch.autograd.grad(self.energy(cond, actions).sum(), actions)[0]
-                noise = torch.randn(actions.shape, generator=generator, device=actions.device)
+                noise = randn_rows(actions.shape, generator, actions.device)
                 delta = (step * (0.5 * grad + c.langevin_noise * noise)).clamp(-c.langevin_delta_clip,
                                                                                 c.langevin_delta_clip)
                 actions = (actions - delta).clamp(-1.0, 1.0)
@@ -191,7 +199,7 @@ class ImplicitBC(BaselineModel):
         return loss, terms
 
     @torch.no_grad()
-    def predict_action(self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_action(self, obs: dict[str, torch.Tensor], generator: Generators = None) -> torch.Tensor:
         c = self.config
         cond = self.condition(obs)
         b = cond.shape[0]
@@ -209,9 +217,9 @@ class ImplicitBC(BaselineModel):
             noise = c.dfo_noise
             for _ in range(c.dfo_iterations):
                 probs = torch.softmax(-self.energy(cond, samples) / c.temperature, dim=-1)
-                picks = torch.multinomial(probs, c.dfo_samples, replacement=True, generator=generator)
+                picks = multinomial_rows(probs, c.dfo_samples, generator)
                 samples = torch.gather(samples, 1, picks[..., None].expand_as(samples))
-                jitter = torch.randn(samples.shape, generator=generator, device=cond.device)
+                jitter = randn_rows(samples.shape, generator, cond.device)
                 samples = (samples + noise * jitter).clamp(-1.0, 1.0)
                 noise *= c.dfo_shrink
         best = self.energy(cond, samples).argmin(dim=1)

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from handbench.errors import HandbenchError
-from handbench.generate import EnvConfig, EpisodeOutcome, RunnerPool
-from handbench.parallel import cluster_address, probe_address
-from handbench.protocol import eval_seeds
+from handbench.generate import EnvConfig
+from handbench.protocol import PROTOCOL_NAME, load_protocol
 
 SUCCESS_THRESHOLD = 0.95
 
@@ -36,33 +35,48 @@ class ExpertCheck:
 
 
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
-                  workers: int = 0, ray_address: str | None = None) -> list[ExpertCheck]:
-    """Run each (task, hand) expert on the first ``num_seeds`` eval seeds (all when None)."""
-    address = cluster_address(ray_address)
-    if workers and address:
-        probe_address(address)  # a dead cluster fails in seconds, in one line
-    configs = [EnvConfig(task, hand) for task in tasks for hand in hands]
-    for config in configs:
-        config.validate()
-    seeds_of = {}
+                  workers: int | None = 0, ray_address: str | None = None,
+                  protocol: str = PROTOCOL_NAME) -> list[ExpertCheck]:
+    """Evaluate each (task, hand) expert on the first ``num_seeds`` eval seeds (all when None).
+
+    A view over ``handbench eval --policy expert``: the same jobs, workers and success column, so an
+    expert's success here is exactly its success in an evaluation.
+    """
+    from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome
+    from handbench.evaluation.policies import ExpertSource
+    from handbench.evaluation.workers import run_jobs
+
+    spec = load_protocol(protocol)
     for task in tasks:
-        seeds = eval_seeds(task)
+        EnvConfig(task, hands[0] if hands else "hb16").validate()
+        spec.task(task)
+    for hand in hands:
+        EnvConfig(tasks[0], hand).validate()
+    jobs = []
+    for task in tasks:
+        entry = spec.task(task)
+        seeds = list(entry.eval_seeds)
         if num_seeds is not None:
             if not 1 <= num_seeds <= len(seeds):
                 raise HandbenchError(f"--seeds must be in 1..{len(seeds)} (the protocol's eval seeds), "
                                      f"got {num_seeds}")
             seeds = seeds[:num_seeds]
-        seeds_of[task] = seeds
-    jobs = iter([(config, seed) for config in configs for seed in seeds_of[config.task]])
-    outcomes: dict[tuple[str, str], list[EpisodeOutcome]] = {(c.task, c.hand): [] for c in configs}
-    with RunnerPool(workers, ray_address) as pool:
-        for outcome in pool.imap_unordered("outcome", jobs):
-            outcomes[(outcome.task, outcome.hand)].append(outcome)
+        jobs += [EpisodeJob(task, hand, seed, entry.episode_steps, entry.stop_on_success)
+                 for hand in hands for seed in seeds]
+    rows: dict[tuple[str, str], list[dict]] = {(task, hand): [] for task in tasks for hand in hands}
+
+    def keep(outcome: EpisodeOutcome) -> None:
+        rows[(outcome.row["task"], outcome.row["hand"])].append(outcome.row)
+
+    run_jobs(jobs, ExpertSource(), "state", workers, keep, ray_address)
     checks = []
-    for (task, hand), rows in outcomes.items():
-        rows.sort(key=lambda row: row.seed)
+    for (task, hand), found in rows.items():
+        found.sort(key=lambda row: row["seed"])
+        errors = [row["error"] for row in found if row["error"]]
+        if errors:
+            raise HandbenchError(f"the {task} expert failed with {hand}: {errors[0]}")
         checks.append(ExpertCheck(
-            task=task, hand=hand, episodes=len(rows), successes=sum(row.success for row in rows),
-            mean_length=sum(row.length for row in rows) / len(rows),
-            failed_seeds=tuple(row.seed for row in rows if not row.success)))
+            task=task, hand=hand, episodes=len(found), successes=sum(bool(row["success"]) for row in found),
+            mean_length=sum(row["steps"] for row in found) / len(found),
+            failed_seeds=tuple(row["seed"] for row in found if not row["success"])))
     return checks

@@ -9,10 +9,7 @@ assembled atomically at the end.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,9 +36,10 @@ from handbench.errors import HandbenchError, unknown_choice
 from handbench.expert import expert_version
 from handbench.hands import HANDS
 from handbench.locking import output_lock
-from handbench.parallel import cluster_address, imap_unordered, join_cluster, probe_address
+from handbench.parallel import WorkerPool, cluster_address, probe_address
 from handbench.protocol import PROTOCOL_NAME
 from handbench.registry import env_id, get_task_class
+from handbench.rollout import EpisodeDriver, EpisodeRequest, run_lanes
 from handbench.seeds import EVAL_SEED_BASE, demo_seeds
 from handbench.task import params_to_attrs
 
@@ -68,63 +66,51 @@ class EnvConfig:
         return HandEnv(self.task, self.hand, obs_mode=self.obs_mode, cameras=cameras, image_size=self.image_size)
 
 
-@dataclass(frozen=True)
-class EpisodeOutcome:
-    """What an expert check needs from an episode (no arrays)."""
-
-    task: str
-    hand: str
-    seed: int
-    success: bool
-    length: int
-
-
 def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, record: bool = True) -> Episode:
-    """Roll out the task's expert from ``seed``; with ``record``, keep observations, actions and states.
+    """Roll out the task's expert from ``seed`` (the rollout engine); with ``record``, keep observations, actions
+    and states.
 
     The observation after the last action (and its simulator state) is recorded too: it is the dataset's
     ``next_obs`` for the last step.
     """
-    obs, info = env.reset(seed=seed)
-    expert = env.task.make_expert(env, seed, action_noise)
-    expert.reset()
-    states, actions, rewards = [], [], []
+    trace = next(run_lanes([env], expert_driver(action_noise), [expert_request(env, seed, record)]))
+    if trace.error and not trace.physics_error:
+        raise HandbenchError(f"the {env.task.name} expert failed on seed {seed}: {trace.error}")
     observations: dict[str, list[np.ndarray]] = {}
-    success = False
-    for _ in range(env.task.max_episode_steps):
-        if record:
-            states.append(env.full_state())
-            for key, value in flat_observation(env.state_observation(), obs.get("pixels")).items():
-                observations.setdefault(key, []).append(value)
-        action = expert.act(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        actions.append(action)
-        rewards.append(reward)
-        success = bool(info["is_success"])
-        if terminated or truncated:
-            break
-    physics_error = str(info.get("physics_error", "")) if actions else ""
+    for state, pixels in trace.observations:
+        for key, value in flat_observation(state, pixels).items():
+            observations.setdefault(key, []).append(value)
     return Episode(
-        seed=int(seed), success=success, strategy=expert.strategy, action_noise=float(action_noise),
-        episode_params=params_to_attrs(env.episode_params),
-        actions=np.asarray(actions, dtype=np.float32).reshape(len(actions), -1),
+        seed=int(seed), success=trace.success_at_end, strategy=trace.strategy, action_noise=float(action_noise),
+        episode_params=params_to_attrs(trace.episode_params),
+        actions=np.asarray(trace.actions, dtype=np.float32).reshape(len(trace.actions), -1),
         observations={key: np.stack(values) for key, values in observations.items()},
-        rewards=np.asarray(rewards, dtype=np.float32),
-        states=np.asarray(states, dtype=np.float64) if record else np.zeros((0, 0)),
-        final_observation=flat_observation(env.state_observation(), obs.get("pixels")) if record else {},
-        final_state=env.full_state() if record else np.zeros(0),
-        physics_error=physics_error,
+        rewards=np.asarray(trace.rewards, dtype=np.float32),
+        states=np.asarray(trace.states, dtype=np.float64) if record else np.zeros((0, 0)),
+        final_observation=flat_observation(*trace.final_observation) if record else {},
+        final_state=trace.final_state if record else np.zeros(0),
+        physics_error=trace.physics_error,
     )
+
+
+def expert_driver(action_noise: float = 0.0) -> EpisodeDriver:
+    """The scripted expert in the rollout engine: built per episode from the env and the seed."""
+    return EpisodeDriver(lambda env, seed: env.task.make_expert(env, seed, action_noise), 1)
+
+
+def expert_request(env: HandEnv, seed: int, record: bool) -> EpisodeRequest:
+    """A demo episode: the task's full length, ended by success or truncation; the expert's actions are
+    recorded as it gave them (the env clips them to the actuators' range)."""
+    return EpisodeRequest(seed=int(seed), max_steps=env.task.max_episode_steps, record=record, check_actions=False)
 
 
 class ExpertRunner:
     """Runs expert episodes; holds its envs (one per config), built once and reused.
 
-    Used in-process (``workers=0``) or as a Ray actor, one per worker.
+    A worker of :class:`handbench.parallel.WorkerPool`: in this process (``workers=0``) or a Ray actor.
     """
 
     def __init__(self) -> None:
-        _limit_threads()
         self._envs: dict[EnvConfig, HandEnv] = {}
 
     def env(self, config: EnvConfig) -> HandEnv:
@@ -135,83 +121,9 @@ class ExpertRunner:
     def record(self, config: EnvConfig, seed: int, action_noise: float) -> Episode:
         return run_expert_episode(self.env(config), seed, action_noise, record=True)
 
-    def outcome(self, config: EnvConfig, seed: int) -> EpisodeOutcome:
-        episode = run_expert_episode(self.env(config), seed, record=False)
-        return EpisodeOutcome(config.task, config.hand, int(seed), episode.success, episode.num_samples)
-
     def close(self) -> None:
         for env in self._envs.values():
             env.close()
-
-
-def _limit_threads() -> None:
-    """One worker = one core: keep torch (if a policy imported it) from oversubscribing the machine."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(1)
-
-
-class RunnerPool:
-    """``workers`` Ray actors holding an :class:`ExpertRunner` each, or one in-process runner (0).
-
-    ``imap_unordered`` pulls arguments lazily (a few per actor ahead), so a caller can stop feeding work
-    based on results.
-    """
-
-    def __init__(self, workers: int, ray_address: str | None = None) -> None:
-        if workers < 0:
-            raise HandbenchError(f"--workers must be >= 0 (0 runs in this process), got {workers}")
-        self.workers = workers
-        self._started_ray = False
-        if workers == 0:
-            self._local = ExpertRunner()
-            return
-        import ray
-
-        if not ray.is_initialized():
-            env_vars = {"MUJOCO_GL": os.environ.get("MUJOCO_GL", ""), "OMP_NUM_THREADS": "1"}
-            options: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                           logging_level=logging.ERROR, runtime_env={"env_vars": env_vars})
-            address = cluster_address(ray_address)
-            if address:
-                join_cluster(address, **options)  # a dead address fails in seconds, in one line
-            else:
-                ray.init(num_cpus=workers, **options)
-            self._started_ray = True
-        actor_cls = ray.remote(num_cpus=1)(ExpertRunner)
-        self._actors = [actor_cls.remote() for _ in range(workers)]
-
-    def imap_unordered(self, method: str, arguments: Iterator[tuple]) -> Iterator[Any]:
-        if self.workers == 0:
-            for args in arguments:
-                yield getattr(self._local, method)(*args)
-            return
-        import ray
-
-        try:
-            yield from imap_unordered(self._actors, lambda actor, args: getattr(actor, method).remote(*args),
-                                      arguments)
-        except ray.exceptions.RayTaskError as exc:
-            if isinstance(exc.cause, HandbenchError):
-                raise exc.cause from None
-            raise
-
-    def close(self) -> None:
-        if self.workers == 0:
-            self._local.close()
-            return
-        import ray
-
-        for actor in self._actors:
-            ray.kill(actor)
-        if self._started_ray:
-            ray.shutdown()
-
-    def __enter__(self) -> RunnerPool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------------------------------- generation
@@ -331,8 +243,8 @@ def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
 
     progress = _progress_bar(config, initial=min(sum(done.values()), config.num_demos))
     try:
-        with RunnerPool(config.workers, config.ray_address) as pool:
-            for episode in pool.imap_unordered("record", pending()):
+        with WorkerPool(ExpertRunner, (), config.workers, config.num_demos, config.ray_address) as pool:
+            for episode in pool.map_unordered("record", pending()):
                 store.save(episode)
                 done[episode.seed] = episode.success
                 if episode.success and progress.n < config.num_demos:

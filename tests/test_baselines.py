@@ -367,7 +367,7 @@ def test_action_queue_executes_action_steps_then_replans():
     first = model.seen_states[0]
     assert torch.equal(first[0, 0], first[0, 1])  # episode start: the first observation repeated
     policy.reset()
-    assert model.queries == 3 and not policy.queue and not policy.history
+    assert model.queries == 3 and not policy.lanes[0].queue and not policy.lanes[0].history
 
 
 def test_temporal_ensembling_averages_overlapping_chunks_with_exponential_weights():

@@ -27,17 +27,11 @@ def register(subparsers) -> None:
 def expert_frame(task: str, hand: str, seed: int, camera: str, size: tuple[int, int], fraction: float) -> np.ndarray:
     """Roll the expert out, then render the state reached after ``fraction`` of its episode."""
     from handbench.env import HandEnv
+    from handbench.generate import run_expert_episode
 
     env = HandEnv(task, hand)
-    env.reset(seed=seed)
-    expert = env.task.make_expert(env, seed)
-    expert.reset()
-    states = [env.full_state()]
-    for _ in range(env.task.max_episode_steps):
-        _, _, terminated, _, _ = env.step(expert.act(None))
-        states.append(env.full_state())
-        if terminated:
-            break
+    episode = run_expert_episode(env, seed, record=True)  # the rollout engine; states before every step
+    states = [*episode.states, env.full_state()]
     env.set_full_state(states[int(fraction * (len(states) - 1))])
     frame = env.render_camera(camera, size)
     env.close()

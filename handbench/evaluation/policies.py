@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handbench.errors import HandbenchError, require_file
-from handbench.policy import Policy
+from handbench.policy import BatchPolicy, Policy
 
 if TYPE_CHECKING:
     from handbench.env import HandEnv
+    from handbench.rollout import LaneDriver
 
 BASELINES = ("act", "diffusion", "ibc", "bc")
 POLICY_CHOICES = (*BASELINES, "expert", "random", "hold", "module:Class")
@@ -90,6 +91,16 @@ class PolicySource:
     def build(self, env: HandEnv) -> Policy:
         raise NotImplementedError
 
+    def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
+        """How the rollout engine drives this policy on ``env``'s (task, hand): batched over ``lanes`` lanes
+        when the built policy implements BatchPolicy, else one episode at a time. Raises what building raises."""
+        from handbench.rollout import BatchDriver, EpisodeDriver
+
+        policy = self.policy_for(env, 0)  # built once per (task, hand); the seed only matters to per-episode sources
+        if isinstance(policy, BatchPolicy):
+            return BatchDriver(policy, lanes, policy_noise)
+        return EpisodeDriver(self.policy_for, 1)
+
 
 class ExpertSource(PolicySource):
     """The task's scripted expert, without action noise; it reads privileged state, so any obs mode works."""
@@ -98,6 +109,11 @@ class ExpertSource(PolicySource):
 
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
         return env.task.make_expert(env, seed, 0.0)
+
+    def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
+        from handbench.rollout import EpisodeDriver
+
+        return EpisodeDriver(self.policy_for, 1)  # built per episode; physics-bound, nothing to batch
 
     def expert_version(self, env: HandEnv) -> str:
         from handbench.expert import expert_version
@@ -233,6 +249,12 @@ class FactorySource(PolicySource):
 
     def fingerprint(self) -> str:
         return source_hash(self.obj)
+    def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
+        from handbench.rollout import BatchDriver, EpisodeDriver
+
+        if self.is_policy and isinstance(self.obj, BatchPolicy):
+            return BatchDriver(self.obj, lanes, policy_noise)
+        return EpisodeDriver(self.policy_for, 1)  # a factory builds a policy per episode
 
 
 def resolve_policy(policy: str | Policy | PolicyFactory | PolicySource, checkpoint: str | None = None,

@@ -23,6 +23,7 @@ EPISODE_COLUMNS = (
     "task", "hand", "seed", "success", "success_at_end", "steps", "return", "time_to_success",
     "wall_time", "physics_time", "policy_time", "policy", "checkpoint", "checkpoint_hash", "obs_mode",
     "protocol", "task_version", "model_hash", "expert_version", "handbench_version", "mujoco_version", "error",
+    "lanes",
 )
 SUMMARY_COLUMNS = (
     "task", "hand", "policy", "n", "successes", "success_rate", "ci_low", "ci_high", "mean_return",
@@ -95,6 +96,7 @@ def episodes_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame["time_to_success"] = frame["time_to_success"].astype("Int64")
     for column in ("error", "expert_version"):  # rows resumed from older runs may lack the expert version
         frame[column] = ["" if pd.isna(value) else str(value) for value in frame[column]]
+    frame["lanes"] = [1 if pd.isna(value) else int(value) for value in frame["lanes"]]  # older rows: width 1
     return frame.sort_values(["task", "hand", "seed"], kind="stable").reset_index(drop=True)
 
 
@@ -126,5 +128,7 @@ def read_episodes(path: str | Path) -> pd.DataFrame:
                         keep_default_na=False, na_values={"time_to_success": [""]})
     if "expert_version" not in frame.columns:  # written before handbench recorded it
         frame.insert(list(EPISODE_COLUMNS).index("expert_version"), "expert_version", "")
+    if "lanes" not in frame.columns:  # written before handbench batched queries: one episode per query
+        frame["lanes"] = 1
     frame["time_to_success"] = frame["time_to_success"].astype("Int64")
     return frame

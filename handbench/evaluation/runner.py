@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import platform
 import re
 import time
@@ -45,6 +44,8 @@ class EvalConfig:
     protocol: str = PROTOCOL_NAME
     torch_threads: int = 1
     device: str = "cpu"  # where checkpoint policies run: cpu, cuda, cuda:<index> (physics is always on the CPU)
+    lanes: int | None = None  # batch width of policy queries; None: the protocol's (results depend on it)
+    policy_noise: str | None = None  # "fixed" or "episode"; None: the protocol's
     progress: bool = True
     command: str = ""  # how the run was started (meta.json); filled by the CLI
 
@@ -159,6 +160,12 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     address = cluster_address(config.ray_address)
     if config.workers != 0 and address:
         probe_address(address)  # a dead cluster fails in seconds, before any episode or output
+    if config.lanes is not None and config.lanes < 1:
+        raise HandbenchError(f"--lanes must be >= 1, got {config.lanes}")
+    from handbench.rollout import POLICY_NOISES
+
+    if config.policy_noise is not None and config.policy_noise not in POLICY_NOISES:
+        raise HandbenchError(f"unknown policy noise {config.policy_noise!r}; valid: {', '.join(POLICY_NOISES)}")
     from handbench.env import compiled_model
     from handbench.registry import get_task_class
 
@@ -166,12 +173,24 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     source = resolve_policy(config.policy, config.checkpoint, config.device)
     # meta.json records the device a checkpoint actually ran on (``auto`` resolved).
     config = fill_defaults(replace(config, device=getattr(source, "device", config.device)), source)
+    config = replace(config, lanes=config.lanes or protocol_lanes(protocol),
+                     policy_noise=config.policy_noise or protocol_policy_noise(protocol))
     tasks = resolve_tasks(config.task, protocol)
     for task in tasks:
         version = int(get_task_class(task).version)
         protocol.task(task).check(version, config.hand, config.obs_mode, protocol.name)
         source.validate(task, version, config.hand, config.obs_mode, compiled_model(task, config.hand)[1])
     return config, protocol, source, tasks
+
+
+def protocol_lanes(protocol: Protocol) -> int:
+    """The protocol's lane width (hb-v1: 1, one episode per query)."""
+    return int(getattr(protocol, "lanes", 1))
+
+
+def protocol_policy_noise(protocol: Protocol) -> str:
+    """The protocol's policy-noise rule (hb-v1: "fixed", re-seeded with 0 at every episode start)."""
+    return str(getattr(protocol, "policy_noise", "fixed"))
 
 
 def resume_key(source: PolicySource) -> dict[str, Any]:
@@ -241,10 +260,6 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
     reused, rerun = len(rows), sum(1 for key in keys if key in stale)
     row_key = resume_key(source)
 
-    workers = config.workers
-    if workers is None and not (config.ray_address or os.environ.get("RAY_ADDRESS")):
-        workers = min(os.cpu_count() or 1, len(jobs))
-        workers = workers if workers > 1 else 0  # one Ray actor would only add Ray's start-up time
     progress = Progress(len(keys), list(rows.values()), config.progress)
 
     def on_outcome(outcome: EpisodeOutcome) -> None:
@@ -263,8 +278,8 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
 
     started = time.time()
     try:
-        workers = run_jobs(jobs, source, config.obs_mode, workers, on_outcome, config.ray_address,
-                           config.torch_threads)
+        workers = run_jobs(jobs, source, config.obs_mode, config.workers, on_outcome, config.ray_address,
+                           config.torch_threads, config.lanes, config.policy_noise)
     finally:
         progress.close()
     episodes = episodes_frame([rows[k] for k in keys])
@@ -273,6 +288,9 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
         "command": config.command or f"handbench.evaluate({_config_repr(config)})",
         "config": _config_dict(config) | {"policy": source.label},
         "workers": workers,
+        "rollout": {"lanes": config.lanes, "policy_noise": config.policy_noise,
+                    "protocol_lanes": protocol_lanes(protocol),
+                    "protocol_policy_noise": protocol_policy_noise(protocol)},
         "protocol": {"name": protocol.name, "description": protocol.description,
                      "tasks": {t: {k: v for k, v in asdict(protocol.task(t)).items() if k != "task"} for t in tasks}},
         "policy": {"label": source.label, "checkpoint": source.checkpoint,

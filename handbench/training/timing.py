@@ -53,7 +53,7 @@ def measure_inference(policy: TrainedPolicy, env, steps: int = 40, queries: int 
     query_times = []
     for _ in range(queries):
         began = time.perf_counter()
-        policy.predict_chunk()
+        policy.predict_chunks(1, [0])
         query_times.append(time.perf_counter() - began)
     return InferenceTiming(label or policy.provenance.get("policy", "policy"), 1000 * statistics.fmean(act_times),
                            1000 * statistics.median(query_times), 1000 * max(act_times), torch.get_num_threads())

@@ -1,0 +1,331 @@
+"""The rollout engine: every episode handbench runs (demos, evaluation, expert checks, gallery, bench) runs here.
+
+``run_lanes`` steps a group of episodes in lockstep, one env per lane, and asks the policy for the
+actions of all live lanes in one call per control step; when an episode ends, its lane takes the next
+one. A policy with the batched form (:class:`handbench.policy.BatchPolicy`, the four baselines) answers
+that call with one batched forward pass; a simple policy (``reset``/``act``) runs one lane.
+
+What an episode's result may depend on (the protocol fixes it):
+
+- ``lanes``: the batch width of every policy query. Batched inference is not batch-size invariant
+  (a query alone and the same query as row 0 of a batch differ by ~5e-7 with torch on the CPU), so the
+  width is constant for a whole run: idle lanes are padded, never dropped, and a row's output does not
+  depend on what the other rows hold. hb-v1 uses width 1, hb-v2 width 8.
+- ``policy_noise``: ``"fixed"`` (hb-v1) re-seeds the policy's sampling noise with its fixed seed (0) at
+  every episode start; ``"episode"`` (hb-v2) seeds each episode's noise with :func:`policy_noise_seed`
+  of its episode seed, a stream of its own.
+
+So results never depend on worker count, scheduling or which lane an episode lands in.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from handbench.policy import BatchPolicy, Policy
+
+if TYPE_CHECKING:
+    from handbench.env import HandEnv
+
+ACTION_TOLERANCE = 1e-4  # fraction of each actuator's range an action may overshoot (float32 rounding)
+POLICY_NOISES = ("fixed", "episode")
+POLICY_NOISE_STREAM = 0x706F6C6E  # names the policy-noise stream among an episode seed's streams (hb-v2)
+
+
+def policy_noise_seed(episode_seed: int) -> int:
+    """The seed of an episode's own policy-noise stream under ``policy_noise="episode"`` (a 63-bit int)."""
+    state = np.random.SeedSequence([POLICY_NOISE_STREAM, int(episode_seed)]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1]))
+
+
+def seed_global_rngs(seed: int) -> None:
+    """Seed the global RNGs a simple policy may draw from (numpy, random, torch), per episode."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+class PolicyFailure(Exception):
+    """The policy misbehaved: the episode fails with this message (the run goes on)."""
+
+
+def check_action(action: Any, env: HandEnv, step: int) -> np.ndarray:
+    """``action`` as float64, or PolicyFailure naming what is wrong (shape, NaN, outside the ctrl range)."""
+    try:
+        array = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PolicyFailure(f"step {step}: action is not numeric ({exc})") from exc
+    space = env.action_space
+    if array.shape != space.shape:
+        raise PolicyFailure(f"step {step}: action shape {array.shape}, expected {space.shape}")
+    if not np.all(np.isfinite(array)):
+        raise PolicyFailure(f"step {step}: action contains NaN or inf")
+    slack = ACTION_TOLERANCE * (space.high - space.low)
+    outside = (array < space.low - slack) | (array > space.high + slack)
+    if outside.any():
+        index = int(np.argmax(outside))
+        raise PolicyFailure(f"step {step}: action[{index}]={array[index]:.4g} outside "
+                            f"[{space.low[index]:.4g}, {space.high[index]:.4g}]")
+    return array
+
+
+@dataclass(frozen=True)
+class EpisodeRequest:
+    """One episode to run: its seed, length, and what to keep of it."""
+
+    seed: int
+    max_steps: int
+    stop_on_success: bool = True  # end the episode when the env terminates (the task succeeded)
+    record: bool = False  # keep states, state observations and images (demonstrations); actions, rewards always
+    video: tuple[str, tuple[int, int]] | None = None  # (camera, (H, W)): keep a frame per step
+    check_actions: bool = True  # fail the episode on a NaN, mis-shaped or out-of-range action
+
+
+@dataclass
+class EpisodeTrace:
+    """What happened in one episode. ``policy_time`` is the episode's share of the batched queries (s)."""
+
+    seed: int
+    steps: int = 0
+    success: bool = False  # succeeded at some step
+    success_at_end: bool = False  # is_success at the last step
+    time_to_success: int | None = None
+    total_return: float = 0.0
+    truncated: bool = False
+    error: str = ""
+    physics_error: str = ""  # the simulation became unstable (info["physics_error"]): the episode failed
+    strategy: str = ""
+    episode_params: dict[str, Any] = field(default_factory=dict)
+    wall_time: float = 0.0
+    physics_time: float = 0.0
+    policy_time: float = 0.0
+    actions: list[np.ndarray] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)
+    states: list[np.ndarray] = field(default_factory=list)  # recorded: the simulator state before each action
+    observations: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]] = field(default_factory=list)
+    # recorded: (env.state_observation(), camera frames or None) before each action, and after the last one
+    final_observation: tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None] | None = None
+    final_state: np.ndarray | None = None  # recorded: the simulator state after the last action
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- drivers
+class LaneDriver:
+    """How the engine talks to a policy: start an episode in a lane, then one call per step for all lanes."""
+
+    width: int = 1
+
+    def start(self, lane: int, env: HandEnv, seed: int) -> str:
+        """Begin an episode; returns the policy's strategy label (or "")."""
+        raise NotImplementedError
+
+    def act(self, observations: list[dict[str, Any] | None]) -> list[Any]:
+        """One entry per lane: the raw action, an Exception the policy raised, or None for idle lanes."""
+        raise NotImplementedError
+
+
+class BatchDriver(LaneDriver):
+    """A :class:`BatchPolicy` queried over a fixed ``width`` of lanes (idle lanes padded by the policy)."""
+
+    def __init__(self, policy: BatchPolicy, width: int, policy_noise: str = "fixed") -> None:
+        if width < 1:
+            raise ValueError(f"lane width must be >= 1, got {width}")
+        if policy_noise not in POLICY_NOISES:
+            raise ValueError(f"policy_noise must be one of {POLICY_NOISES}, got {policy_noise!r}")
+        self.policy, self.width, self.policy_noise = policy, width, policy_noise
+
+    def start(self, lane: int, env: HandEnv, seed: int) -> str:
+        if self.width == 1:  # as one-episode evaluation always did (protocol hb-v1)
+            seed_global_rngs(seed)
+        self.policy.reset_lane(lane, policy_noise_seed(seed) if self.policy_noise == "episode" else None)
+        return ""
+
+    def act(self, observations: list[dict[str, Any] | None]) -> list[Any]:
+        try:
+            actions = self.policy.act_batch(observations)
+        except (Exception, SystemExit) as exc:  # every live lane fails with it
+            return [None if obs is None else exc for obs in observations]
+        return [None if obs is None else actions[i] for i, obs in enumerate(observations)]
+
+
+class EpisodeDriver(LaneDriver):
+    """Simple policies, one per lane, built for each episode by ``policy_for(env, seed)`` (e.g. the expert).
+
+    Global RNGs are seeded with the episode seed before the policy is built: a simple policy that draws
+    from them is deterministic only at width 1, which is what the engine gives policies without the
+    batched form unless the caller knows better (the scripted expert draws from no global RNG).
+    """
+
+    def __init__(self, policy_for: Callable[[HandEnv, int], Policy], width: int = 1) -> None:
+        self.policy_for, self.width = policy_for, width
+        self.policies: list[Policy | None] = [None] * width
+
+    def start(self, lane: int, env: HandEnv, seed: int) -> str:
+        seed_global_rngs(seed)
+        policy = self.policy_for(env, seed)
+        policy.reset()
+        self.policies[lane] = policy
+        return str(getattr(policy, "strategy", "") or "")
+
+    def act(self, observations: list[dict[str, Any] | None]) -> list[Any]:
+        results: list[Any] = []
+        for policy, obs in zip(self.policies, observations, strict=True):
+            if obs is None or policy is None:
+                results.append(None)
+                continue
+            try:
+                results.append(policy.act(obs))
+            except (Exception, SystemExit) as exc:
+                results.append(exc)
+        return results
+
+
+# ---------------------------------------------------------------------------------------------- engine
+@dataclass
+class _Running:
+    request: EpisodeRequest
+    trace: EpisodeTrace
+    env: HandEnv
+    observation: dict[str, Any]
+    started: float
+
+
+def _start(lane: int, env: HandEnv, driver: LaneDriver, request: EpisodeRequest) -> _Running | EpisodeTrace:
+    """Reset ``env`` for ``request`` and start the policy's episode; a finished trace if the policy fails."""
+    started = time.perf_counter()
+    trace = EpisodeTrace(seed=int(request.seed))
+    observation, _ = env.reset(seed=int(request.seed))
+    trace.episode_params = dict(env.episode_params)
+    if request.video is not None:
+        trace.frames.append(env.render_camera(*request.video))
+    tic = time.perf_counter()
+    try:
+        trace.strategy = driver.start(lane, env, int(request.seed))
+    except (Exception, SystemExit) as exc:  # a broken policy fails its episode, not the run
+        trace.error = _one_line(f"building/resetting the policy raised {type(exc).__name__}: {exc}")
+        trace.wall_time = time.perf_counter() - started
+        return trace
+    trace.policy_time += time.perf_counter() - tic
+    return _Running(request, trace, env, observation, started)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\n", " ")[:500]
+
+
+def _fail(running: _Running, message: str) -> EpisodeTrace:
+    trace = running.trace
+    trace.error, trace.success, trace.success_at_end, trace.time_to_success = _one_line(message), False, False, None
+    return trace
+
+
+def run_lanes(envs: Sequence[HandEnv], driver: LaneDriver,
+              requests: Iterable[EpisodeRequest]) -> Iterator[EpisodeTrace]:
+    """Run every request on ``envs`` (one per lane, ``len(envs) == driver.width``), yielding traces as episodes end.
+
+    Each step, the driver gets one observation per lane (None for a lane without an episode) and returns
+    their actions; each live lane's env then steps. An episode ends when ``max_steps`` are done, when the
+    env truncates, or when it terminates with ``stop_on_success``. A policy that raises or returns a bad
+    action fails its episode with the reason in ``error``; the others go on.
+    """
+    if len(envs) != driver.width:
+        raise ValueError(f"{len(envs)} envs for a driver of width {driver.width}")
+    pending = iter(requests)
+    lanes: list[_Running | None] = [None] * driver.width
+
+    def fill(lane: int) -> Iterator[EpisodeTrace]:
+        """Start the next request in ``lane`` (yielding those that fail at once); leave it idle when none is left."""
+        lanes[lane] = None
+        for request in pending:
+            started = _start(lane, envs[lane], driver, request)
+            if isinstance(started, EpisodeTrace):
+                yield started
+                continue
+            lanes[lane] = started
+            return
+
+    for lane in range(driver.width):
+        yield from fill(lane)
+    while any(running is not None for running in lanes):
+        observations = [None if running is None else running.observation for running in lanes]
+        tic = time.perf_counter()
+        actions = driver.act(observations)
+        live = sum(running is not None for running in lanes)
+        share = (time.perf_counter() - tic) / live
+        for lane, running in enumerate(lanes):
+            if running is None:
+                continue
+            running.trace.policy_time += share
+            finished = _step(running, actions[lane])
+            if finished is not None:
+                finished.wall_time = time.perf_counter() - running.started
+                yield finished
+                yield from fill(lane)
+
+
+def _step(running: _Running, raw: Any) -> EpisodeTrace | None:
+    """Apply one action to a lane; the trace when its episode has ended, else None."""
+    request, trace, env = running.request, running.trace, running.env
+    step = trace.steps
+    if isinstance(raw, BaseException):
+        return _fail(running, f"step {step}: policy raised {type(raw).__name__}: {raw}")
+    if request.check_actions:
+        try:
+            action = check_action(raw, env, step)
+        except PolicyFailure as exc:
+            return _fail(running, str(exc))
+    else:
+        action = raw
+    if request.record:
+        trace.states.append(env.full_state())
+        trace.observations.append((env.state_observation(), running.observation.get("pixels")))
+    trace.actions.append(raw)
+    tic = time.perf_counter()
+    observation, reward, terminated, truncated, info = env.step(action)
+    trace.physics_time += time.perf_counter() - tic
+    running.observation = observation
+    trace.steps = step + 1
+    trace.rewards.append(float(reward))
+    if info.get("physics_error"):  # the state is MuJoCo's reset, not the episode's: it failed here
+        trace.physics_error, trace.truncated = str(info["physics_error"]), True
+        _record_final(running)
+        return _fail(running, f"step {step}: physics error: {info['physics_error']}")
+    trace.total_return += float(reward)
+    trace.success_at_end = bool(info["is_success"])
+    if trace.success_at_end and trace.time_to_success is None:
+        trace.time_to_success, trace.success = trace.steps, True
+    if request.video is not None:
+        trace.frames.append(env.render_camera(*request.video))
+    trace.truncated = bool(truncated)
+    if (terminated and request.stop_on_success) or truncated or trace.steps >= request.max_steps:
+        _record_final(running)
+        return trace
+    return None
+
+
+def _record_final(running: _Running) -> None:
+    """Keep the observation and state after the last action (a dataset's ``next_obs`` of its last step)."""
+    if running.request.record:
+        env = running.env
+        running.trace.final_observation = (env.state_observation(), running.observation.get("pixels"))
+        running.trace.final_state = env.full_state()
+
+
+def driver_for(policy: Policy | BatchPolicy, width: int, policy_noise: str = "fixed") -> LaneDriver:
+    """The driver of an already built policy: batched when it implements BatchPolicy, else one lane."""
+    if isinstance(policy, BatchPolicy):
+        return BatchDriver(policy, width, policy_noise)
+    return EpisodeDriver(lambda env, seed: policy, 1)
+
+
+def run_episode(env: HandEnv, policy: Policy | BatchPolicy, request: EpisodeRequest) -> EpisodeTrace:
+    """One episode with one policy on one env (width 1, noise seeded as protocol hb-v1)."""
+    return next(run_lanes([env], driver_for(policy, 1), [request]))
