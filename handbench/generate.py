@@ -241,17 +241,17 @@ def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
             if seed not in done:
                 yield (config.env, seed, config.action_noise)
 
-    progress = _progress_bar(config, initial=min(sum(done.values()), config.num_demos))
-    try:
-        with WorkerPool(ExpertRunner, (), config.workers, config.num_demos, config.ray_address) as pool:
+    with WorkerPool(ExpertRunner, (), config.workers, config.num_demos, config.ray_address) as pool:
+        progress = _progress_bar(config, initial=min(sum(done.values()), config.num_demos))
+        try:
             for episode in pool.map_unordered("record", pending()):
                 store.save(episode)
                 done[episode.seed] = episode.success
                 if episode.success and progress.n < config.num_demos:
                     progress.update(1)
                 progress.set_postfix(failed=sum(1 for ok in done.values() if not ok), refresh=False)
-    finally:
-        progress.close()
+        finally:
+            progress.close()
 
     # Every seed below the frontier is finished: the first N successes there are the dataset.
     finished = sorted(seed for seed in done if seed < frontier["next"])

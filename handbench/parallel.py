@@ -110,10 +110,12 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
     """Join the cluster at ``address`` (or RAY_ADDRESS), reuse a running session, or start Ray locally."""
     import ray
 
+    address = cluster_address(address)
+    if address:
+        probe_address(address)  # before anything else: a dead address is one line within seconds
     if ray.is_initialized():
         yield ray
         return
-    address = cluster_address(address)
     if address:
         join_cluster(address, log_to_driver=False, configure_logging=False)
     else:

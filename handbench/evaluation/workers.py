@@ -8,6 +8,7 @@ with the protocol's lane width, one batched policy query per step.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -67,12 +68,14 @@ class EpisodeWorker:
         else:
             traces, width = run_lanes(envs, driver, [job.request() for job in jobs]), driver.width
         env = envs[0]
+        node = _node_id()
         outcomes = []
         for trace in traces:
             outcome = outcome_of(by_seed[trace.seed], trace, fps=1.0 / env.dt)
             outcome.row.update(obs_mode=self.obs_mode, task_version=int(env.task.version), model_hash=env.model_hash,
                                expert_version=self.source.expert_version(env), lanes=width,
                                handbench_version=handbench.__version__, mujoco_version=mujoco.__version__)
+            outcome.extra["node"] = node
             outcomes.append(outcome)
         return outcomes
 
@@ -81,6 +84,14 @@ class EpisodeWorker:
             for env in envs:
                 env.close()
         self.envs.clear()
+
+
+def _node_id() -> str:
+    """The Ray node this worker runs on ("" in the driver's process without Ray)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return ray.get_runtime_context().get_node_id()
 
 
 def job_groups(jobs: list[EpisodeJob], lanes: int) -> Iterator[list[EpisodeJob]]:
