@@ -212,15 +212,16 @@ def render_section(config: BenchConfig, report: BenchReport) -> None:
 
 # ---------------------------------------------------------------------------------------------- generate
 def measure_generation(task: str, hand: str, workers: int, episodes: int) -> float:
-    """Steady-state expert demos/s through handbench.generate's RunnerPool (Ray start and warm-up excluded)."""
-    from handbench.generate import EnvConfig, RunnerPool
+    """Steady-state expert demos/s through generate-demos' worker pool (Ray start and warm-up excluded)."""
+    from handbench.generate import EnvConfig, ExpertRunner
+    from handbench.parallel import WorkerPool
 
     env_config = EnvConfig(task, hand)
-    with RunnerPool(workers) as pool:
-        list(pool.imap_unordered("record", iter([(env_config, seed, 0.0) for seed in range(workers)])))
+    with WorkerPool(ExpertRunner, (), workers, workers + episodes) as pool:
+        list(pool.map_unordered("record", iter([(env_config, seed, 0.0) for seed in range(workers)])))
         seeds = range(workers, workers + episodes)
         tic = time.perf_counter()
-        done = list(pool.imap_unordered("record", iter([(env_config, seed, 0.0) for seed in seeds])))
+        done = list(pool.map_unordered("record", iter([(env_config, seed, 0.0) for seed in seeds])))
         elapsed = time.perf_counter() - tic
     return len(done) / elapsed
 
