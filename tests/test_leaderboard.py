@@ -44,7 +44,7 @@ def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
     for task, hand in pairs:
         fixed = PROTOCOL.task(task)
         real = (_rerun(policy, task, hand, "state", PROTOCOL.name, REFERENCE_RERUN_EPISODES).set_index("seed")
-                if policy == "expert" else None)
+                if policy in ("expert", "random", "hold") else None)
         for seed in fixed.eval_seeds:
             success = bool(rng.random() < success_rate)
             steps = int(rng.integers(20, fixed.episode_steps + 1)) if success else fixed.episode_steps
@@ -765,3 +765,57 @@ def test_page_shows_tables_plot_and_side_by_side_videos(tmp_path, board):
     assert outdated_files(board) == []
     (board / "submissions" / "filmed" / "run-0" / "videos" / video).unlink()
     assert outdated_files(board) == [f"{board / PAGE_FILE} differs from its regeneration"]
+
+
+def test_floor_policies_are_reference_rows(tmp_path, board):
+    """The random and hold floors go in as reference rows like the expert, and are re-run the same way."""
+    submit(make_runs(tmp_path, "m", 0.5), EntryInfo(method="M"), leaderboard_dir=board)
+    hold = write_results(tmp_path / "hold", episode_rows("", 0.0, 7, ((TASK, "hb16"),), policy="hold"))
+    result = submit([hold], EntryInfo(method="Hold floor"), leaderboard_dir=board, reference=True)
+    assert result.rank is None
+    readme = (board / README_FILE).read_text()
+    assert "| [Hold floor](submissions/hold-floor/) | state |" in readme.split("### Reference (hb-v1)")[1]
+    faked = write_results(tmp_path / "faked", episode_rows("", 0.0, 7, ((TASK, "hb16"),), policy="hold")
+                          .assign(policy="random"))
+    with pytest.raises(HandbenchError, match="but policy 'random' gives"):
+        submit([faked], EntryInfo(method="Random floor"), leaderboard_dir=board, reference=True)
+
+
+def test_an_older_protocol_is_kept_as_legacy_once_a_newer_one_has_entries(tmp_path, board, monkeypatch):
+    """Entries stay with the protocol they were made under: the newest protocol's tables come first, the older
+    one's follow, marked legacy, and the two are never ranked together."""
+    import dataclasses
+
+    import handbench.leaderboard.generate as generate
+    import handbench.leaderboard.submissions as submissions
+
+    newer = dataclasses.replace(PROTOCOL, name="hb-v9")
+
+    def fake_load(name="hb-v1"):
+        return newer if name == "hb-v9" else load_protocol(name)
+
+    monkeypatch.setattr(generate, "load_protocol", fake_load)
+    monkeypatch.setattr(submissions, "load_protocol", fake_load)
+    submit(make_runs(tmp_path, "old", 0.9), EntryInfo(method="Old rules"), leaderboard_dir=board)
+    readme = (board / README_FILE).read_text()
+    assert "## Protocol hb-v1\n" in readme and "legacy: made under" not in readme
+    new_runs = make_runs(tmp_path, "new", 0.2)
+    for run in new_runs:
+        edit_episodes(0, lambda f: f.assign(protocol="hb-v9"))([run])
+        edit_meta(0, lambda m: {**m, "protocol": {"name": "hb-v9"}})([run])
+    result = submit(new_runs, EntryInfo(method="New rules"), leaderboard_dir=board, protocol=newer)
+    assert result.rank == 1 and result.entries == 1  # not ranked against the older protocol's entry
+    readme = (board / README_FILE).read_text()
+    new_at = readme.index("## Protocol hb-v9")
+    old_at = readme.index("## Protocol hb-v1 (legacy: made under the older rules)")
+    assert new_at < readme.index("[New rules]") < old_at < readme.index("[Old rules]")
+    assert (board / plot_file("hb-v9")).is_file() and (board / PLOT_FILE).is_file()
+    page = (board / PAGE_FILE).read_text()
+    assert page.index('<section id="hb-v9">') < page.index("Protocol hb-v1 (legacy: made under the older rules)")
+    table = pd.read_csv(board / CSV_FILE)
+    assert table.groupby("protocol")["rank"].min().to_dict() == {"hb-v1": 1, "hb-v9": 1}
+    with pytest.raises(HandbenchError, match="evaluated under different protocols"):
+        main_compare = __import__("handbench.leaderboard.scores", fromlist=["compare"]).compare
+        scores = {s.entry_id: s for s in generate.Leaderboard.load(board).scores}
+        main_compare(scores["new-rules"], scores["old-rules"])
+    assert outdated_files(board) == []

@@ -76,12 +76,8 @@ class Leaderboard:
         by_protocol: dict[str, list[EntryScores]] = {}
         for entry_scores in scores:
             by_protocol.setdefault(entry_protocol_name(entry_scores.entry), []).append(entry_scores)
-        names = set(by_protocol)
-        try:
-            load_protocol(default_protocol_name())
-            names.add(default_protocol_name())
-        except Exception:  # noqa: BLE001 - the default manifest is optional for showing existing entries
-            pass
+        # Protocols with entries; an empty leaderboard shows the default protocol's (empty) tables.
+        names = set(by_protocol) or {default_protocol_name()}
         ordered = sorted(names, key=protocol_order)
         boards, newer_has_entries = [], False
         for name in ordered:

@@ -253,6 +253,8 @@ def check_reference_rerun(runs: Sequence[RunResults], protocol: str,
 
 
 def _same(recorded: Any, fresh: Any) -> bool:
+    if pd.isna(recorded) or pd.isna(fresh):
+        return bool(pd.isna(recorded) and pd.isna(fresh))
     if isinstance(fresh, bool) or isinstance(recorded, bool):
         return bool(recorded) == bool(fresh)
     a, b = float(recorded), float(fresh)
