@@ -385,6 +385,9 @@ def _validate_demo(group: h5py.Group, header: DatasetHeader, seed: int, widths: 
         raise fail(f"{name} lacks attributes {', '.join(missing)}")
     if int(group.attrs["seed"]) != seed:
         raise fail(f"{name} has seed {int(group.attrs['seed'])} but data.seeds lists {seed}")
+    if float(group.attrs["action_noise"]) != float(header.action_noise):  # episodes of two runs mixed in one file
+        raise fail(f"{name} has action noise {float(group.attrs['action_noise'])} but data.action_noise is "
+                   f"{header.action_noise}")
     steps = int(group.attrs["num_samples"])
     obs_keys = [*STATE_OBS_KEYS, *(image_key(cam) for cam in header.cameras)]
     expected: dict[str, tuple[Any, int]] = {  # key -> (dtype, ndim)

@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 import handbench
-from handbench.atomic import atomic_write_text, ensure_writable_dir
+from handbench.atomic import atomic_write_text, ensure_writable_dir, removed_if_empty_on_error
 from handbench.dataset import (
     FORMAT_VERSION,
     DatasetHeader,
@@ -211,8 +211,9 @@ def generate_demos(config: GenerateConfig) -> GenerateReport:
     if out.is_dir():
         raise HandbenchError(f"--out {out} is a directory; give a file path, e.g. "
                              f"{out / default_output(config.env.task, config.env.hand).name}")
-    ensure_writable_dir(out.parent)
-    with output_lock(out):  # held until the dataset is written: no other run touches out or its .partial/
+    # The lock is held until the dataset is written: no other run touches out or its .partial/. A run refused
+    # before its first episode leaves no folder it made behind.
+    with removed_if_empty_on_error(out.parent), output_lock(out):
         return _generate_locked(config, out)
 
 

@@ -48,7 +48,11 @@ def output_lock(output: str | os.PathLike, flag: str = "--out") -> Iterator[Path
     path = lock_path(output)
     ensure_writable_dir(path.parent)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise HandbenchError(f"cannot write beside {output} (the lock file {path.name}): "
+                                 f"{exc.strerror}; choose another {flag}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -102,8 +102,11 @@ class FrameRenderer:
             problem = gl_setting_problem()
             raise HandbenchError(problem or f"cannot render with MUJOCO_GL={backend} ({exc}); {INSTALL_HINT}") from exc
         self.height, self.width = height, width
+        self.cameras = [model.camera(i).name for i in range(model.ncam)]
 
     def render(self, data, camera: str):
+        if camera not in self.cameras:
+            raise HandbenchError(f"unknown camera {camera!r}; valid: {', '.join(self.cameras)}")
         self._renderer.update_scene(data, camera=camera)
         return self._renderer.render().copy()
 

@@ -112,6 +112,19 @@ def test_every_episode_is_checked_against_the_header_at_assembly(dataset, tmp_pa
     assert not store._path(episode.seed, True).exists(), "removed, so the rerun regenerates it"
 
 
+def test_a_dataset_mixing_two_runs_is_refused(dataset, tmp_path):
+    """The issue's file: header action_noise 0.0, demos made with 0.01; open_dataset must not accept it."""
+    from handbench.dataset import write_dataset
+
+    with open_dataset(dataset) as source:
+        header, episodes = source.header, list(source)
+    episodes[0].action_noise = 0.01
+    mixed = tmp_path / "mixed.hdf5"
+    write_dataset(mixed, header, episodes)
+    with pytest.raises(HandbenchError, match="demo_0 has action noise 0.01 but data.action_noise is 0.0"):
+        open_dataset(mixed)
+
+
 # ---------------------------------------------------------------------------------------------- eval resume
 POLICY_SOURCE = """
 import numpy as np

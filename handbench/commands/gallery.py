@@ -41,7 +41,7 @@ def expert_frame(task: str, hand: str, seed: int, camera: str, size: tuple[int, 
 def run(args: argparse.Namespace) -> int:
     import imageio.v3 as iio
 
-    from handbench.atomic import atomic_path, ensure_writable_dir
+    from handbench.atomic import atomic_path, ensure_writable_dir, removed_if_empty_on_error
     from handbench.errors import distinct_names
     from handbench.hands import HANDS
     from handbench.protocol import eval_seeds
@@ -52,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
     for task in tasks:
         get_task_class(task)
     size = check_image_size(args.size)
-    out = ensure_writable_dir(args.out)
-    for task in tasks:
-        seed = eval_seeds(task)[0]
-        frames = [expert_frame(task, hand, seed, args.camera, size, args.fraction) for hand in HANDS]
-        target = Path(out) / f"{task}.png"
-        with atomic_path(target, suffix=".png") as tmp:
-            iio.imwrite(tmp, np.concatenate(frames, axis=1), extension=".png")
-        print(f"wrote {target}")
+    with removed_if_empty_on_error(args.out):  # a bad --camera leaves no empty folder behind
+        out = ensure_writable_dir(args.out)
+        for task in tasks:
+            seed = eval_seeds(task)[0]
+            frames = [expert_frame(task, hand, seed, args.camera, size, args.fraction) for hand in HANDS]
+            target = Path(out) / f"{task}.png"
+            with atomic_path(target, suffix=".png") as tmp:
+                iio.imwrite(tmp, np.concatenate(frames, axis=1), extension=".png")
+            print(f"wrote {target}")
     return 0

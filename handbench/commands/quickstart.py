@@ -26,7 +26,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from handbench.atomic import ensure_writable_dir
     from handbench.cli import main
+    from handbench.generate import EnvConfig
 
+    EnvConfig(args.task, args.hand).validate()  # before any work or folder: one line naming the valid names
     out = ensure_writable_dir(args.out)  # a file, or a folder that cannot be written, stops here, before any work
     dataset = out / f"demos/{args.task}-{args.hand}.hdf5"
     run_dir = out / "runs/bc"

@@ -63,8 +63,12 @@ class TrainRequest:
         ensemble = self.model_overrides.get("temporal_ensemble_m")
         if ensemble is not None and not (math.isfinite(ensemble) and ensemble >= 0):
             raise HandbenchError(f"--temporal-ensemble must be a finite number >= 0, got {ensemble}")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise HandbenchError(f"--out {self.out} is a file; give a folder for the run")
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise HandbenchError(f"--out {out} is a file; give a folder for the run")
+        if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in (POLICY_FILE, STATE_FILE)):
+            raise HandbenchError(f"--out {out} holds other files and no training run ({POLICY_FILE}, {STATE_FILE}); "
+                                 "give a new or empty folder, or a run folder to resume")
 
 
 @dataclass
