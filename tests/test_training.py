@@ -263,7 +263,7 @@ def test_mismatched_checkpoints_are_refused(state_dataset, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(HandbenchError, match="not a readable handbench checkpoint"):
         load_policy(tmp_path / "junk.pt")
-    with pytest.raises(HandbenchError, match="not found"):
+    with pytest.raises(HandbenchError, match="does not exist"):
         load_policy(tmp_path / "absent.pt")
 
 
