@@ -13,7 +13,7 @@ import pytest
 import handbench
 import handbench.training.trainer as trainer
 from handbench.cli import main
-from handbench.dataset import open_dataset
+from handbench.dataset import image_key, open_dataset
 from handbench.errors import HandbenchError
 from handbench.evaluation import runner
 from handbench.evaluation.runner import EvalConfig, run_evaluation
@@ -105,7 +105,8 @@ def test_every_episode_is_checked_against_the_header_at_assembly(dataset, tmp_pa
     store.load()
     with open_dataset(dataset) as source:
         episode = source.episode(0)
-    episode.observations["pixels/overview"] = np.zeros((episode.num_samples, 48, 48, 3), np.uint8)
+    episode.observations[image_key("overview")] = np.zeros((episode.num_samples, 48, 48, 3), np.uint8)
+    episode.final_observation[image_key("overview")] = np.zeros((48, 48, 3), np.uint8)
     store.save(episode)
     with pytest.raises(HandbenchError, match="has images of cameras"):
         store.checked_episode(episode.seed, header)
