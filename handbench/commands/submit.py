@@ -1,6 +1,7 @@
 """``handbench submit``: validate evaluator results (one directory per training seed) and add them to the
-leaderboard as an entry, then regenerate the leaderboard's tables and plot. ``--reference`` adds the scripted
-expert's results as an unranked reference entry instead."""
+leaderboard as an entry of the protocol they were evaluated under, then regenerate the leaderboard's tables, plots
+and page. ``--reference`` adds a reference policy's results (scripted expert, random or hold floor) as an unranked
+reference entry instead."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "submit", help="validate results (one dir per training seed) and add them to the leaderboard",
         description="Validate `handbench eval` results directories, one per training seed (and per task, for "
-                    "single-task checkpoints), against the protocol; store them as a leaderboard entry and "
-                    "regenerate leaderboard.csv, README.md and the plot.")
+                    "single-task checkpoints), against the protocol they were evaluated under; store them as a "
+                    "leaderboard entry (paths made relative to the current folder, the project) and regenerate "
+                    "leaderboard.csv, README.md, index.html and the plots.")
     parser.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR",
                         help="a `handbench eval` output directory (episodes.csv, summary.csv, meta.json)")
     parser.add_argument("--method", required=True, help="the method's name as shown on the leaderboard")
@@ -26,8 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--entry-id", default=None, help="folder name of the entry (default: from --method)")
     parser.add_argument("--replace", action="store_true", help="overwrite an existing entry with this id")
     parser.add_argument("--reference", action="store_true",
-                        help="a reference entry: the scripted expert's results (`handbench eval --policy expert`), "
-                             "one directory per set of tasks and hands, no training seeds; shown unranked")
+                        help="a reference entry: a reference policy's results (`handbench eval --policy expert`, "
+                             "`random` or `hold`), one directory per set of tasks and hands, no training seeds; "
+                             "shown unranked")
     parser.add_argument("--leaderboard-dir", default=DEFAULT_LEADERBOARD_DIR,
                         help=f"the leaderboard folder (default: ./{DEFAULT_LEADERBOARD_DIR})")
     parser.set_defaults(func=run)

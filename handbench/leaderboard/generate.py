@@ -56,6 +56,13 @@ class ProtocolBoard:
     def released(self) -> bool:
         return bool(getattr(self.protocol, "released", True))
 
+    @property
+    def title(self) -> str:
+        """``Protocol NAME``, with its status: legacy (a newer protocol has entries) and/or open (not released)."""
+        status = (["legacy: made under the older rules"] if self.legacy else []) + (
+            [] if self.released else ["open: not released yet"])
+        return f"Protocol {self.name}" + (f" ({'; '.join(status)})" if status else "")
+
 
 @dataclass(frozen=True)
 class Leaderboard:

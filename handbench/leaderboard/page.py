@@ -225,13 +225,7 @@ def video_tables(board: ProtocolBoard) -> str:
 
 
 def protocol_section(board: ProtocolBoard) -> str:
-    status = []
-    if board.legacy:
-        status.append("legacy: made under the older rules")
-    if not board.released:
-        status.append("open: not released yet")
-    heading = f"Protocol {board.name}" + (f" ({'; '.join(status)})" if status else "")
-    parts = [f'<section id="{_e(board.name)}"><h2 class="{"legacy" if board.legacy else ""}">{_e(heading)}</h2>']
+    parts = [f'<section id="{_e(board.name)}"><h2 class="{"legacy" if board.legacy else ""}">{_e(board.title)}</h2>']
     if not board.scores:
         parts.append("<p>No entries yet.</p></section>")
         return "\n".join(parts)

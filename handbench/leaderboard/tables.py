@@ -300,12 +300,7 @@ empty `rank`.
 
 
 def protocol_heading(board: ProtocolBoard) -> str:
-    status = []
-    if board.legacy:
-        status.append("legacy: made under the older rules")
-    if not board.released:
-        status.append("open: not released yet")
-    return f"## Protocol {board.name}" + (f" ({'; '.join(status)})" if status else "")
+    return f"## {board.title}"
 
 
 def protocol_markdown(board: ProtocolBoard) -> str:
