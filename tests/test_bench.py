@@ -29,22 +29,33 @@ def test_quick_physics_section_prints_and_writes(tmp_path, capsys):
     assert len(table) == 3 and (table["value"] > 0).all()
 
 
-def test_missing_module_is_reported_not_raised(monkeypatch):
-    monkeypatch.setattr(bench, "_baseline_timing", lambda section, name: "handbench.training.timing is missing")
-    report = bench.run_bench(bench.BenchConfig(sections=("inference", "train")))
-    assert [f.status for f in report.figures] == ["not available", "not available"]
-    assert all(f.value is None and "missing" in f.note for f in report.figures)
-
-
 def test_crashing_section_does_not_stop_the_others(monkeypatch):
     def broken(config, report):
         raise RuntimeError("boom")
 
+    def fine(config, report):
+        report.figures.append(bench.Figure("train", "x", 1.0, "steps/s"))
+
     monkeypatch.setitem(bench.SECTION_RUNNERS, "render", broken)
-    monkeypatch.setattr(bench, "_baseline_timing", lambda section, name: "missing")
+    monkeypatch.setitem(bench.SECTION_RUNNERS, "train", fine)
     report = bench.run_bench(bench.BenchConfig(sections=("render", "train")))
     assert report.figures[0].status == "not available" and "boom" in report.figures[0].note
-    assert report.figures[1].section == "train"
+    assert report.figures[1].section == "train" and report.figures[1].value == 1.0
+
+
+def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
+    """Tiny: 2 seeds of 3 steps; figures are positive and the ratios are the measured times' ratios."""
+    from handbench.bench import rollout
+
+    monkeypatch.setattr(rollout, "ROLLOUT_POLICIES", ("diffusion",))
+    monkeypatch.setattr(rollout, "protocol_seeds", lambda task, count: ([1_000_000, 1_000_001], 3, True))
+    report = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1)))
+    figures = {figure.measure: figure for figure in report.figures}
+    assert all(figure.status != "not available" for figure in report.figures), [f.note for f in report.figures]
+    rate = {lanes: figures[f"diffusion, lanes {lanes}: lift-cube / hb16"].value for lanes in (2, 1)}
+    assert figures["diffusion: lanes 2 over lanes 1"].value == pytest.approx(rate[2] / rate[1])
+    assert figures["diffusion: lanes 2 over lanes 1"].limit == rollout.BATCHED_SPEEDUP_TARGET["diffusion"]
+    assert figures["diffusion: lanes 2 over AsyncVectorEnv(2)"].value > 0
 
 
 def test_targets_and_section_names():

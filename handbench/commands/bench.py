@@ -7,16 +7,22 @@ import argparse
 
 def register(subparsers) -> None:
     from handbench.bench import SECTIONS
+    from handbench.commands.options import integer
 
     parser = subparsers.add_parser("bench", help="measure simulation, rendering, generation, eval and policy speed")
     parser.add_argument("--only", metavar="SECTIONS",
-                        help=f"comma-separated sections to run (default: all): {','.join(SECTIONS)}")
+                        help=f"comma-separated sections to run (default: all but protocol): {','.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="fewer steps and episodes (about a minute)")
     parser.add_argument("--task", action="append", dest="tasks", metavar="TASK",
                         help="task(s) to measure (repeatable; default: every task for physics, lift-cube elsewhere)")
     parser.add_argument("--hand", action="append", dest="hands", metavar="HAND",
                         help="hand(s) to measure (repeatable; default: every hand for physics, hb16 elsewhere)")
     parser.add_argument("--profile", action="store_true", help="print env.step's hot path even when on target")
+    parser.add_argument("--lanes", type=integer(1), nargs="+", default=[8, 1], metavar="L",
+                        help="rollout section: lane widths to compare, the first the batched one (default: 8 1; "
+                             "1 is the one-episode-per-query path)")
+    parser.add_argument("--device", default="cpu", help="rollout and protocol sections: where policies run "
+                                                        "(default: cpu; cuda batches on the GPU)")
     parser.add_argument("--out", metavar="DIR", help="also write bench.json and bench.csv into DIR")
     parser.set_defaults(func=run)
 
@@ -34,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
     validate_names(args.tasks, args.hands)
     if args.out:
         ensure_writable_dir(args.out)  # before minutes of measuring
-    config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile,
+    device = args.device
+    if device != "cpu":
+        from handbench.training.trainer import resolve_device
+
+        device = str(resolve_device(device))  # one line when CUDA is not there
+    config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, lanes=tuple(args.lanes),
+                         device=device,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)
     console = Console(width=200, stderr=True)

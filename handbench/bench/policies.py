@@ -1,6 +1,6 @@
-"""Inference time per action (batch 1) of a trained or freshly built baseline, measured in a real env.
+"""Baselines: ms per model query (CPU, batch 1) and optimizer steps/s, for untrained preset models.
 
-``python -m handbench.training.timing --policy diffusion --dataset demos/lift-cube-hb16.hdf5`` times an
+``python -m handbench.bench.policies --policy diffusion --dataset demos/lift-cube-hb16.hdf5`` times an
 untrained model of the preset (time does not depend on the weights); ``--checkpoint policy.pt`` times a
 trained one. Reported: the mean time of ``act()`` over an episode (amortised over the action queue),
 the median time of one model query (a replanning step) and the slowest ``act()``.
@@ -17,7 +17,11 @@ from pathlib import Path
 
 import torch
 
+from handbench.bench.report import BenchConfig, BenchReport, Figure
 from handbench.training.runtime import TrainedPolicy
+
+# The bounds on one model query at batch 1 on the reference 2-core CPU (BC has none).
+INFERENCE_LIMITS_MS = {"act": 5.0, "diffusion": 50.0, "ibc": 50.0}
 
 
 @dataclass
@@ -60,7 +64,7 @@ def measure_inference(policy: TrainedPolicy, env, steps: int = 40, queries: int 
 
 
 def untrained_policy(name: str, dataset: str | Path, preset: str = "cpu-small", obs_mode: str | None = None,
-                     **model_overrides) -> TrainedPolicy:
+                     device: str = "cpu", **model_overrides) -> TrainedPolicy:
     """A preset-sized model with random weights and the dataset's normaliser (enough to time inference)."""
     from handbench.training.data import load_demos
     from handbench.training.normalizer import fit_policy_normalizer
@@ -70,20 +74,21 @@ def untrained_policy(name: str, dataset: str | Path, preset: str = "cpu-small", 
                                                          preset=preset, model_overrides=model_overrides))
     demos, attrs = load_demos(dataset, obs_mode)
     normalizer = fit_policy_normalizer(demos.state, demos.actions)
+    torch.manual_seed(0)
     model = module.MODEL(model_config, demos.spec)
-    return TrainedPolicy(model, normalizer, demos.spec, provenance={**attrs, "policy": name,
-                                                                       "obs_mode": demos.spec.obs_mode})
+    return TrainedPolicy(model, normalizer, demos.spec, device=device,
+                         provenance={**attrs, "policy": name, "obs_mode": demos.spec.obs_mode})
 
 
-def timing_dataset(num_demos: int = 3) -> Path:
-    """A small lift-cube/hb16 expert dataset in a temporary folder, made once per process, for benchmarks."""
+def timing_dataset(num_demos: int = 3, task: str = "lift-cube", hand: str = "hb16") -> Path:
+    """A small expert dataset of (task, hand) in a temporary folder, made once per machine, for benchmarks."""
     import tempfile
 
     from handbench.generate import EnvConfig, GenerateConfig, generate_demos
 
-    path = Path(tempfile.gettempdir()) / f"handbench-timing-{num_demos}" / "lift-cube-hb16.hdf5"
+    path = Path(tempfile.gettempdir()) / f"handbench-timing-{num_demos}" / f"{task}-{hand}.hdf5"
     if not path.exists():
-        generate_demos(GenerateConfig(EnvConfig("lift-cube", "hb16"), num_demos=num_demos, out=path,
+        generate_demos(GenerateConfig(EnvConfig(task, hand), num_demos=num_demos, out=path,
                                       overwrite=True, progress=False))
     return path
 
@@ -125,8 +130,25 @@ def env_for(policy: TrainedPolicy):
                    image_size=tuple(spec.image_size) if pixels else (96, 96))
 
 
+def inference_section(config: BenchConfig, report: BenchReport) -> None:
+    from handbench.baselines import BASELINES
+
+    for policy in BASELINES:
+        report.figures.append(Figure("inference", f"{policy}: CPU, batch 1, one model query",
+                                     inference_ms_per_action(policy, quick=config.quick), "ms/action",
+                                     limit=INFERENCE_LIMITS_MS.get(policy), higher_is_better=False))
+
+
+def train_section(config: BenchConfig, report: BenchReport) -> None:
+    from handbench.baselines import BASELINES
+
+    for policy in BASELINES:
+        report.figures.append(Figure("train", f"{policy}: CPU", train_steps_per_s(policy, quick=config.quick),
+                                     "steps/s"))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handbench.training.timing", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m handbench.bench.policies", description=__doc__.split("\n")[0])
     parser.add_argument("--policy", nargs="+", default=["act", "diffusion", "ibc", "bc"])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", type=Path, help="time untrained preset models built for this dataset")

@@ -1,22 +1,24 @@
-"""How fast the evaluator runs: episodes/s in this process and with Ray workers, and its own overhead.
+"""Evaluation: episodes/s in this process and with Ray workers, and the evaluator's own overhead.
 
-``handbench bench`` calls :func:`measure_eval_throughput`. The overhead is what an episode costs beyond
-``env.step`` (physics) and ``policy.act`` (policy): reset, action checks, result rows and the durable
-per-episode file, measured in-process so no Ray scheduling hides in it.
+The overhead is what an episode costs beyond ``env.step`` (physics) and the policy: reset, action checks,
+result rows and the durable per-episode file, measured in-process so no Ray scheduling hides in it.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from handbench.bench.report import WORKER_SPEEDUP_TARGET, BenchConfig, BenchReport, Figure, first_hand, first_task
 from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome
 from handbench.evaluation.policies import resolve_policy
 from handbench.evaluation.results import EpisodeStore
-from handbench.evaluation.workers import ray_session, run_jobs
+from handbench.evaluation.workers import run_jobs
+from handbench.parallel import ray_session
 from handbench.protocol import load_protocol
 
 
@@ -91,12 +93,17 @@ def measure_eval_throughput(task: str = "lift-cube", hand: str = "hb16", episode
     return result
 
 
-def main() -> None:
-    """``python -m handbench.evaluation.bench``: print the figures as JSON."""
-    import json
-
-    print(json.dumps(measure_eval_throughput().as_dict(), indent=1))
-
-
-if __name__ == "__main__":
-    main()
+def eval_section(config: BenchConfig, report: BenchReport) -> None:
+    task, hand = first_task(config), first_hand(config)
+    result = measure_eval_throughput(task=task, hand=hand, episodes=config.episodes * 2, worker_counts=(1, 2))
+    label = f"{task} / {hand}, {result.policy}"
+    report.figures.append(Figure("eval", f"in-process: {label}", result.in_process_episodes_per_s, "episodes/s"))
+    report.figures.append(Figure("eval", "evaluator overhead beyond physics and policy",
+                                 result.overhead_ms_per_episode, "ms/episode", higher_is_better=False))
+    steady = result.ray_steady_episodes_per_s or result.ray_episodes_per_s
+    for workers in sorted(steady):
+        report.figures.append(Figure("eval", f"{workers} Ray worker(s): {label}", steady[workers], "episodes/s",
+                                     note="steady state (after each actor's first episode)"))
+    if 1 in steady and 2 in steady:
+        report.figures.append(Figure("eval", "speed-up, 2 workers over 1", steady[2] / steady[1], "x",
+                                     limit=WORKER_SPEEDUP_TARGET, note=f"{os.cpu_count()} CPU cores on this machine"))
