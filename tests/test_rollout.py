@@ -219,3 +219,14 @@ def test_hb_v1_evaluation_queries_one_episode_at_a_time_with_fixed_noise():
                                       "protocol_policy_noise": "fixed"}
     assert set(policy.widths) == {1} and policy.noise_seeds == [None, None]
     assert list(result.episodes["lanes"]) == [1, 1]
+
+
+def test_resumed_rows_must_come_from_the_same_lane_width(tmp_path):
+    def run(lanes):
+        return run_evaluation(EvalConfig(policy=NoisyLanes(), task=TASK, hand=HAND, episodes=2, workers=0, lanes=lanes,
+                                         policy_noise="episode", out=tmp_path, progress=False))
+
+    assert run(8).meta["episodes_run_now"] == 2
+    assert run(8).meta["episodes_reused"] == 2  # same width: resumed
+    again = run(1)
+    assert again.meta["episodes_stale_rerun"] == 2 and set(again.episodes["lanes"]) == {1}

@@ -193,14 +193,18 @@ def protocol_policy_noise(protocol: Protocol) -> str:
     return str(getattr(protocol, "policy_noise", "fixed"))
 
 
-def resume_key(source: PolicySource) -> dict[str, Any]:
-    """What a finished episode must have been run with to be reused: the policy's weights or code, and the
-    library versions (the task version, compiled model and expert version are checked per row)."""
-    return {"policy": source.fingerprint(), "versions": library_versions()}
+def resume_key(source: PolicySource, lanes: int = 1, policy_noise: str = "fixed") -> dict[str, Any]:
+    """What a finished episode must have been run with to be reused: the policy's weights or code, the
+    library versions and, when they are not hb-v1's (1, "fixed"), the lane width and policy-noise rule (the
+    task version, compiled model and expert version are checked per row)."""
+    key: dict[str, Any] = {"policy": source.fingerprint(), "versions": library_versions()}
+    if (lanes, policy_noise) != (1, "fixed"):
+        key["rollout"] = {"lanes": lanes, "policy_noise": policy_noise}
+    return key
 
 
-def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str,
-                  source: PolicySource | None = None) -> tuple[dict[str, dict[str, Any]], set[str]]:
+def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str, source: PolicySource | None = None,
+                  lanes: int = 1, policy_noise: str = "fixed") -> tuple[dict[str, dict[str, Any]], set[str]]:
     """Finished rows that still hold, and how many others are stale and rerun: rows from another task version,
     compiled model, expert version, policy code or weights, or library version."""
     from handbench.env import HandEnv, compiled_model
@@ -209,7 +213,7 @@ def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str,
     if store is None:
         return {}, set()
     current = {t: (int(get_task_class(t).version), compiled_model(t, hand)[1]) for t in tasks}
-    key = resume_key(source) if source is not None else None
+    key = resume_key(source, lanes, policy_noise) if source is not None else None
     experts: dict[str, str] = {}
 
     def expert_version(task: str) -> str:  # built only when a row of the task is there to check
@@ -254,11 +258,11 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
     if store is not None:
         signature = {k: v for k, v in policy_columns.items() if k != "checkpoint"}  # a moved file is the same file
         store.claim({**signature, "hand": config.hand, "obs_mode": config.obs_mode})
-    finished, stale = reusable_rows(store, tasks, config.hand, source)
+    finished, stale = reusable_rows(store, tasks, config.hand, source, config.lanes, config.policy_noise)
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}
     reused, rerun = len(rows), sum(1 for key in keys if key in stale)
-    row_key = resume_key(source)
+    row_key = resume_key(source, config.lanes, config.policy_noise)
 
     progress = Progress(len(keys), list(rows.values()), config.progress)
 
