@@ -206,6 +206,10 @@ def test_overwrite_replaces_only_an_earlier_export_of_its_kind(dataset_path, tmp
 
 def test_minari_export_reads_back_equal_to_hdf5(dataset_path, tmp_path, monkeypatch):
     """A real read-back with minari (installed with handbench): observations, actions, rewards, ends."""
+    import os
+
+    if not os.environ.get("CI"):  # a handbench dependency, so CI always runs this; a stale dev venv may lack it
+        pytest.importorskip("minari")
     import minari
 
     out = tmp_path / "minari"

@@ -50,9 +50,11 @@ def test_wrapped_env_from_make_pickles_after_rendering() -> None:
 
 
 def test_async_vector_env_with_pixels_matches_single_envs() -> None:
+    """Workers are spawned: forking a process that has rendered (GL driver threads) can deadlock the child."""
     handbench.registry.register_envs()
     env_id = handbench.registry.env_id("lift-cube", "hb16")
-    vector = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", **PIXELS)
+    vector = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", vector_kwargs={"context": "spawn"},
+                          **PIXELS)
     try:
         observations, _ = vector.reset(seed=[11, 12])
         assert observations["pixels"]["top"].shape == (2, 24, 32, 3)
@@ -68,3 +70,47 @@ def test_async_vector_env_with_pixels_matches_single_envs() -> None:
         np.testing.assert_array_equal(stepped["pixels"]["top"][lane], second["pixels"]["top"])
         np.testing.assert_array_equal(stepped["agent_pos"][lane], second["agent_pos"])
         single.close()
+
+
+@pytest.fixture(scope="module")
+def pixel_checkpoint(tmp_path_factory):
+    """A BC checkpoint trained (a few steps) on one top-camera 32x40 demo: not the evaluator's default view."""
+    from handbench.cli import main
+
+    folder = tmp_path_factory.mktemp("pixels-ckpt")
+    demos = folder / "d.hdf5"
+    assert main(["generate-demos", "--task", "lift-cube", "--num-demos", "1", "--obs", "pixels", "--cameras", "top",
+                 "--image-size", "32", "40", "--workers", "0", "--out", str(demos)]) == 0
+    assert main(["train", "--policy", "bc", "--dataset", str(demos), "--steps", "3", "--out", str(folder / "run"),
+                 "--no-progress"]) == 0
+    return folder / "run" / "policy.pt"
+
+
+def test_eval_builds_envs_with_the_checkpoint_cameras_and_image_size(pixel_checkpoint, tmp_path):
+    import pandas as pd
+
+    from handbench.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--policy", "bc", "--checkpoint", str(pixel_checkpoint), "--episodes", "1", "--workers", "0",
+                 "--out", str(out), "--no-progress"]) == 0
+    rows = pd.read_csv(out / "episodes.csv")
+    assert len(rows) == 1 and rows["error"].isna().all(), "the episode ran on top-camera 32x40 images"
+    assert rows["steps"].iloc[0] > 1
+
+
+def test_eval_refuses_a_checkpoint_view_it_cannot_render_in_one_line(pixel_checkpoint):
+    from dataclasses import replace
+
+    from handbench.errors import HandbenchError
+    from handbench.evaluation.policies import CheckpointSource
+
+    source = CheckpointSource("bc", str(pixel_checkpoint))
+    source.provenance()
+    assert source.env_options("pixels") == {"cameras": ("top",), "image_size": (32, 40)}
+    source._obs_spec = replace(source._obs_spec, cameras=("wrist-cam",))
+    with pytest.raises(HandbenchError, match=r"needs camera\(s\) wrist-cam, which lift-cube with hb16 does not have"):
+        source.validate("lift-cube", 0, "hb16", "pixels")
+    source._obs_spec = replace(source._obs_spec, cameras=("top",), image_size=(4096, 40))
+    with pytest.raises(HandbenchError, match="needs 4096x40 images"):
+        source.validate("lift-cube", 0, "hb16", "pixels")

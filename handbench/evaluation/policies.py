@@ -78,6 +78,10 @@ class PolicySource:
     def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
         """Refuse, in one line, a policy that was not made for this (task, hand, obs mode)."""
 
+    def env_options(self, obs_mode: str) -> dict[str, Any]:
+        """HandEnv keyword arguments the policy's observations need (cameras, image size); {} for the defaults."""
+        return {}
+
     def expert_version(self, env: HandEnv) -> str:
         """The scripted expert's version behind this policy: the one whose demos trained it, if known."""
         return str(self.provenance().get("expert_version", ""))
@@ -145,6 +149,7 @@ class CheckpointSource(PolicySource):
         self.checkpoint_hash = file_hash(path)
         self.device = device  # where the model runs in each worker: cpu, cuda, cuda:<index>
         self._provenance: dict[str, Any] | None = None
+        self._obs_spec = None  # the checkpoint's ObsActionSpec, read once
 
     def _load(self) -> Policy:
         import handbench
@@ -154,10 +159,15 @@ class CheckpointSource(PolicySource):
             raise HandbenchError("this handbench has no load_policy (the training package is missing)")
         return loader(self.checkpoint, device=self.device)
 
+    def _describe(self) -> None:
+        """Load the checkpoint once (in the driver) for its provenance and observation spec."""
+        policy = self._load()
+        self._provenance = dict(getattr(policy, "provenance", None) or {})
+        self._obs_spec = getattr(policy, "spec", None)
+
     def provenance(self) -> dict[str, Any]:
         if self._provenance is None:
-            policy = self._load()
-            self._provenance = dict(getattr(policy, "provenance", None) or {})
+            self._describe()
         return self._provenance
 
     def validate(self, task: str, task_version: int, hand: str, obs_mode: str, model_hash: str = "") -> None:
@@ -176,6 +186,41 @@ class CheckpointSource(PolicySource):
         kind = prov.get("policy")
         if kind and str(kind) != self.label:
             raise HandbenchError(f"checkpoint {name} holds a {kind} policy, not {self.label}; use --policy {kind}")
+        self._check_observation_spec(task, hand, obs_mode, name)
+
+    def _spec(self):
+        if self._provenance is None:
+            self._describe()
+        return self._obs_spec
+
+    def env_options(self, obs_mode: str) -> dict[str, Any]:
+        """The cameras and image size the checkpoint was trained on (pixels mode), so the env renders them."""
+        spec = self._spec()
+        if obs_mode != "pixels" or spec is None or not spec.cameras:
+            return {}
+        return {"cameras": tuple(spec.cameras), "image_size": tuple(int(v) for v in spec.image_size)}
+
+    def _check_observation_spec(self, task: str, hand: str, obs_mode: str, name: str) -> None:
+        """Refuse up front (not at every episode's first step) a pixel spec this install cannot render."""
+        from handbench.env import compiled_model
+        from handbench.scene import MAX_RENDER_SIZE
+
+        spec = self._spec()
+        if obs_mode != "pixels" or spec is None:
+            return
+        if not spec.cameras:
+            raise HandbenchError(f"checkpoint {name} was trained without images (obs mode {spec.obs_mode!r}); "
+                                 f"evaluate it with --obs {spec.obs_mode}")
+        model = compiled_model(task, hand)[0]
+        valid = [model.camera(i).name for i in range(model.ncam)]
+        missing = [camera for camera in spec.cameras if camera not in valid]
+        if missing:
+            raise HandbenchError(f"checkpoint {name} needs camera(s) {', '.join(missing)}, which {task} with {hand} "
+                                 f"does not have (cameras: {', '.join(valid)})")
+        height, width = (int(v) for v in spec.image_size)
+        if not (0 < height <= MAX_RENDER_SIZE[0] and 0 < width <= MAX_RENDER_SIZE[1]):
+            raise HandbenchError(f"checkpoint {name} needs {height}x{width} images; this install renders at most "
+                                 f"{MAX_RENDER_SIZE[0]}x{MAX_RENDER_SIZE[1]}")
 
     def build(self, env: HandEnv) -> Policy:
         return self._load()

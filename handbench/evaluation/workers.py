@@ -36,8 +36,9 @@ class EpisodeWorker:
         from handbench.env import HandEnv
 
         envs = self.envs.setdefault((task, hand), [])
+        options = self.source.env_options(self.obs_mode)  # a checkpoint's cameras and image size
         while len(envs) < count:
-            envs.append(HandEnv(task, hand, obs_mode=self.obs_mode))
+            envs.append(HandEnv(task, hand, obs_mode=self.obs_mode, **options))
         return envs[:count]
 
     def driver_for(self, task: str, hand: str) -> LaneDriver | Exception:
