@@ -195,8 +195,8 @@ class CheckpointSource(PolicySource):
 
     def env_options(self, obs_mode: str) -> dict[str, Any]:
         """The cameras and image size the checkpoint was trained on (pixels mode), so the env renders them."""
-        spec = self._spec()
-        if obs_mode != "pixels" or spec is None or not spec.cameras:
+        spec = self._spec() if obs_mode == "pixels" else None
+        if spec is None or not spec.cameras:
             return {}
         return {"cameras": tuple(spec.cameras), "image_size": tuple(int(v) for v in spec.image_size)}
 
@@ -205,8 +205,10 @@ class CheckpointSource(PolicySource):
         from handbench.env import compiled_model
         from handbench.scene import MAX_RENDER_SIZE
 
+        if obs_mode != "pixels":
+            return
         spec = self._spec()
-        if obs_mode != "pixels" or spec is None:
+        if spec is None:
             return
         if not spec.cameras:
             raise HandbenchError(f"checkpoint {name} was trained without images (obs mode {spec.obs_mode!r}); "
