@@ -58,6 +58,28 @@ def test_a_live_output_is_locked_for_the_whole_run(tmp_path, capsys):
     _generate(out, num_demos=1)  # free again
 
 
+def test_two_real_runs_on_one_output(tmp_path, capsys):
+    """As the issue ran it: a first generate-demos process still running, a second one with --overwrite."""
+    import subprocess
+    import time
+
+    out = tmp_path / "d.hdf5"
+    first = subprocess.Popen([sys.executable, "-m", "handbench.cli", "generate-demos", "--task", TASK,
+                              "--num-demos", "400", "--out", str(out), "--quiet"], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list(partial_dir(out).glob("seed_*")) and time.time() < deadline and first.poll() is None:
+            time.sleep(0.2)
+        assert list(partial_dir(out).glob("seed_*")), "the first run saved no episode in time"
+        assert main(["generate-demos", "--task", TASK, "--num-demos", "1", "--out", str(out), "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert f"is in use by another handbench run (pid {first.pid}" in err
+    finally:
+        first.terminate()
+        first.wait(timeout=60)
+    assert list(partial_dir(out).glob("seed_*")), "the first run's episodes survive"
+
+
 def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
     out = tmp_path / "d.hdf5"
     lock_path(out).write_text('{"pid": 1}')  # file of a run that died: flock released with its process
