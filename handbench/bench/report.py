@@ -54,6 +54,7 @@ class BenchConfig:
     profile: bool = False  # profile env.step even when the physics target is met
     lanes: tuple[int, ...] = (8, 1)  # rollout section: lane widths compared (the first is the batched one)
     device: str = "cpu"  # rollout section: where the policies run (cpu, cuda)
+    policies: tuple[str, ...] | None = None  # rollout section: baselines to measure (None: diffusion, act, ibc)
 
     @property
     def physics_steps(self) -> int:

@@ -100,7 +100,7 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     seeds, steps, stop = protocol_seeds(task, 8 if config.quick else 50)
     batched = config.lanes[0]
     note = f"{len(seeds)} seeds, {steps} steps, untrained cpu-small, 1 torch thread, {config.device}"
-    for name in ROLLOUT_POLICIES:
+    for name in config.policies or ROLLOUT_POLICIES:
         policy = bench_policy(name, task, hand, config.device)
         time_lanes(policy, task, hand, seeds[:1], 1, 2, stop)  # warm-up: first-call allocations
         seconds = {}

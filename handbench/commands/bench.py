@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("--lanes", type=integer(1), nargs="+", default=[8, 1], metavar="L",
                         help="rollout section: lane widths to compare, the first the batched one (default: 8 1; "
                              "1 is the one-episode-per-query path)")
+    parser.add_argument("--policy", action="append", dest="policies", choices=("act", "diffusion", "ibc", "bc"),
+                        help="rollout section: baseline(s) to measure (repeatable; default: diffusion, act, ibc)")
     parser.add_argument("--device", default="cpu", help="rollout and protocol sections: where policies run "
                                                         "(default: cpu; cuda batches on the GPU)")
     parser.add_argument("--out", metavar="DIR", help="also write bench.json and bench.csv into DIR")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(device))  # one line when CUDA is not there
     config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, lanes=tuple(args.lanes),
-                         device=device,
+                         device=device, policies=tuple(args.policies) if args.policies else None,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)
     console = Console(width=200, stderr=True)
