@@ -125,3 +125,11 @@ def test_first_difference_names_the_episode():
                                                f"return=0.250001")
     assert first_difference(rows, rows.iloc[:1]) == (f"{TASK}/{HAND} seed 1000001: stored, but the re-derived run "
                                                      f"has no such episode")
+
+
+def test_replayed_commands_are_pinned_to_the_entrys_protocol():
+    """A command recorded without --protocol ran under the default of its day: replayed under the entry's."""
+    from handbench.leaderboard.verify import pin_protocol
+
+    assert pin_protocol(["eval", "--out", "r"], "eval", "hb-v1") == ["eval", "--out", "r", "--protocol", "hb-v1"]
+    assert pin_protocol(["eval", "--protocol", "hb-v1"], "eval", "hb-v9") == ["eval", "--protocol", "hb-v1"]

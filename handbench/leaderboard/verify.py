@@ -43,7 +43,7 @@ from handbench.leaderboard.submissions import (
     load_entry,
     submissions_dir,
 )
-from handbench.leaderboard.validate import RunResults, load_results_dir, meta_commands
+from handbench.leaderboard.validate import RunResults, load_results_dir, meta_commands, meta_protocol
 
 # What must be identical, episode by episode (model_hash is checked by validation: the Shadow hand's depends on
 # the install location of its mesh files).
@@ -119,6 +119,26 @@ def demo_command(provenance: dict, dataset: str) -> list[str]:
     return argv
 
 
+def accepts_option(command: str, option: str) -> bool:
+    """Whether this handbench's ``handbench COMMAND`` has ``option`` (commands gained --protocol over time)."""
+    import argparse
+
+    from handbench.cli import build_parser
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return option in action.choices[command]._option_string_actions
+    return False
+
+
+def pin_protocol(argv: list[str], command: str, protocol: str) -> list[str]:
+    """A recorded command without ``--protocol`` ran under the default protocol of its day, which is the entry's
+    protocol: replay it under that protocol explicitly (today's default may be a newer one)."""
+    if option_value(argv, "--protocol") is None and accepts_option(command, "--protocol"):
+        return [*argv, "--protocol", protocol]
+    return argv
+
+
 def _listed(value) -> list:
     if isinstance(value, str):
         try:
@@ -171,7 +191,8 @@ def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, w
     run = entry.runs[run_index]
     run_name = f"{RUN_DIR_PREFIX}{run_index}"
     commands = meta_commands(run.meta)
-    eval_argv = parse_command(commands.get("eval", ""), "eval")
+    protocol = str(entry.meta.get("protocol", ""))
+    eval_argv = pin_protocol(parse_command(commands.get("eval", ""), "eval"), "eval", protocol)
     train_argv = None if entry.reference else parse_command(commands.get("train", ""), "train")
     if not entry.reference and train_argv is None:
         raise HandbenchError(f"{run.source}: no train command recorded; this run cannot be re-derived")
@@ -215,7 +236,8 @@ def _retrain(run: RunResults, train_argv: list[str], work: Path, log: Path, say:
     if not (work / dataset).exists():
         say("regenerating the demos from the checkpoint's provenance")
         (work / dataset).parent.mkdir(parents=True, exist_ok=True)
-        run_handbench(demo_command(provenance, dataset), work, log, say)
+        protocol = str(provenance.get("protocol") or meta_protocol(run.meta))
+        run_handbench(pin_protocol(demo_command(provenance, dataset), "generate-demos", protocol), work, log, say)
     recorded = provenance.get("dataset_hash")
     regenerated = dataset_hash(work / dataset)
     if recorded and regenerated != recorded:
