@@ -819,3 +819,15 @@ def test_an_older_protocol_is_kept_as_legacy_once_a_newer_one_has_entries(tmp_pa
         scores = {s.entry_id: s for s in generate.Leaderboard.load(board).scores}
         main_compare(scores["new-rules"], scores["old-rules"])
     assert outdated_files(board) == []
+
+
+def test_verification_records_are_shown_only_when_well_formed(tmp_path, board):
+    submit(make_runs(tmp_path), EntryInfo(method="M"), leaderboard_dir=board)
+    meta_path = board / "submissions" / "m" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "2026-11-29", "run": "run-2"}]}))
+    regenerate(board)
+    assert "| 3 | 2026-11-29 (run-2) |" in (board / README_FILE).read_text()
+    meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "<b>soon</b>", "run": "run-2"}]}))
+    with pytest.raises(HandbenchError, match="verifications record .* is not a date and one of the entry's runs"):
+        regenerate(board)

@@ -136,10 +136,10 @@ def reference_table(board: ProtocolBoard) -> str:
     if not references:
         return ""
     keys = all_task_keys(references)
-    header = ["Reference", "Policy", "IQM", "Mean", *(task_label(key) for key in keys), "Episodes"]
+    header = ["Reference", "Policy", "IQM", "Mean", *(task_label(key) for key in keys), "Episodes", "Verified"]
     rows = ["<tr>" + _method(s) + _cell(s.entry.runs[0].policy) + _cell(interval_cell(s.iqm), s.iqm.value, True) +
             _cell(interval_cell(s.mean), s.mean.value, True) + "".join(_task_cell(s, key) for key in keys) +
-            _cell(str(s.episodes), s.episodes, numeric=True) + "</tr>" for s in references]
+            _cell(str(s.episodes), s.episodes, numeric=True) + _cell(verified_cell(s)) + "</tr>" for s in references]
     return ("<h3>Reference rows (not ranked)</h3>\n<p class=note>Reference policies are not trained: the scripted "
             "expert (privileged state; the demonstrations' source) for scale, the random and hold floors for what "
             "doing nothing useful scores.</p>\n" + _sortable_table(header, rows))

@@ -271,6 +271,7 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
     reference = meta.get("reference", False)
     if not isinstance(reference, bool):
         raise HandbenchError(f"{meta_path}: reference must be true or false, not {reference!r}")
+    _check_verifications(meta, meta_path, listed)
     runs = [load_results_dir(directory / name) for name in listed]
     validate_runs(runs, rules, reference)
     for record, run in zip(meta["runs"], runs, strict=True):
@@ -282,6 +283,19 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
     if meta.get("protocol") != rules.name:
         raise HandbenchError(f"{meta_path}: protocol {meta.get('protocol')!r} is not {rules.name!r}")
     return Entry(entry_id=entry_id, info=info, runs=runs, meta=meta, reference=reference)
+
+
+def _check_verifications(meta: dict[str, Any], meta_path: Path, runs: Sequence[str]) -> None:
+    """Verification records (written by ``handbench leaderboard --verify``) are shown as they are: only a date and
+    one of the entry's runs are accepted."""
+    records = meta.get(VERIFICATIONS_KEY, [])
+    if not isinstance(records, list):
+        raise HandbenchError(f"{meta_path}: {VERIFICATIONS_KEY} must be a list of records")
+    for record in records:
+        if not (isinstance(record, dict) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(record.get("date", "")))
+                and record.get("run") in runs):
+            raise HandbenchError(f"{meta_path}: {VERIFICATIONS_KEY} record {record!r} is not a date and one of "
+                                 f"the entry's runs ({', '.join(runs)}); records are written by --verify")
 
 
 def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None, without: str | None = None) -> list[Entry]:

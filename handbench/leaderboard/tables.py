@@ -191,14 +191,15 @@ def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "
     """The reference entries, unranked, with the same task columns as their own results."""
     references = reference_entries(list(scores))
     keys = all_task_keys(references)
-    header = ["Reference", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Episodes", "Links"]
+    header = ["Reference", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Episodes", "Verified",
+              "Links"]
     rows = []
     for entry_scores in references:
         info = entry_scores.entry.info
         method = f"[{markdown_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
         rows.append([method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
                      interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
-                     str(entry_scores.episodes), _links(entry_scores)])
+                     str(entry_scores.episodes), verified_cell(entry_scores), _links(entry_scores)])
     return markdown_table(header, rows)
 
 

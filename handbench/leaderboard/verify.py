@@ -65,10 +65,12 @@ class Verification:
     episodes: int
     seconds: float
     work_dir: Path
+    retrained: bool = True  # False for a reference run: nothing to train, re-evaluated only
 
     def describe(self) -> str:
+        steps = "demos regenerated, policy retrained, re-evaluated" if self.retrained else "re-evaluated"
         return (f"verified {self.entry_id} {self.run}: all {self.episodes} episodes identical to the stored results "
-                f"(demos regenerated, policy retrained, re-evaluated; {self.seconds:.0f} s, work in {self.work_dir})")
+                f"({steps}; {self.seconds:.0f} s, work in {self.work_dir})")
 
 
 def parse_command(command: str, kind: str) -> list[str]:
@@ -223,7 +225,8 @@ def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, w
     from handbench.leaderboard.generate import regenerate
 
     regenerate(leaderboard_dir)
-    return Verification(entry_id, run_name, len(fresh.episodes), time.monotonic() - started, work)
+    return Verification(entry_id, run_name, len(fresh.episodes), time.monotonic() - started, work,
+                        retrained=train_argv is not None)
 
 
 def _retrain(run: RunResults, train_argv: list[str], work: Path, log: Path, say: Callable[[str], None]) -> None:
