@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
     cameras = ", ".join(summary["cameras"]) or "none"
     print(f"exported {summary['episodes']} episodes ({summary['frames']} frames, cameras: {cameras}) "
           f"as {summary['format']} to {summary['out']}")
+    for camera, error in summary.get("video_error", {}).items():
+        print(f"video {camera}: mean error {error['mean']:.2f}/255 per pixel and channel, worst pixel "
+              f"{error['max']:.0f}/255 (lossy h264; the HDF5 keeps the exact images)")
     if "dataset_id" in summary:
         print(f"load it with: MINARI_DATASETS_PATH={summary['out']} python -c \"import minari; "
               f"print(minari.load_dataset('{summary['dataset_id']}'))\"")
