@@ -1,7 +1,9 @@
 """Expert health check: success rate of every task's scripted expert on the protocol's eval seeds.
 
 A benchmark is only as good as its demonstrations; ``handbench check-experts`` (and the test suite,
-on a few seeds) fails when an expert drops below ``SUCCESS_THRESHOLD``.
+on a few seeds) fails when an expert drops below ``SUCCESS_THRESHOLD``. Besides the eval seeds it checks
+the experts on seeds they were never tuned on (``holdout``: outside the demo and eval splits) and on the
+first demo seeds with action noise (``demo``), where the README's action-noise table comes from.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from handbench.generate import EnvConfig
 from handbench.protocol import PROTOCOL_NAME, load_protocol
 
 SUCCESS_THRESHOLD = 0.95
+# 100 seeds outside both the demo split (below EVAL_SEED_BASE) and every protocol's eval seeds (EVAL_SEED_BASE
+# and the next 49): the experts were never tuned on them.
+HOLDOUT_SEEDS = tuple(range(2_000_000, 2_000_100))
+DEMO_CHECK_SEEDS = tuple(range(50))  # the first demo seeds, where --action-noise matters
+SPLITS = ("eval", "holdout", "demo")
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,9 @@ class ExpertCheck:
 
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
                   workers: int | None = 0, ray_address: str | None = None,
-                  protocol: str = PROTOCOL_NAME) -> list[ExpertCheck]:
-    """Evaluate each (task, hand) expert on the first ``num_seeds`` eval seeds (all when None).
+                  protocol: str = PROTOCOL_NAME, split: str = "eval", action_noise: float = 0.0) -> list[ExpertCheck]:
+    """Evaluate each (task, hand) expert on the first ``num_seeds`` seeds (all when None) of ``split``: the
+    protocol's eval seeds, :data:`HOLDOUT_SEEDS` or :data:`DEMO_CHECK_SEEDS`, with ``action_noise``.
 
     A view over ``handbench eval --policy expert``: the same jobs, workers and success column, so an
     expert's success here is exactly its success in an evaluation.
@@ -46,6 +54,8 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
     from handbench.evaluation.policies import ExpertSource
     from handbench.evaluation.workers import run_jobs
 
+    if split not in SPLITS:
+        raise HandbenchError(f"unknown seed split {split!r}; valid: {', '.join(SPLITS)}")
     spec = load_protocol(protocol)
     for task in tasks:
         EnvConfig(task, hands[0] if hands else "hb16").validate()
@@ -55,11 +65,11 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
     jobs = []
     for task in tasks:
         entry = spec.task(task)
-        seeds = list(entry.eval_seeds)
+        seeds = list(entry.eval_seeds if split == "eval" else HOLDOUT_SEEDS if split == "holdout"
+                     else DEMO_CHECK_SEEDS)
         if num_seeds is not None:
             if not 1 <= num_seeds <= len(seeds):
-                raise HandbenchError(f"--seeds must be in 1..{len(seeds)} (the protocol's eval seeds), "
-                                     f"got {num_seeds}")
+                raise HandbenchError(f"--seeds must be in 1..{len(seeds)} (the {split} seeds), got {num_seeds}")
             seeds = seeds[:num_seeds]
         jobs += [EpisodeJob(task, hand, seed, entry.episode_steps, entry.stop_on_success)
                  for hand in hands for seed in seeds]
@@ -68,7 +78,7 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
     def keep(outcome: EpisodeOutcome) -> None:
         rows[(outcome.row["task"], outcome.row["hand"])].append(outcome.row)
 
-    run_jobs(jobs, ExpertSource(), "state", workers, keep, ray_address)
+    run_jobs(jobs, ExpertSource(action_noise), "state", workers, keep, ray_address)
     checks = []
     for (task, hand), found in rows.items():
         found.sort(key=lambda row: row["seed"])

@@ -41,7 +41,7 @@ from handbench.protocol import PROTOCOL_NAME
 from handbench.registry import env_id, get_task_class
 from handbench.rollout import EpisodeDriver, EpisodeRequest, run_lanes
 from handbench.seeds import EVAL_SEED_BASE, demo_seeds
-from handbench.task import params_to_attrs
+from handbench.task import Task, params_to_attrs
 
 
 @dataclass(frozen=True)
@@ -185,6 +185,15 @@ def _manifest(header: DatasetHeader) -> dict[str, Any]:
             "action_noise", "handbench_version", "mujoco_version")
     values = asdict(header)
     return {"format_version": FORMAT_VERSION, **{key: values[key] for key in keep}}
+
+
+def action_noise_warning(task: type[Task], action_noise: float) -> str:
+    """One line when ``action_noise`` is above the level at which the task's expert still reaches 95%, else ""."""
+    if action_noise <= task.expert_noise_limit:
+        return ""
+    return (f"warning: --action-noise {action_noise:g} is above {task.expert_noise_limit:g}, the highest level at "
+            f"which the {task.name} v{task.version} expert was measured to still succeed 95% of the time: many seeds "
+            "will fail and be skipped (README, 'Action noise')")
 
 
 def validate_config(config: GenerateConfig) -> None:

@@ -101,3 +101,20 @@ def test_floor_policy_names_resolve_and_refuse_a_checkpoint(kind: str) -> None:
     assert resolve_policy(kind).label == kind
     with pytest.raises(HandbenchError, match="floor policy"):
         resolve_policy(kind, checkpoint="x.pt")
+
+
+def test_check_experts_on_holdout_seeds_and_with_action_noise() -> None:
+    from handbench.errors import HandbenchError
+    from handbench.experts_check import HOLDOUT_SEEDS, check_experts
+    from handbench.seeding import EVAL_SEED_BASE
+    from handbench.protocol import load_protocol
+
+    eval_seeds = {seed for name in ("hb-v1", "hb-v2") for entry in load_protocol(name).tasks.values()
+                  for seed in entry.eval_seeds}
+    assert len(HOLDOUT_SEEDS) == 100 and min(HOLDOUT_SEEDS) >= EVAL_SEED_BASE and not eval_seeds & set(HOLDOUT_SEEDS)
+    (check,) = check_experts(["lift-cube"], ["hb16"], num_seeds=2, split="holdout")
+    assert check.episodes == 2 and check.passed
+    (noisy,) = check_experts(["lift-cube"], ["hb16"], num_seeds=2, split="demo", action_noise=0.01)
+    assert noisy.episodes == 2
+    with pytest.raises(HandbenchError, match="unknown seed split"):
+        check_experts(["lift-cube"], ["hb16"], split="train")

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    from handbench.commands.options import integer
+    from handbench.commands.options import integer, number
 
     parser = subparsers.add_parser(
         "check-experts", help="success rate of every task's scripted expert on the eval seeds",
@@ -14,7 +14,12 @@ def register(subparsers) -> None:
                     "per task and hand; exits with 1 if any is below 95%%.")
     parser.add_argument("--tasks", nargs="+", default=None, help="tasks (default: all)")
     parser.add_argument("--hands", nargs="+", default=None, help="hands (default: all)")
-    parser.add_argument("--seeds", type=integer(1), default=None, help="use the first N eval seeds (default: all)")
+    parser.add_argument("--seeds", type=integer(1), default=None, help="use the first N seeds (default: all)")
+    parser.add_argument("--split", choices=("eval", "holdout", "demo"), default="eval",
+                        help="eval: the protocol's eval seeds (default); holdout: 100 seeds outside the demo and "
+                             "eval splits (2000000-2000099); demo: the first 50 demo seeds (with --action-noise)")
+    parser.add_argument("--action-noise", type=number(0, 1, high_open=True), default=0.0,
+                        help="Gaussian action noise as in generate-demos (default 0)")
     parser.add_argument("--workers", type=integer(0), default=0, help="parallel Ray workers (0 = in this process)")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster to use (default: start locally)")
     parser.set_defaults(func=run)
@@ -31,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = task_names() if args.tasks is None else distinct_names(args.tasks, "--tasks")
     hands = list(HANDS) if args.hands is None else distinct_names(args.hands, "--hands")
-    checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address)
-    table = Table(title=f"scripted experts on the eval seeds (pass: success >= {SUCCESS_THRESHOLD:.0%})")
+    checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address, split=args.split,
+                           action_noise=args.action_noise)
+    noise = f", action noise {args.action_noise:g}" if args.action_noise else ""
+    table = Table(title=f"scripted experts on the {args.split} seeds{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
     for column in ("task", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
         table.add_column(column)
     for check in checks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handbench.generate import EnvConfig, GenerateConfig, generate_demos
+    from handbench.generate import EnvConfig, GenerateConfig, action_noise_warning, generate_demos
+    from handbench.registry import get_task_class
 
     env = EnvConfig(task=args.task, hand=args.hand, obs_mode=args.obs,
                     cameras=tuple(args.cameras) if args.obs == "pixels" else (),
@@ -48,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     config = GenerateConfig(env=env, num_demos=args.num_demos, workers=args.workers,
                             action_noise=args.action_noise, out=args.out, overwrite=args.overwrite,
                             ray_address=args.ray_address, progress=not args.quiet)
+    config.env.validate()
+    warning = action_noise_warning(get_task_class(args.task), args.action_noise)
+    if warning:
+        print(warning, file=sys.stderr)
     start = time.perf_counter()
     report = generate_demos(config)
     seconds = time.perf_counter() - start

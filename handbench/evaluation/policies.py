@@ -107,12 +107,17 @@ class PolicySource:
 
 
 class ExpertSource(PolicySource):
-    """The task's scripted expert, without action noise; it reads privileged state, so any obs mode works."""
+    """The task's scripted expert (without action noise unless ``check-experts --action-noise`` asks for it); it
+    reads privileged state, so any obs mode works."""
 
     label = "expert"
 
+    def __init__(self, action_noise: float = 0.0) -> None:
+        super().__init__()
+        self.action_noise = float(action_noise)
+
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
-        return env.task.make_expert(env, seed, 0.0)
+        return env.task.make_expert(env, seed, self.action_noise)
 
     def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
         from handbench.rollout import EpisodeDriver
