@@ -188,8 +188,9 @@ def _manifest(header: DatasetHeader) -> dict[str, Any]:
 
 
 def action_noise_warning(task: type[Task], action_noise: float) -> str:
-    """One line when ``action_noise`` is above the level at which the task's expert still reaches 95%, else ""."""
-    if action_noise <= task.expert_noise_limit:
+    """One line when ``action_noise`` is above the level at which the task's expert was measured to still reach
+    95% (``Task.expert_noise_limit``), else "" (also when the limit was not measured)."""
+    if task.expert_noise_limit is None or action_noise <= task.expert_noise_limit:
         return ""
     return (f"warning: --action-noise {action_noise:g} is above {task.expert_noise_limit:g}, the highest level at "
             f"which the {task.name} v{task.version} expert was measured to still succeed 95% of the time: many seeds "

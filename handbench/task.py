@@ -42,8 +42,8 @@ class Task(abc.ABC):
     reward_doc: ClassVar[str]  # generated from reward_terms
     max_episode_steps: ClassVar[int]
     # The highest ``--action-noise`` (fraction of each actuator's range) at which the expert was measured to
-    # still succeed on >= 95% of 50 demo seeds with every hand (README, "Action noise"); 0.0: not measured.
-    expert_noise_limit: ClassVar[float] = 0.0
+    # still succeed on >= 95% of 50 demo seeds with every hand (README, "Action noise"); None: not measured.
+    expert_noise_limit: ClassVar[float | None] = None
     frame_skip: ClassVar[int] = 25  # 0.002 s physics step -> 20 Hz control
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

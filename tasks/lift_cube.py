@@ -93,6 +93,7 @@ class LiftCubeV1(rules.HeldObjectTask, LiftCube):
     """hb-v2: the cube must be held by the hand through the hold window (a thrown cube does not count)."""
 
     version = 1
+    expert_noise_limit = 0.01  # check-experts --split demo --action-noise (README, 'Action noise')
     success_rule = (f"cube centre >= {LIFT_HEIGHT} m above its start for {HOLD_STEPS} consecutive steps, "
                     f"{rules.HeldObjectTask.HELD}")
 

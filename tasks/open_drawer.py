@@ -163,6 +163,7 @@ class OpenDrawerV1(rules.BoundedWristTask, OpenDrawer):
     """
 
     version = 1
+    expert_noise_limit = 0.01  # check-experts --split demo --action-noise (README, 'Action noise')
     success_rule = (f"drawer pulled out >= {OPEN_DISTANCE} m along its slide, at least {PULLED_BY_HANDLE:.0%} of "
                     f"that while the hand is on the handle (within {rules.WORKING_DISTANCE * 1000:.0f} mm of bar or "
                     f"posts) and the drawer moves < {MAX_PULL_SPEED} m/s, and never past its {DRAWER_TRAVEL} m slide")

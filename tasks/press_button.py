@@ -35,6 +35,7 @@ class PressButton(Task):
     name = "press-button"
     order = 10
     version = 0
+    expert_noise_limit = 0.02  # check-experts --split demo --action-noise (README, 'Action noise')
     skill = "finger individuation"
     description = ("Press a spring-loaded button at a random spot with the finger the episode names "
                    "(index, middle or ring; also shown by the cap colour) while the other fingers stay clear.")

@@ -106,15 +106,28 @@ def test_floor_policy_names_resolve_and_refuse_a_checkpoint(kind: str) -> None:
 def test_check_experts_on_holdout_seeds_and_with_action_noise() -> None:
     from handbench.errors import HandbenchError
     from handbench.experts_check import HOLDOUT_SEEDS, check_experts
-    from handbench.seeding import EVAL_SEED_BASE
-    from handbench.protocol import load_protocol
+    from handbench.protocol import load_protocol, manifest_path
 
-    eval_seeds = {seed for name in ("hb-v1", "hb-v2") for entry in load_protocol(name).tasks.values()
-                  for seed in entry.eval_seeds}
-    assert len(HOLDOUT_SEEDS) == 100 and min(HOLDOUT_SEEDS) >= EVAL_SEED_BASE and not eval_seeds & set(HOLDOUT_SEEDS)
+    protocols = [load_protocol(path.stem) for path in manifest_path("hb-v1").parent.glob("hb-v*.json")]
+    eval_seeds = {seed for protocol in protocols for entry in protocol.tasks.values() for seed in entry.eval_seeds}
+    demo_split_end = min(protocol.eval_seed_base for protocol in protocols)
+    assert len(set(HOLDOUT_SEEDS)) == 100 and min(HOLDOUT_SEEDS) >= demo_split_end
+    assert not eval_seeds & set(HOLDOUT_SEEDS)
     (check,) = check_experts(["lift-cube"], ["hb16"], num_seeds=2, split="holdout")
     assert check.episodes == 2 and check.passed
     (noisy,) = check_experts(["lift-cube"], ["hb16"], num_seeds=2, split="demo", action_noise=0.01)
     assert noisy.episodes == 2
     with pytest.raises(HandbenchError, match="unknown seed split"):
         check_experts(["lift-cube"], ["hb16"], split="train")
+
+
+def test_generate_demos_warns_above_the_measured_expert_noise_limit() -> None:
+    from handbench.generate import action_noise_warning
+    from handbench.tasks.lift_cube import LiftCube, LiftCubeV1
+
+    limit = LiftCubeV1.expert_noise_limit
+    assert limit is not None and limit > 0, "hb-v2's lift-cube noise limit is measured (README, 'Action noise')"
+    assert action_noise_warning(LiftCubeV1, limit) == ""
+    warning = action_noise_warning(LiftCubeV1, 0.08)
+    assert warning.startswith("warning: --action-noise 0.08 is above 0.01") and "\n" not in warning
+    assert action_noise_warning(LiftCube, 0.08) == ""  # hb-v1's version: not measured, nothing claimed

@@ -142,6 +142,11 @@ class FloorSource(PolicySource):
 
         return make_floor_policy(self.label, env, seed)
 
+    def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
+        from handbench.rollout import EpisodeDriver
+
+        return EpisodeDriver(self.policy_for, lanes)  # built per episode, own stream each: any width is deterministic
+
 
 class CheckpointSource(PolicySource):
     """A baseline checkpoint loaded with ``handbench.load_policy``; its provenance is checked before any episode."""
