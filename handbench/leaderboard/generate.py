@@ -31,7 +31,7 @@ def default_protocol_name() -> str:
     """The protocol commands use unless told otherwise."""
     import handbench.protocol as protocol_module
 
-    return getattr(protocol_module, "DEFAULT_PROTOCOL", protocol_module.PROTOCOL_NAME)
+    return getattr(protocol_module, "DEFAULT_PROTOCOL", None) or protocol_module.PROTOCOL_NAME
 
 
 def protocol_order(name: str) -> tuple[int, str]:

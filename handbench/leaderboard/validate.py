@@ -443,7 +443,6 @@ def _check_entry_kind(run: RunResults, reference: bool) -> None:
 
 def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
     """A reference row must come from today's experts: an expert changed since makes it stale."""
-    from handbench.env import HandEnv
     from handbench.expert import expert_version
 
     for run in runs:
@@ -451,13 +450,24 @@ def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
             continue
         recorded = run.episodes.get("expert_version")
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
-            with HandEnv(task, hand) as env:
+            with _task_env(task, hand, _version_number(group["task_version"].iloc[0])) as env:
                 current = str(expert_version(env))
             versions = sorted(set(_text(v) for v in recorded[group.index])) if recorded is not None else [""]
             if versions != [current]:
                 raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with expert version "
                                      f"{', '.join(versions) or '(none)'} but the current expert is version {current}; "
                                      f"re-run `handbench eval --policy expert` and resubmit the reference")
+
+
+def _task_env(task: str, hand: str, version: int | None):
+    """The env of ``task`` at the version the rows were made at (registries that resolve (task, version)), else
+    of the registered task."""
+    from handbench.env import HandEnv
+
+    try:
+        return HandEnv(task, hand, version=version)  # type: ignore[call-arg]
+    except TypeError:
+        return HandEnv(task, hand)
 
 
 def _check_reference_coverage(runs: Sequence[RunResults]) -> None:
