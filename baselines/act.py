@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from handbench.baselines.common import BaselineModel, Generators, SmallResNet, sinusoidal_2d, sinusoidal_embedding
+from handbench.baselines.common import (
+    CPU_SMALL_IMAGE_CHANNELS,
+    BaselineModel,
+    Generators,
+    SmallResNet,
+    sinusoidal_2d,
+    sinusoidal_embedding,
+)
 from torch import nn
 
 from handbench.training.config import Preset, TrainConfig
@@ -126,8 +133,9 @@ class ACT(BaselineModel):
 CONFIG = ACTConfig
 MODEL = ACT
 PRESETS = {
-    "cpu-small": Preset(ACTConfig(), TrainConfig(steps=4000, batch_size=32, lr=1e-4, weight_decay=1e-4,
-                                                 warmup_steps=100, grad_clip=10.0)),
+    "cpu-small": Preset(ACTConfig(image_channels=CPU_SMALL_IMAGE_CHANNELS),
+                        TrainConfig(steps=4000, batch_size=32, lr=1e-4, weight_decay=1e-4,
+                                    warmup_steps=100, grad_clip=10.0)),
     # Paper: ResNet18 (here the plain-torch CNN, wider), d=512, 8 heads, 4 enc / 7 dec layers, ff 3200, k=100.
     "paper": Preset(ACTConfig(horizon=100, action_steps=100, d_model=512, heads=8, encoder_layers=4,
                               decoder_layers=7, cvae_layers=4, feedforward=3200, image_channels=(64, 128, 256, 512)),

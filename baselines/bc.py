@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from handbench.baselines.common import BaselineModel, Generators, ObservationEncoder, mlp
+from handbench.baselines.common import CPU_SMALL_IMAGE_CHANNELS, BaselineModel, Generators, ObservationEncoder, mlp
 from torch.nn import functional as F
 
 from handbench.training.config import Preset, TrainConfig
@@ -59,7 +59,7 @@ class BC(BaselineModel):
 CONFIG = BCConfig
 MODEL = BC
 PRESETS = {
-    "cpu-small": Preset(BCConfig(horizon=8, action_steps=8),
+    "cpu-small": Preset(BCConfig(horizon=8, action_steps=8, image_channels=CPU_SMALL_IMAGE_CHANNELS),
                         TrainConfig(steps=10_000, batch_size=64, lr=1e-3, weight_decay=1e-6, warmup_steps=100)),
     "paper": Preset(BCConfig(horizon=8, action_steps=8, hidden=1024, depth=4, dropout=0.1),
                     TrainConfig(steps=100_000, batch_size=256, lr=1e-4, weight_decay=1e-6, warmup_steps=500)),

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
-from handbench.baselines.common import BaselineModel, Generators, ObservationEncoder, randn_rows, sinusoidal_embedding
+from handbench.baselines.common import (
+    CPU_SMALL_IMAGE_CHANNELS,
+    BaselineModel,
+    Generators,
+    ObservationEncoder,
+    randn_rows,
+    sinusoidal_embedding,
+)
 from torch import nn
 from torch.nn import functional as F
 
@@ -172,7 +179,8 @@ PRESETS = {
     # executed 8 at a time, the policy replanned in the middle of the expert's grasp, which holds for steps
     # the observation does not show, and lifted before the fingers were shut (lift-cube 80/78/76% over
     # training seeds 0-2; 84/90/88% with ensembling, the same weights).
-    "cpu-small": Preset(DiffusionConfig(prediction_type="sample", temporal_ensemble_m=0.01),
+    "cpu-small": Preset(DiffusionConfig(prediction_type="sample", temporal_ensemble_m=0.01,
+                                        image_channels=CPU_SMALL_IMAGE_CHANNELS),
                         TrainConfig(steps=5000, batch_size=64, lr=3e-4, weight_decay=1e-6, warmup_steps=200)),
     # Paper (CNN-based, Chi et al. 2023): down dims 256-512-1024, step embedding 256, batch 256, lr 1e-4.
     "paper": Preset(DiffusionConfig(down_dims=(256, 512, 1024), step_embed_dim=256, image_channels=(64, 128, 256, 512)),

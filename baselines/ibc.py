@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 from handbench.baselines.common import (
+    CPU_SMALL_IMAGE_CHANNELS,
     BaselineModel,
     Generators,
     ObservationEncoder,
@@ -230,8 +231,9 @@ class ImplicitBC(BaselineModel):
 CONFIG = IBCConfig
 MODEL = ImplicitBC
 PRESETS = {
-    "cpu-small": Preset(IBCConfig(), TrainConfig(steps=5000, batch_size=32, lr=5e-4, weight_decay=0.0,
-                                                 warmup_steps=100)),
+    "cpu-small": Preset(IBCConfig(image_channels=CPU_SMALL_IMAGE_CHANNELS),
+                        TrainConfig(steps=5000, batch_size=32, lr=5e-4, weight_decay=0.0,
+                                    warmup_steps=100)),
     # Paper (Langevin setting): ResNet MLP 512 wide / 8 deep, 256 counter-examples, 100 MCMC iterations with
     # the paper's step sizes and gradient margin, and only the paper's counter-examples.
     "paper": Preset(IBCConfig(horizon=1, action_steps=1, hidden=512, depth=8, dropout=0.1, counter_examples=256,

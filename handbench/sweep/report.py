@@ -1,0 +1,154 @@
+"""What a sweep's ledger adds up to: learning curves (success vs number of demos, per method, task and hand)
+as a table and a plot, and the compute spent (wall hours per stage and step).
+
+A learning-curve point pools every finished training seed of one (policy, obs, task, hand, demos): its success
+rate is the mean over those seeds' episodes (each seed evaluated on the same protocol seeds) with a Wilson 95%
+interval over the pooled episodes, as the leaderboard's per-task cells. Only (policy, obs, task, hand) with at
+least two demo counts make a curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from handbench.atomic import atomic_write_bytes, atomic_write_text
+from handbench.stats import wilson_interval
+
+if TYPE_CHECKING:
+    from handbench.sweep.runner import Sweep
+
+CURVE_KEYS = ["policy", "obs", "task", "hand"]
+CURVES_CSV, CURVES_MD, CURVES_PNG, COMPUTE_MD = ("learning-curves.csv", "learning-curves.md", "learning-curves.png",
+                                                  "compute.md")
+
+
+def ledger_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
+    """Ledger rows (strings, as in runs.csv) -> typed columns plus ``successes``."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        return frame
+    for column in ("success_rate", "train_seconds", "eval_seconds"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0.0)
+    frame["episodes"] = pd.to_numeric(frame["episodes"]).astype(int)
+    frame["demos"] = pd.to_numeric(frame["demos"], errors="coerce")
+    frame["successes"] = (frame["success_rate"] * frame["episodes"]).round().astype(int)
+    return frame
+
+
+def learning_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve point: CURVE_KEYS, demos, seeds, episodes, success (pooled), ci_low, ci_high and the
+    per-seed rates; sorted by curve then demos. Rows of reference policies (no demos) are ignored."""
+    columns = [*CURVE_KEYS, "demos", "seeds", "episodes", "success", "ci_low", "ci_high", "per_seed"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    trained = frame[frame["demos"].notna()]
+    points = []
+    for key, group in trained.groupby([*CURVE_KEYS, "demos"], sort=True):
+        successes, episodes = int(group["successes"].sum()), int(group["episodes"].sum())
+        low, high = wilson_interval(successes, episodes)
+        per_seed = " ".join(f"{rate:.2f}" for rate in group.sort_values("seed")["success_rate"])
+        points.append([*key[:-1], int(key[-1]), len(group), episodes, successes / episodes, low, high, per_seed])
+    table = pd.DataFrame(points, columns=columns)
+    counts = table.groupby(CURVE_KEYS)["demos"].transform("nunique")
+    return table[counts >= 2].reset_index(drop=True)
+
+
+def curves_markdown(table: pd.DataFrame) -> str:
+    """Rows: policy x task/hand (obs); columns: demo counts; cells: success % [Wilson 95%] (seeds)."""
+    if table.empty:
+        return "No learning curve yet: no method has finished runs at two or more demo counts.\n"
+    demos = sorted(table["demos"].unique())
+    lines = ["| method | task | hand | obs | " + " | ".join(f"{d} demos" for d in demos) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in demos) + " |"]
+    for key, group in table.groupby(CURVE_KEYS, sort=True):
+        cells = []
+        for count in demos:
+            point = group[group["demos"] == count]
+            if point.empty:
+                cells.append("")
+                continue
+            row = point.iloc[0]
+            cells.append(f"{100 * row.success:.0f} [{100 * row.ci_low:.0f}, {100 * row.ci_high:.0f}] "
+                         f"({row.seeds} seed{'s' if row.seeds != 1 else ''})")
+        policy, obs, task, hand = key
+        lines.append(f"| {policy} | {task} | {hand} | {obs} | " + " | ".join(cells) + " |")
+    note = "Success % pooled over training seeds, Wilson 95% interval over the pooled episodes."
+    return "\n".join(lines) + f"\n\n{note}\n"
+
+
+def curves_png(table: pd.DataFrame) -> bytes:
+    """One panel per (task, hand, obs): success vs demos (log axis), a line and a 95% band per policy."""
+    import io
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = list(table.groupby(["task", "hand", "obs"], sort=True)) if not table.empty else []
+    figure = Figure(figsize=(4.0 * max(len(panels), 1), 3.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, max(len(panels), 1), squeeze=False)[0]
+    colors = matplotlib.colormaps["tab10"]
+    policies = sorted(table["policy"].unique()) if not table.empty else []
+    for axis, ((task, hand, obs), panel) in zip(axes, panels, strict=False):
+        for index, policy in enumerate(policies):
+            curve = panel[panel["policy"] == policy].sort_values("demos")
+            if curve.empty:
+                continue
+            color = colors(index)
+            axis.plot(curve["demos"], 100 * curve["success"], marker="o", color=color, label=policy)
+            axis.fill_between(curve["demos"], 100 * curve["ci_low"], 100 * curve["ci_high"], color=color, alpha=0.2)
+        axis.set_xscale("log")
+        ticks = sorted(panel["demos"].unique())
+        axis.set_xticks(ticks, [str(t) for t in ticks])
+        axis.minorticks_off()
+        axis.set_ylim(0, 100)
+        axis.set_title(f"{task} / {hand} ({obs})")
+        axis.set_xlabel("demonstrations")
+        axis.set_ylabel("success % (Wilson 95%)")
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower right", fontsize=8)
+    if not panels:
+        axes[0].text(0.5, 0.5, "no learning curve yet", ha="center", va="center")
+        axes[0].set_axis_off()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]]) -> str:
+    """Wall hours per stage (training, evaluation) and for the demos, and the total, with where they ran."""
+    lines = ["| stage | runs | training h | evaluation h | devices | hosts |", "| --- | --- | --- | --- | --- | --- |"]
+    total = 0.0
+    if not frame.empty:
+        for stage, group in frame.groupby("stage", sort=False):
+            train, evaluate = group["train_seconds"].sum() / 3600, group["eval_seconds"].sum() / 3600
+            total += train + evaluate
+            devices, hosts = (", ".join(sorted(group[column].unique())) for column in ("device", "host"))
+            lines.append(f"| {stage} | {len(group)} | {train:.2f} | {evaluate:.2f} | {devices} | {hosts} |")
+    demo_hours = sum(float(row["seconds"] or 0) for row in demos) / 3600
+    total += demo_hours
+    lines.append(f"| demos ({len(demos)} datasets) | | {demo_hours:.2f} (generation) | | | |")
+    lines.append(f"\nTotal wall time: {total:.2f} h (the sum over runs; shards running side by side overlap).\n")
+    return "\n".join(lines)
+
+
+def write_report(sweep: Sweep) -> list[Path]:
+    """Write the learning curves (csv, md, png) and compute.md into ``<record_dir>/report/``."""
+    frame = ledger_frame(list(sweep.run_ledger.rows().values()))
+    table = learning_curves(frame)
+    folder = sweep.project / sweep.plan.record_dir / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = {CURVES_CSV: table.to_csv(index=False, float_format="%.4f"), CURVES_MD: curves_markdown(table),
+               COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values()))}
+    written = []
+    for name, text in outputs.items():
+        atomic_write_text(folder / name, text)
+        written.append(folder / name)
+    atomic_write_bytes(folder / CURVES_PNG, curves_png(table))
+    written.append(folder / CURVES_PNG)
+    return written

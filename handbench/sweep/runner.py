@@ -1,0 +1,230 @@
+"""Running a sweep: make the datasets, train and evaluate each run with the project's own commands, record
+every finished run in the ledger and submit each leaderboard entry as soon as one more (task, hand) row of it
+is complete.
+
+Every step is a ``handbench`` command run in a child process from the project folder with paths relative to it,
+so the commands recorded in checkpoints, results and the ledger replay on any machine. Each command is
+resumable on its own (generate-demos from ``<out>.partial/``, train from ``train_state.pt``, eval from its
+finished episodes), so rerunning the sweep after an interruption, here or on another machine that has the repo,
+picks up where it stopped; finished runs (a ledger row and its results folder) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from handbench.errors import HandbenchError
+from handbench.sweep.ledger import DEMO_COLUMNS, RUN_COLUMNS, Ledger
+from handbench.sweep.plan import Dataset, Run, SweepPlan
+
+CHILD_GRACE_S = 60.0  # how long a child may take to save and exit after Ctrl-C
+
+
+@dataclass
+class SweepOptions:
+    """How this process runs its share of the plan."""
+
+    device: str = "cpu"
+    eval_workers: int = 0  # Ray workers per evaluation; 0 = in the child process itself
+    leaderboard_dir: str = "leaderboard"
+    project_dir: Path = field(default_factory=Path.cwd)
+
+
+class Sweep:
+    """A plan bound to a project folder: paths, commands, the ledger and what is left."""
+
+    def __init__(self, plan: SweepPlan, plan_runs: list[Run], runs: list[Run], options: SweepOptions) -> None:
+        """``plan_runs``: every run of the plan (what a complete leaderboard row needs); ``runs``: this process's
+        share of them (``--only``, ``--shard``)."""
+        self.plan, self.plan_runs, self.runs, self.options = plan, plan_runs, runs, options
+        self.project = options.project_dir
+        record = self.project / plan.record_dir
+        self.run_ledger = Ledger(record / "runs.csv", RUN_COLUMNS)
+        self.demo_ledger = Ledger(record / "demos.csv", DEMO_COLUMNS)
+
+    # ------------------------------------------------------------------ paths (relative to the project)
+    def dataset_path(self, dataset: Dataset) -> str:
+        return str(self.plan.work_dir / "demos" / f"{dataset.name}.hdf5")
+
+    def run_dir(self, run: Run) -> str:
+        return str(self.plan.work_dir / "runs" / run.id)
+
+    def results_dir(self, run: Run) -> str:
+        return str(self.plan.record_dir / "results" / run.id)
+
+    def log_path(self, name: str, step: str) -> Path:
+        return self.project / self.plan.work_dir / "logs" / f"{name}.{step}.log"
+
+    # ------------------------------------------------------------------ commands
+    def demos_command(self, dataset: Dataset) -> list[str]:
+        return ["handbench", "generate-demos", "--task", dataset.task, "--hand", dataset.hand, "--num-demos",
+                str(dataset.demos), "--obs", dataset.obs, "--protocol", self.plan.protocol, "--workers", "0",
+                "--quiet", "--out", self.dataset_path(dataset)]
+
+    def train_command(self, run: Run) -> list[str]:
+        assert run.dataset is not None and run.seed is not None
+        command = ["handbench", "train", "--policy", run.policy, "--dataset", self.dataset_path(run.dataset),
+                   "--seed", str(run.seed), "--preset", self.plan.preset, "--threads", "1", "--no-progress",
+                   "--out", self.run_dir(run)]
+        if run.steps is not None:
+            command += ["--steps", str(run.steps)]
+        if self.options.device != "cpu":
+            command += ["--device", self.options.device]
+        return command
+
+    def eval_command(self, run: Run) -> list[str]:
+        if run.trained:
+            command = ["handbench", "eval", "--policy", run.policy, "--checkpoint", f"{self.run_dir(run)}/policy.pt"]
+        else:
+            command = ["handbench", "eval", "--policy", run.policy, "--task", run.task, "--hand", run.hand,
+                       "--obs", run.obs]
+        command += ["--protocol", self.plan.protocol, "--workers", str(self.options.eval_workers), "--no-progress",
+                    "--out", self.results_dir(run)]
+        if run.episodes is not None:
+            command += ["--episodes", str(run.episodes)]
+        if run.trained and self.options.device != "cpu":
+            command += ["--device", self.options.device]
+        return command
+
+    # ------------------------------------------------------------------ state
+    def finished(self) -> set[str]:
+        """Run ids with a ledger row whose results folder is still there."""
+        return {run_id for run_id in self.run_ledger.rows()
+                if (self.project / self.plan.record_dir / "results" / run_id / "summary.csv").is_file()}
+
+    def left(self) -> list[Run]:
+        done = self.finished()
+        return [run for run in self.runs if run.id not in done]
+
+    def datasets_made(self) -> set[str]:
+        return {name for name in self.demo_ledger.rows() if (self.project / name).is_file()}
+
+    # ------------------------------------------------------------------ running
+    def run_all(self, say: Callable[[str], None] = print) -> list[str]:
+        """Run what is left, in plan order; returns the ids of runs that failed (the others are recorded)."""
+        left = self.left()
+        failed: list[str] = []
+        say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
+        for position, run in enumerate(left, 1):
+            say(f"[{position}/{len(left)}] {run.id}")
+            try:
+                self.run_one(run, say)
+            except HandbenchError as exc:
+                failed.append(run.id)
+                say(f"  failed: {exc}")
+        return failed
+
+    def run_one(self, run: Run, say: Callable[[str], None]) -> None:
+        times = StepTimes(self.project / self.plan.work_dir / "times" / f"{run.id}.json")
+        if run.dataset is not None:
+            self.make_dataset(run.dataset, say)
+            train = self.train_command(run)
+            seconds = self.execute(train, self.log_path(run.id, "train"), times, "train")
+            say(f"  trained in {seconds:.0f} s")
+        evaluate = self.eval_command(run)
+        seconds = self.execute(evaluate, self.log_path(run.id, "eval"), times, "eval")
+        results = load_summary(self.project / self.results_dir(run))
+        say(f"  evaluated in {seconds:.0f} s: success {results['success_rate']:.0%} over {results['episodes']} "
+            "episodes")
+        self.run_ledger.record({
+            "run_id": run.id, "stage": run.stage, "policy": run.policy, "obs": run.obs, "task": run.task,
+            "hand": run.hand, "demos": "" if run.dataset is None else run.dataset.demos,
+            "seed": "" if run.seed is None else run.seed,
+            "dataset": "" if run.dataset is None else self.dataset_path(run.dataset),
+            "train_command": shlex.join(self.train_command(run)) if run.trained else "",
+            "eval_command": shlex.join(evaluate), "train_seconds": times.get("train"),
+            "eval_seconds": times.get("eval"), "success_rate": results["success_rate"],
+            "episodes": results["episodes"], "checkpoint_hash": results["checkpoint_hash"],
+            "device": self.options.device if run.trained else "cpu", "host": platform.node(), "finished_at": now()})
+        if run.submit:
+            from handbench.sweep.submitting import submit_group
+
+            message = submit_group(self, run.group)
+            if message:
+                say(f"  {message}")
+
+    def make_dataset(self, dataset: Dataset, say: Callable[[str], None]) -> None:
+        path = self.dataset_path(dataset)
+        if path in self.datasets_made():
+            return
+        say(f"  generating {dataset.demos} demos: {path}")
+        times = StepTimes(self.project / self.plan.work_dir / "times" / f"{dataset.name}.json")
+        command = self.demos_command(dataset)
+        seconds = self.execute(command, self.log_path(dataset.name, "demos"), times, "demos")
+        self.demo_ledger.record({"dataset": path, "task": dataset.task, "hand": dataset.hand, "obs": dataset.obs,
+                                 "demos": dataset.demos, "command": shlex.join(command), "seconds": seconds,
+                                 "host": platform.node(), "finished_at": now()})
+
+    def execute(self, command: list[str], log: Path, times: StepTimes, step: str) -> float:
+        """Run a ``handbench`` command in a child process (output to ``log``); its wall time is added to
+        ``times[step]`` even when it fails or is interrupted (the rerun resumes it). Returns the total."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "handbench.cli", *command[1:]]
+        began = time.perf_counter()
+        with log.open("a") as handle:
+            handle.write(f"$ {shlex.join(command)}   # {now()}\n")
+            handle.flush()
+            child = subprocess.Popen(argv, cwd=self.project, stdout=handle, stderr=subprocess.STDOUT)
+            try:
+                code = child.wait()
+            except KeyboardInterrupt:  # the child got the Ctrl-C too: let it save what it has
+                try:
+                    child.wait(timeout=CHILD_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                raise
+            finally:
+                times.add(step, time.perf_counter() - began)
+        if code != 0:
+            tail = log.read_text().strip().splitlines()[-1:] or [""]
+            raise HandbenchError(f"`{shlex.join(command)}` exited with {code}: {tail[0]} (log: {log})")
+        return times.get(step)
+
+
+class StepTimes:
+    """Wall seconds spent on each step of one run, summed over attempts (kept beside its checkpoints)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _read(self) -> dict[str, float]:
+        try:
+            return {k: float(v) for k, v in json.loads(self.path.read_text()).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def get(self, step: str) -> float:
+        return round(self._read().get(step, 0.0), 1)
+
+    def add(self, step: str, seconds: float) -> None:
+        from handbench.atomic import atomic_write_text
+
+        values = self._read()
+        values[step] = values.get(step, 0.0) + seconds
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(values))
+
+
+def load_summary(results_dir: Path) -> dict[str, object]:
+    """Success rate, episode count and checkpoint hash of a finished evaluation folder."""
+    from handbench.leaderboard.validate import load_results_dir
+
+    results = load_results_dir(results_dir)
+    episodes = results.episodes
+    return {"success_rate": float(episodes["success"].astype(bool).mean()), "episodes": len(episodes),
+            "checkpoint_hash": str(results.meta.get("policy", {}).get("checkpoint_hash", "") or "")}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
