@@ -333,6 +333,24 @@ def test_pixel_models_run_on_images(name):
         2, c.horizon, 3)
 
 
+
+@pytest.mark.parametrize("name", ["act", "diffusion", "ibc", "bc"])
+def test_state_models_do_not_depend_on_the_image_encoder_config(name):
+    """The cpu-small image encoder widths changed for pixels speed; a state-mode model builds no image encoder, so
+    the same seed gives the same weights (and the same training run) whatever the widths."""
+    from handbench.baselines.common import CPU_SMALL_IMAGE_CHANNELS
+
+    spec = ObsActionSpec("state", ("agent_pos", "environment_state"), 5, 3)
+    module = get_baseline(name)
+    weights = []
+    for channels in (CPU_SMALL_IMAGE_CHANNELS, (32, 64, 128)):
+        config = dataclasses.replace(module.PRESETS["cpu-small"].model, image_channels=channels)
+        torch.manual_seed(0)
+        weights.append(module.MODEL(config, spec).state_dict())
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    assert module.PRESETS["cpu-small"].model.image_channels == CPU_SMALL_IMAGE_CHANNELS
+
 # ---------------------------------------------------------------------------------------------- runtime
 class CountingModel(torch.nn.Module):
     """Query q returns a chunk whose step i holds the value 100 * q + i (in normalised units)."""

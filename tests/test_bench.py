@@ -65,3 +65,19 @@ def test_targets_and_section_names():
     assert bench.parse_sections("physics, render") == ("physics", "render")
     with pytest.raises(HandbenchError, match="unknown bench section 'gpu'"):
         bench.parse_sections("physics,gpu")
+
+
+def test_train_pixels_section_reports_speed_and_where_the_time_goes(monkeypatch):
+    """Tiny frames and one policy: every figure is measured and positive, the shares are percentages."""
+    from handbench.bench import pixels
+
+    monkeypatch.setattr(pixels, "PIXEL_POLICIES", ("bc",))
+    monkeypatch.setattr(pixels, "FRAME_SIZES", ((24, 24),))
+    report = bench.run_bench(bench.BenchConfig(sections=("train-pixels",), quick=True))
+    figures = {figure.measure: figure for figure in report.figures}
+    assert all(figure.status != "not available" for figure in report.figures), [f.note for f in report.figures]
+    assert figures["bc: 24x24 frames, 2 cameras"].value > 0
+    assert "s per 1000 steps" in figures["bc: 24x24 frames, 2 cameras"].note
+    for share in ("image encoder", "data"):
+        assert 0 < figures[f"bc: {share} share of a step"].value < 100
+    assert figures["bc: preset encoder vs (32, 64, 128)"].value > 0

@@ -12,7 +12,7 @@ policies x tasks x hands x demo counts x training seeds, in one observation mode
     hands = ["hb16", "shadow"]
     seeds = [0, 1, 2]
     demos = [100]
-    obs = "state"
+    obs = "state"                    # or "pixels", with image_size = [64, 64] (default: generate-demos')
     submit = true                    # finished (task, hand) groups go to the leaderboard as they complete
 
 A run is one (obs, policy, task, hand, demos, seed): its id names exactly that, so two stages asking for the
@@ -34,7 +34,8 @@ from handbench.errors import HandbenchError
 TRAINED_POLICIES = ("bc", "diffusion", "ibc", "act")
 REFERENCE_POLICIES = ("expert", "random", "hold")
 OBS_MODES = ("state", "pixels")
-STAGE_KEYS = {"name", "policies", "tasks", "hands", "seeds", "demos", "obs", "submit", "steps", "episodes"}
+STAGE_KEYS = {"name", "policies", "tasks", "hands", "seeds", "demos", "obs", "image_size", "submit", "steps",
+              "episodes"}
 PLAN_KEYS = {"protocol", "work_dir", "record_dir", "preset", "methods", "stages"}
 
 
@@ -46,10 +47,12 @@ class Dataset:
     hand: str
     obs: str
     demos: int
+    image_size: tuple[int, int] | None = None  # pixels: frame size (None: generate-demos' default)
 
     @property
     def name(self) -> str:
-        return f"{self.task}-{self.hand}-{self.obs}-{self.demos}"
+        frames = "" if self.image_size is None else f"{self.image_size[0]}x{self.image_size[1]}"
+        return f"{self.task}-{self.hand}-{self.obs}{frames}-{self.demos}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class Stage:
     seeds: tuple[int, ...] = (0, 1, 2)
     demos: tuple[int, ...] = (100,)
     obs: str = "state"
+    image_size: tuple[int, int] | None = None
     submit: bool = True
     steps: int | None = None
     episodes: int | None = None
@@ -137,7 +141,7 @@ def _stage_runs(stage: Stage, policy: str, task: str, hand: str) -> list[Run]:
                   episodes=stage.episodes)
     if policy in REFERENCE_POLICIES:
         return [Run(dataset=None, seed=None, **common)]
-    return [Run(dataset=Dataset(task, hand, stage.obs, demos), seed=seed, steps=stage.steps, **common)
+    return [Run(dataset=Dataset(task, hand, stage.obs, demos, stage.image_size), seed=seed, steps=stage.steps, **common)
             for demos in stage.demos for seed in stage.seeds]
 
 
@@ -227,12 +231,19 @@ def _parse_stage(body: Any, where: str) -> Stage:
     obs = body.get("obs", "state")
     if obs not in OBS_MODES:
         raise HandbenchError(f"{where}: obs must be one of {', '.join(OBS_MODES)}, got {obs!r}")
+    image_size = body.get("image_size")
+    if image_size is not None:
+        valid = (isinstance(image_size, list) and len(image_size) == 2
+                 and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in image_size))
+        if not valid or obs != "pixels":
+            raise HandbenchError(f"{where}: image_size is [height, width] of the frames, for obs = \"pixels\" only")
     submit = body.get("submit", True)
     if not isinstance(submit, bool):
         raise HandbenchError(f"{where}: submit must be true or false")
     return Stage(name=name, policies=policies, tasks=tasks, hands=_names(body.get("hands"), "hands", where),
                  seeds=_integers(body.get("seeds", [0, 1, 2]), "seeds", where, low=0),
-                 demos=_integers(body.get("demos", [100]), "demos", where, low=1), obs=obs, submit=submit,
+                 demos=_integers(body.get("demos", [100]), "demos", where, low=1), obs=obs,
+                 image_size=None if image_size is None else (image_size[0], image_size[1]), submit=submit,
                  steps=_optional_positive(body.get("steps"), "steps", where),
                  episodes=_optional_positive(body.get("episodes"), "episodes", where))
 

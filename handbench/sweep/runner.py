@@ -66,9 +66,12 @@ class Sweep:
 
     # ------------------------------------------------------------------ commands
     def demos_command(self, dataset: Dataset) -> list[str]:
-        return ["handbench", "generate-demos", "--task", dataset.task, "--hand", dataset.hand, "--num-demos",
+        command = ["handbench", "generate-demos", "--task", dataset.task, "--hand", dataset.hand, "--num-demos",
                 str(dataset.demos), "--obs", dataset.obs, "--protocol", self.plan.protocol, "--workers", "0",
                 "--quiet", "--out", self.dataset_path(dataset)]
+        if dataset.image_size is not None:
+            command += ["--image-size", *(str(side) for side in dataset.image_size)]
+        return command
 
     def train_command(self, run: Run) -> list[str]:
         assert run.dataset is not None and run.seed is not None

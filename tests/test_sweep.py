@@ -1,0 +1,250 @@
+"""``handbench sweep``: plans expand in order and refuse bad input in one line, shards partition the runs, a tiny
+real sweep records relative commands and wall times, skips finished runs, resumes after an interruption and
+submits a reference entry; the learning-curve report from fake ledger rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shlex
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from handbench.cli import main
+from handbench.errors import HandbenchError
+from handbench.stats import wilson_interval
+from handbench.sweep import report
+from handbench.sweep.plan import load_plan, parse_shard, select
+from handbench.sweep.runner import Sweep
+
+PROTOCOL_TASKS = {"lift-cube": ("hb16", "shadow"), "pick-place": ("hb16", "shadow"), "stack": ("hb16",)}
+
+PLAN = """
+protocol = "hb-v1"
+work_dir = "experiments/sweep"
+record_dir = "record"
+[methods]
+bc = "BC (test)"
+diffusion = "DP (test)"
+[[stages]]
+name = "reference"
+policies = ["expert", "hold"]
+tasks = "all"
+hands = ["hb16", "shadow"]
+[[stages]]
+name = "state"
+policies = ["bc", "diffusion"]
+tasks = "all"
+hands = ["hb16", "shadow"]
+seeds = [0, 1, 2]
+[[stages]]
+name = "curves"
+policies = ["bc"]
+tasks = ["lift-cube"]
+hands = ["hb16"]
+seeds = [0, 1, 2]
+demos = [10, 100]
+submit = false
+"""
+
+
+def write_plan(tmp_path: Path, text: str = PLAN) -> Path:
+    path = tmp_path / "plan.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_plan_expands_in_order_without_duplicates(tmp_path):
+    runs = load_plan(write_plan(tmp_path)).runs(PROTOCOL_TASKS)
+    ids = [run.id for run in runs]
+    assert len(ids) == len(set(ids))
+    pairs = 5  # stack has no shadow hand in this protocol
+    assert len(runs) == 2 * pairs + 2 * pairs * 3 + 3  # references, state sweep, the curve's 10-demo runs
+    assert ids[0] == "state-expert-lift-cube-hb16" and ids[2 * pairs] == "state-bc-lift-cube-hb16-d100-s0"
+    first_dp = ids.index("state-diffusion-lift-cube-hb16-d100-s0")
+    assert all(run.policy == "bc" for run in runs[2 * pairs:first_dp])  # each policy covers everything first
+    assert ids[-3:] == [f"state-bc-lift-cube-hb16-d10-s{seed}" for seed in range(3)]
+    curve_100 = next(run for run in runs if run.id == "state-bc-lift-cube-hb16-d100-s0")
+    assert curve_100.stage == "state" and curve_100.submit  # shared with the state stage, which asked first
+
+
+def test_shards_partition_the_runs_and_keep_a_task_hand_together(tmp_path):
+    runs = load_plan(write_plan(tmp_path)).runs(PROTOCOL_TASKS)
+    shards = [select(runs, shard=(index, 3)) for index in range(3)]
+    assert sorted(run.id for shard in shards for run in shard) == sorted(run.id for run in runs)
+    owners = {}
+    for index, shard in enumerate(shards):
+        for run in shard:
+            assert owners.setdefault((run.task, run.hand), index) == index
+    assert all(shards)
+    only = select(runs, only=["state-diffusion-*-s0", "*-hold-*"])
+    assert {run.policy for run in only} == {"diffusion", "hold"} and all(run.seed in (0, None) for run in only)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('protocol = "hb-v1"\nwork_dir = "/tmp/x"\nrecord_dir = "r"\n[[stages]]\nname = "s"\npolicies = ["bc"]\n'
+     'hands = ["hb16"]\nsubmit = false', "relative to the project"),
+    ('protocol = "hb-v1"\nwork_dir = "w"\nrecord_dir = "r"\n[[stages]]\nname = "s"\npolicies = ["gpt"]\n'
+     'hands = ["hb16"]', "unknown policy gpt; valid: bc"),
+    ('protocol = "hb-v1"\nwork_dir = "w"\nrecord_dir = "r"\n[[stages]]\nname = "s"\npolicies = ["bc"]\n'
+     'hands = ["hb16"]', "gives no leaderboard name"),
+    ('protocol = "hb-v1"\nwork_dir = "w"\nrecord_dir = "r"\n[[stages]]\nname = "s"\npolicies = ["hold"]\n'
+     'hands = ["hb16"]\nseed = [0]', "unknown key(s) seed; valid:"),
+    ('protocol = "hb-v1"\nwork_dir = "w"\nrecord_dir = "r"\n[[stages]]\nname = "s"\npolicies = ["hold"]\n'
+     'hands = ["hb16"]\nimage_size = [64, 64]', "for obs = \"pixels\" only"),
+    ("protocol = [", "not a readable TOML file"),
+])
+def test_bad_plans_are_one_line(tmp_path, text, message):
+    with pytest.raises(HandbenchError, match=None) as caught:
+        load_plan(write_plan(tmp_path, text))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_unknown_task_and_bad_shard_are_one_line(tmp_path, capsys):
+    plan = write_plan(tmp_path, PLAN.replace('tasks = ["lift-cube"]', 'tasks = ["juggle"]'))
+    with pytest.raises(HandbenchError, match="names task\\(s\\) juggle that protocol hb-v1 does not have"):
+        load_plan(plan).runs(PROTOCOL_TASKS)
+    assert main(["sweep", str(plan), "--dry-run", "--shard", "3/3"]) == 2
+    assert "--shard must be I/N with 0 <= I < N" in capsys.readouterr().err
+    with pytest.raises(HandbenchError):
+        parse_shard("1")
+
+
+def tiny_plan(tmp_path: Path, seeds: str) -> Path:
+    from handbench.protocol import PROTOCOL_NAME
+
+    return write_plan(tmp_path, f"""
+        protocol = "{PROTOCOL_NAME}"
+        work_dir = "work"
+        record_dir = "record"
+        [methods]
+        bc = "BC (tiny)"
+        [[stages]]
+        name = "reference"
+        policies = ["hold"]
+        tasks = ["lift-cube"]
+        hands = ["hb16"]
+        [[stages]]
+        name = "tiny"
+        policies = ["bc"]
+        tasks = ["lift-cube"]
+        hands = ["hb16"]
+        seeds = {seeds}
+        demos = [2]
+        steps = 3
+        episodes = 2
+        submit = false
+        """)
+
+
+def ledger(tmp_path: Path) -> dict[str, dict[str, str]]:
+    with (tmp_path / "record" / "runs.csv").open() as handle:
+        return {row["run_id"]: row for row in csv.DictReader(handle)}
+
+
+def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    rows = ledger(tmp_path)
+    assert set(rows) == {"state-hold-lift-cube-hb16", "state-bc-lift-cube-hb16-d2-s0"}
+    trained = rows["state-bc-lift-cube-hb16-d2-s0"]
+    assert trained["train_command"] == ("handbench train --policy bc --dataset work/demos/lift-cube-hb16-state-2.hdf5 "
+                                        "--seed 0 --preset cpu-small --threads 1 --no-progress "
+                                        "--out work/runs/state-bc-lift-cube-hb16-d2-s0 --steps 3")
+    assert float(trained["train_seconds"]) > 0 and float(trained["eval_seconds"]) > 0
+    assert trained["episodes"] == "2"
+    for row in rows.values():  # every recorded command is relative: it replays from any checkout
+        assert str(tmp_path) not in row["train_command"] + row["eval_command"]
+    meta = json.loads((tmp_path / "record/results/state-bc-lift-cube-hb16-d2-s0/meta.json").read_text())
+    assert meta["command"] == trained["eval_command"]
+    assert meta["policy"]["provenance"]["command"] == trained["train_command"]
+    entry = json.loads((tmp_path / "board/submissions/hold-floor-" f"{meta['protocol']['name']}-state/meta.json")
+                       .read_text())
+    assert entry["reference"] and entry["tasks"] == ["lift-cube/hb16"]
+    demos = (tmp_path / "record/demos.csv").read_text()
+    assert "handbench generate-demos --task lift-cube --hand hb16 --num-demos 2" in demos
+
+    # Finished runs are skipped: nothing is run again.
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"ran {args[0]} again")
+
+    monkeypatch.setattr(Sweep, "execute", refuse)
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+
+    # A second seed, interrupted between training and evaluation, resumes: train reruns as a no-op resume, eval
+    # runs, and the wall times of both attempts are summed.
+    plan = tiny_plan(tmp_path, "[0, 1]")
+    original = Sweep.execute
+
+    def interrupt_eval(self, command, log, times, step):
+        if step == "eval" and "s1" in log.name:
+            raise KeyboardInterrupt
+        return original(self, command, log, times, step)
+
+    monkeypatch.setattr(Sweep, "execute", interrupt_eval)
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 130
+    first_attempt = json.loads((tmp_path / "work/times/state-bc-lift-cube-hb16-d2-s1.json").read_text())["train"]
+    assert "state-bc-lift-cube-hb16-d2-s1" not in ledger(tmp_path)
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[:1] == ["2 of 3 selected runs finished; 1 left"]
+    monkeypatch.setattr(Sweep, "execute", original)
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    resumed = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s1"]
+    assert float(resumed["train_seconds"]) > first_attempt
+    assert "resumed" in (tmp_path / "work/logs/state-bc-lift-cube-hb16-d2-s1.train.log").read_text()
+    assert shlex.split(resumed["eval_command"])[:2] == ["handbench", "eval"]
+
+
+def fake_rows() -> list[dict[str, str]]:
+    rows = []
+    for policy, base in (("bc", 0.2), ("diffusion", 0.4)):
+        for demos in (10, 30, 100):
+            for seed in range(3):
+                rate = min(1.0, base + demos / 200 + 0.02 * seed)
+                rows.append({"run_id": f"{policy}-{demos}-{seed}", "stage": "curves", "policy": policy,
+                             "obs": "state", "task": "lift-cube", "hand": "hb16", "demos": str(demos),
+                             "seed": str(seed), "success_rate": f"{round(rate * 50) / 50}", "episodes": "50",
+                             "train_seconds": "60", "eval_seconds": "10", "device": "cpu", "host": "a"})
+    rows.append({**rows[0], "run_id": "x", "task": "stack", "demos": "100"})  # one demo count: no curve
+    rows.append({**rows[0], "run_id": "floor", "policy": "hold", "demos": "", "seed": "", "stage": "reference"})
+    return rows
+
+
+def test_learning_curves_from_fake_results(tmp_path):
+    frame = report.ledger_frame(fake_rows())
+    table = report.learning_curves(frame)
+    assert set(table["task"]) == {"lift-cube"} and len(table) == 6
+    point = table[(table["policy"] == "bc") & (table["demos"] == 30)].iloc[0]
+    successes = sum(round(min(1.0, 0.2 + 30 / 200 + 0.02 * seed) * 50) for seed in range(3))
+    assert point["episodes"] == 150 and point["success"] == pytest.approx(successes / 150)
+    assert (point["ci_low"], point["ci_high"]) == pytest.approx(wilson_interval(successes, 150))
+    assert list(table[table["policy"] == "diffusion"]["demos"]) == [10, 30, 100]
+    markdown = report.curves_markdown(table)
+    assert "| method | task | hand | obs | 10 demos | 30 demos | 100 demos |" in markdown
+    assert "| bc | lift-cube | hb16 | state | " in markdown and "(3 seeds)" in markdown
+    png = report.curves_png(table)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == report.curves_png(table)  # same data, same bytes
+    compute = report.compute_markdown(frame, [{"seconds": "3600"}])
+    assert "| curves | 19 | 0.32 | 0.05 | cpu | a |" in compute and "Total wall time: 1.39 h" in compute
+
+
+def test_report_command_writes_the_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plan = write_plan(tmp_path)
+    from handbench.sweep.ledger import RUN_COLUMNS
+
+    (tmp_path / "record").mkdir()
+    with (tmp_path / "record/runs.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS, restval="")
+        writer.writeheader()
+        writer.writerows(fake_rows())
+    assert main(["sweep", str(plan), "--report"]) == 0
+    folder = tmp_path / "record/report"
+    assert "| diffusion | lift-cube | hb16 | state |" in (folder / "learning-curves.md").read_text()
+    assert (folder / "learning-curves.png").stat().st_size > 0 and (folder / "compute.md").is_file()
