@@ -113,10 +113,8 @@ def test_unknown_task_and_bad_shard_are_one_line(tmp_path, capsys):
 
 
 def tiny_plan(tmp_path: Path, seeds: str) -> Path:
-    from handbench.protocol import PROTOCOL_NAME
-
     return write_plan(tmp_path, f"""
-        protocol = "{PROTOCOL_NAME}"
+        protocol = "hb-v1"
         work_dir = "work"
         record_dir = "record"
         [methods]
