@@ -126,6 +126,9 @@ class Sweep:
             except HandbenchError as exc:
                 failed.append(run.id)
                 say(f"  failed: {exc}")
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(f"{run.id} stopped; {self.plan.record_dir}/runs.csv keeps the finished runs "
+                                        "and each command resumes its own work: rerun the same command") from None
         return failed
 
     def run_one(self, run: Run, say: Callable[[str], None]) -> None:
@@ -146,7 +149,7 @@ class Sweep:
             "seed": "" if run.seed is None else run.seed,
             "dataset": "" if run.dataset is None else self.dataset_path(run.dataset),
             "train_command": shlex.join(self.train_command(run)) if run.trained else "",
-            "eval_command": shlex.join(evaluate), "train_seconds": times.get("train"),
+            "eval_command": shlex.join(evaluate), "train_seconds": times.get("train") if run.trained else "",
             "eval_seconds": times.get("eval"), "success_rate": results["success_rate"],
             "episodes": results["episodes"], "checkpoint_hash": results["checkpoint_hash"],
             "device": self.options.device if run.trained else "cpu", "host": platform.node(), "finished_at": now()})
