@@ -134,7 +134,8 @@ def test_lerobot_image_quantiles_are_exact_over_the_sampled_frames(dataset_path,
         for cam in CAMERAS:
             video = read_video(out / f"videos/observation.images.{cam}/chunk-000/file-000.mp4").astype(int)
             diff = np.abs(video - np.concatenate([ep.pixels(cam) for ep in dataset.episodes()]).astype(int))
-            assert summary["video_error"][cam] == pytest.approx({"mean": diff.mean(), "max": diff.max()})  # every frame is used: episodes are shorter than the 100-frame sample
+            assert summary["video_error"][cam] == pytest.approx({"mean": diff.mean(), "max": diff.max()})
+            # every frame is used for the quantiles: episodes are shorter than the 100-frame sample
             pixels = np.concatenate([ep.pixels(cam) for ep in dataset.episodes()]).reshape(-1, 3) / 255.0
             for name, q in {"q01": 0.01, "q50": 0.50, "q99": 0.99}.items():
                 expected = np.quantile(pixels, q, axis=0, method="inverted_cdf").reshape(3, 1, 1)
