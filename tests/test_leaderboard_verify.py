@@ -133,3 +133,16 @@ def test_replayed_commands_are_pinned_to_the_entrys_protocol():
 
     assert pin_protocol(["eval", "--out", "r"], "eval", "hb-v1") == ["eval", "--out", "r", "--protocol", "hb-v1"]
     assert pin_protocol(["eval", "--protocol", "hb-v1"], "eval", "hb-v9") == ["eval", "--protocol", "hb-v1"]
+
+
+def test_a_run_without_a_train_command_cannot_be_verified(tmp_path, monkeypatch):
+    """Older runs record no train command: --verify says so and names the runs that can be re-derived."""
+    from handbench.errors import HandbenchError
+    from handbench.leaderboard.verify import verify_run
+
+    repo = Path(__file__).resolve().parents[1] / "leaderboard"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HandbenchError, match="bc-mlp-8-action-chunks-cpu-small run-3 records no train command .* "
+                                             "runs that can: 0, 1, 2"):
+        verify_run(repo, "bc-mlp-8-action-chunks-cpu-small", 3)
+    assert list(tmp_path.iterdir()) == []

@@ -194,10 +194,13 @@ def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, w
     run_name = f"{RUN_DIR_PREFIX}{run_index}"
     commands = meta_commands(run.meta)
     protocol = str(entry.meta.get("protocol", ""))
+    if not entry.reference and "train" not in commands:
+        able = [f"{index}" for index, other in enumerate(entry.runs) if "train" in meta_commands(other.meta)]
+        raise HandbenchError(f"{entry_id} {run_name} records no train command (its checkpoint was trained before "
+                             f"handbench recorded them), so it cannot be re-derived; runs that can: "
+                             f"{', '.join(able) or 'none'}")
     eval_argv = pin_protocol(parse_command(commands.get("eval", ""), "eval"), "eval", protocol)
-    train_argv = None if entry.reference else parse_command(commands.get("train", ""), "train")
-    if not entry.reference and train_argv is None:
-        raise HandbenchError(f"{run.source}: no train command recorded; this run cannot be re-derived")
+    train_argv = None if entry.reference else parse_command(commands["train"], "train")
     out = option_value(eval_argv, "--out")
     if out is None:
         raise HandbenchError(f"{run.source}: the recorded eval command has no --out; cannot find its results")
