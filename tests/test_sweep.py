@@ -110,6 +110,8 @@ def test_unknown_task_and_bad_shard_are_one_line(tmp_path, capsys):
     assert "--shard must be I/N with 0 <= I < N" in capsys.readouterr().err
     with pytest.raises(HandbenchError):
         parse_shard("1")
+    assert main(["sweep", str(write_plan(tmp_path)), "--dry-run", "--only", "state-gpt-*"]) == 2
+    assert "no run of" in capsys.readouterr().err
 
 
 def tiny_plan(tmp_path: Path, seeds: str) -> Path:

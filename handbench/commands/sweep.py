@@ -37,6 +37,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from handbench.errors import HandbenchError
     from handbench.protocol import load_protocol
     from handbench.sweep.plan import load_plan, parse_shard, select
     from handbench.sweep.runner import Sweep, SweepOptions
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     protocol = load_protocol(plan.protocol)
     plan_runs = plan.runs({name: tuple(task.hands) for name, task in protocol.tasks.items()})
     runs = select(plan_runs, args.only, shard)
+    if args.only and not runs:
+        raise HandbenchError(f"no run of {args.plan} matches --only {' '.join(args.only)}; run ids look like "
+                             f"{plan_runs[0].id if plan_runs else 'state-bc-lift-cube-hb16-d100-s0'}")
     options = SweepOptions(device=args.device, eval_workers=args.eval_workers, leaderboard_dir=args.leaderboard_dir)
     sweep = Sweep(plan, plan_runs, runs, options)
     if args.report:
