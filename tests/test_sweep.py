@@ -17,7 +17,7 @@ from handbench.errors import HandbenchError
 from handbench.stats import wilson_interval
 from handbench.sweep import report
 from handbench.sweep.plan import load_plan, parse_shard, select
-from handbench.sweep.runner import Sweep
+from handbench.sweep.runner import Sweep, SweepOptions
 
 PROTOCOL_TASKS = {"lift-cube": ("hb16", "shadow"), "pick-place": ("hb16", "shadow"), "stack": ("hb16",)}
 
@@ -248,3 +248,19 @@ def test_report_command_writes_the_files(tmp_path, monkeypatch):
     folder = tmp_path / "record/report"
     assert "| diffusion | lift-cube | hb16 | state |" in (folder / "learning-curves.md").read_text()
     assert (folder / "learning-curves.png").stat().st_size > 0 and (folder / "compute.md").is_file()
+
+
+def test_device_reaches_train_and_eval_of_trained_runs_only(tmp_path, capsys):
+    plan = load_plan(write_plan(tmp_path))
+    runs = plan.runs(PROTOCOL_TASKS)
+    sweep = Sweep(plan, runs, runs, SweepOptions(device="cuda", project_dir=tmp_path))
+    trained = next(run for run in runs if run.trained)
+    reference = next(run for run in runs if not run.trained)
+    assert sweep.train_command(trained)[-2:] == ["--device", "cuda"]
+    assert sweep.eval_command(trained)[-2:] == ["--device", "cuda"]
+    assert "--device" not in sweep.eval_command(reference)  # the expert and the floors have no model
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["sweep", str(plan.source), "--dry-run", "--device", "cuda"]) == 2
+        assert "CUDA is not available here" in capsys.readouterr().err
