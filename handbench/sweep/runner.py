@@ -120,7 +120,8 @@ class Sweep:
         failed: list[str] = []
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
         for position, run in enumerate(left, 1):
-            say(f"[{position}/{len(left)}] {run.id}")
+            log = self.log_path(run.id, "*").relative_to(self.project)
+            say(f"[{position}/{len(left)}] {run.id} (follow it in {log}) {now()}")
             try:
                 self.run_one(run, say)
             except HandbenchError as exc:
