@@ -8,11 +8,11 @@ with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by
 
 __version__ = "0.1.0"
 
-from handbench.registry import make, register_envs, task_names  # noqa: E402
+from handbench.registry import make, make_env, register_envs, register_task, task_names  # noqa: E402
 
 register_envs()
 
-__all__ = ["__version__", "evaluate", "load_policy", "make", "task_names"]
+__all__ = ["__version__", "evaluate", "load_policy", "make", "make_env", "register_task", "task_names"]
 
 
 def load_policy(path, **kwargs):

@@ -17,8 +17,8 @@ import gymnasium as gym
 import numpy as np
 from dm_env import specs
 
-from handbench.env import HandEnv
 from handbench.errors import HandbenchError
+from handbench.registry import make_env
 
 
 def spec_from_space(space: gym.Space, name: str) -> Any:
@@ -45,7 +45,7 @@ class HandDmEnv(dm_env.Environment):
 
     def __init__(self, task: str, hand: str = "hb16", seed: int = 0, max_episode_steps: int | None = None,
                  **env_kwargs: Any) -> None:
-        self.env = HandEnv(task, hand, **env_kwargs)
+        self.env = make_env(task, hand, **env_kwargs)
         self.max_episode_steps = max_episode_steps or self.env.task.max_episode_steps
         self._seed = int(seed)
         self._episodes = 0

@@ -35,18 +35,21 @@ PHYSICS_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_B
 
 
 @functools.lru_cache(maxsize=32)
-def compiled_model(task_name: str, hand_name: str) -> tuple[mujoco.MjModel, str]:
+def compiled_model(task_name: str, hand_name: str, version: int | None = None) -> tuple[mujoco.MjModel, str]:
     """Compile a task scene once per process; returns the model and its content hash."""
     from handbench.registry import get_task_class
 
     spec = make_scene(get_hand(hand_name))
-    get_task_class(task_name)().build(spec)
+    get_task_class(task_name, version)().build(spec)
     model = spec.compile()
     return model, model_hash(model)
 
 
 def model_hash(model: mujoco.MjModel) -> str:
-    """sha256 of the binary compiled model: any change to physics or geometry changes it."""
+    """sha256 of the binary compiled model (first 16 hex digits): any change to physics or geometry changes it.
+
+    The binary includes the file paths the model was loaded from; hands load their mesh and texture files
+    under relative names (see ``handbench.hands.shadow``), so the hash does not depend on the machine."""
     buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
     mujoco.mj_saveModel(model, None, buffer)
     return hashlib.sha256(buffer.tobytes()).hexdigest()[:16]
@@ -64,14 +67,15 @@ class HandEnv(gym.Env):
         image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
         render_mode: str | None = None,
         render_size: tuple[int, int] = (240, 320),
+        version: int | None = None,
     ) -> None:
         from handbench.registry import get_task_class
 
         if obs_mode not in OBS_MODES:
             raise HandbenchError(f"unknown observation mode {obs_mode!r}; valid: {', '.join(OBS_MODES)}")
-        self.task: Task = get_task_class(task)()
+        self.task: Task = get_task_class(task, version)()
         self.hand_spec = get_hand(hand)
-        base_model, self.model_hash = compiled_model(self.task.name, hand)
+        base_model, self.model_hash = compiled_model(self.task.name, hand, self.task.version)
         self.model = copy.copy(base_model)  # tasks may resize or reweigh objects per episode
         self.data = mujoco.MjData(self.model)
         self.hand = BoundHand(self.hand_spec, self.model)

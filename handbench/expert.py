@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import mujoco
 import numpy as np
 
+from handbench.seeding import stream_rng
+
 if TYPE_CHECKING:
     from handbench.env import HandEnv
 
@@ -68,7 +70,7 @@ class Expert(abc.ABC):
         self.seed = int(seed)
         self.action_noise = float(action_noise)
         # A stream separate from the task's, so expert choices never change the initial state.
-        self.rng = np.random.default_rng([self.seed, 0x5EED])
+        self.rng = stream_rng("expert", self.seed)
         self.strategy = self.strategies[int(self.rng.integers(len(self.strategies)))]
         self.phase = "start"
         self.phase_steps = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from handbench.errors import HandbenchError
 from handbench.generate import EnvConfig
-from handbench.protocol import PROTOCOL_NAME, load_protocol
+from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
 
 SUCCESS_THRESHOLD = 0.95
 # 100 seeds outside both the demo split (below EVAL_SEED_BASE) and every protocol's eval seeds (EVAL_SEED_BASE
@@ -43,7 +43,7 @@ class ExpertCheck:
 
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
                   workers: int | None = 0, ray_address: str | None = None,
-                  protocol: str = PROTOCOL_NAME, split: str = "eval", action_noise: float = 0.0) -> list[ExpertCheck]:
+                  protocol: str = DEFAULT_PROTOCOL, split: str = "eval", action_noise: float = 0.0) -> list[ExpertCheck]:
     """Evaluate each (task, hand) expert on the first ``num_seeds`` seeds (all when None) of ``split``: the
     protocol's eval seeds, :data:`HOLDOUT_SEEDS` or :data:`DEMO_CHECK_SEEDS`, with ``action_noise``.
 
@@ -71,7 +71,8 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
             if not 1 <= num_seeds <= len(seeds):
                 raise HandbenchError(f"--seeds must be in 1..{len(seeds)} (the {split} seeds), got {num_seeds}")
             seeds = seeds[:num_seeds]
-        jobs += [EpisodeJob(task, hand, seed, entry.episode_steps, entry.stop_on_success)
+        jobs += [EpisodeJob(task, hand, seed, entry.episode_steps, entry.stop_on_success,
+                            task_version=entry.task_version)
                  for hand in hands for seed in seeds]
     rows: dict[tuple[str, str], list[dict]] = {(task, hand): [] for task in tasks for hand in hands}
 

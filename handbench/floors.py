@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from handbench.seeding import stream_rng
+
 if TYPE_CHECKING:
     from handbench.env import HandEnv
 
 FLOOR_POLICIES = ("random", "hold")
-# The random floor's stream: the episode seed with this spawn key, so it never coincides with the
-# env's initial-state stream (gymnasium seeds that from the bare episode seed).
-RANDOM_FLOOR_SPAWN_KEY = (1,)
 
 
 def random_floor_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=RANDOM_FLOOR_SPAWN_KEY))
+    """The random floor's stream for episode ``seed`` (never the env's initial-state stream)."""
+    return stream_rng("random_floor", int(seed))
 
 
 class RandomPolicy:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,10 @@ from handbench.expert import expert_version
 from handbench.hands import HANDS
 from handbench.locking import output_lock
 from handbench.parallel import WorkerPool, cluster_address, probe_address
-from handbench.protocol import PROTOCOL_NAME
-from handbench.registry import env_id, get_task_class
+from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
+from handbench.registry import env_id, get_task_class, make_env
 from handbench.rollout import EpisodeDriver, EpisodeRequest, run_lanes
-from handbench.seeds import EVAL_SEED_BASE, demo_seeds
+from handbench.seeding import EVAL_SEED_BASE, demo_seeds
 from handbench.task import Task, params_to_attrs
 
 
@@ -53,9 +53,10 @@ class EnvConfig:
     obs_mode: str = "state"
     cameras: tuple[str, ...] = ()
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
+    version: int | None = None  # task version (None: the newest registered)
 
     def validate(self) -> None:
-        get_task_class(self.task)
+        get_task_class(self.task, self.version)
         if self.hand not in HANDS:
             raise unknown_choice("hand", self.hand, HANDS)
         if self.obs_mode not in OBS_MODES:
@@ -63,7 +64,8 @@ class EnvConfig:
 
     def make(self) -> HandEnv:
         cameras = self.cameras if self.obs_mode == "pixels" else None
-        return HandEnv(self.task, self.hand, obs_mode=self.obs_mode, cameras=cameras, image_size=self.image_size)
+        return make_env(self.task, self.hand, self.version, obs_mode=self.obs_mode, cameras=cameras,
+                        image_size=self.image_size)
 
 
 def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, record: bool = True) -> Episode:
@@ -140,6 +142,7 @@ class GenerateConfig:
     overwrite: bool = False
     ray_address: str | None = None
     progress: bool = True
+    protocol: str = DEFAULT_PROTOCOL  # the dataset records it; the task version is the one it pins
 
     @property
     def out_path(self) -> Path:
@@ -169,11 +172,11 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
     pixels = config.env.obs_mode == "pixels"
     return DatasetHeader(
         task=task.name, task_version=int(task.version), hand=config.env.hand,
-        env_name=env_id(task.name, config.env.hand),
+        env_name=env_id(task.name, config.env.hand, task.version),
         expert_version=expert_version(env), model_hash=env.model_hash,
         obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
         image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
-        action_noise=float(config.action_noise), protocol=PROTOCOL_NAME,
+        action_noise=float(config.action_noise), protocol=config.protocol,
         handbench_version=handbench.__version__, mujoco_version=mujoco.__version__, failed_seeds=failed_seeds,
         action_low=env.action_space.low.tolist(), action_high=env.action_space.high.tolist(),
     )
@@ -197,6 +200,14 @@ def action_noise_warning(task: type[Task], action_noise: float) -> str:
             "will fail and be skipped (README, 'Action noise')")
 
 
+def pin_task_version(config: GenerateConfig) -> GenerateConfig:
+    """``config`` with its env at the task version its protocol pins; refuses another explicit version."""
+    pinned = load_protocol(config.protocol).task(config.env.task).task_version
+    if config.env.version is not None and config.env.version != pinned:
+        raise HandbenchError(f"protocol {config.protocol} pins {config.env.task} v{pinned}, not v{config.env.version}")
+    return replace(config, env=replace(config.env, version=pinned))
+
+
 def validate_config(config: GenerateConfig) -> None:
     config.env.validate()
     if not 1 <= config.num_demos <= DEMO_SPLIT_SIZE:
@@ -217,6 +228,7 @@ def validate_config(config: GenerateConfig) -> None:
 def generate_demos(config: GenerateConfig) -> GenerateReport:
     """Collect ``num_demos`` successful expert demonstrations and write the dataset atomically."""
     validate_config(config)
+    config = pin_task_version(config)
     out = config.out_path
     if out.is_dir():
         raise HandbenchError(f"--out {out} is a directory; give a file path, e.g. "

@@ -1,10 +1,15 @@
 """The evaluation protocol as data: a versioned manifest shipped in ``handbench/protocols/<name>.json``.
 
 The manifest fixes, per task, the eval seeds, the episode length, the success rule, the allowed
-observation modes, the task version the numbers refer to and how many training seeds an entry reports.
-It is generated from the task registry (``python -m handbench.protocol --write``) and a test fails when
-it is stale, so the protocol never silently drifts from the code. Eval seeds start at
-``EVAL_SEED_BASE`` so they never meet the demo split (seeds below it).
+observation modes, the task version the numbers refer to and how many training seeds an entry reports;
+from format 2 on it also fixes how policies are queried (``rollout``: the lane width of batched queries and
+whether a policy's sampling noise is seeded per episode or fixed).
+
+A released protocol never changes (hb-v1 is pinned by a test of its content hash). A changed or added
+task goes into an open (unreleased) protocol: ``python -m handbench.protocol --name hb-v2 --write``
+regenerates an open manifest from the task registry, refuses to touch a released one, and ``--release``
+freezes it once its reference results are published. Eval seeds start at ``EVAL_SEED_BASE`` so they never
+meet the demo split (seeds below it).
 """
 
 from __future__ import annotations
@@ -12,18 +17,21 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from handbench.errors import HandbenchError, unknown_choice
-from handbench.seeds import EVAL_SEED_BASE, is_demo_seed
+from handbench.seeding import EVAL_SEED_BASE, POLICY_NOISE_MODES, is_demo_seed
 
-PROTOCOL_NAME = "hb-v1"
+DEFAULT_PROTOCOL = "hb-v2"  # what commands use unless --protocol says otherwise
 EVAL_EPISODES = 50
 TRAINING_SEEDS = 3
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # the format new manifests are written in; format 1 (hb-v1) has no rollout section
+NEW_PROTOCOL_LANES = 8
+NEW_PROTOCOL_POLICY_NOISE = "episode"
 
 
 @dataclass(frozen=True)
@@ -40,11 +48,8 @@ class TaskProtocol:
     training_seeds: int
     stop_on_success: bool = True  # the env terminates on success (DESIGN: an episode ends on success)
 
-    def check(self, task_version: int, hand: str, obs_mode: str, protocol: str) -> None:
-        """Refuse an evaluation the protocol does not cover (another task version, hand or obs mode)."""
-        if task_version != self.task_version:
-            raise HandbenchError(f"task {self.task} is v{task_version} in the code but v{self.task_version} in "
-                                 f"protocol {protocol}; regenerate it (python -m handbench.protocol --write)")
+    def check(self, hand: str, obs_mode: str, protocol: str) -> None:
+        """Refuse an evaluation the protocol does not cover (another hand or obs mode)."""
         if hand not in self.hands:
             raise unknown_choice(f"hand for {self.task} in protocol {protocol}:", hand, self.hands)
         if obs_mode not in self.obs_modes:
@@ -53,10 +58,18 @@ class TaskProtocol:
 
 @dataclass(frozen=True)
 class Protocol:
+    """A protocol manifest. ``lanes`` and ``policy_noise`` fix how the evaluator queries a policy: over how many
+    episodes side by side (a batch row never depends on the others) and whether a policy's sampling noise is
+    re-seeded with 0 at every reset (``"fixed"``, hb-v1) or seeded from each episode's seed (``"episode"``)."""
+
     name: str
     description: str
     eval_seed_base: int
     tasks: dict[str, TaskProtocol]
+    format: int = 1
+    released: bool = True  # a released protocol is frozen; format 1 manifests are released by definition
+    lanes: int = 1
+    policy_noise: str = "fixed"
 
     def task(self, name: str) -> TaskProtocol:
         if name not in self.tasks:
@@ -64,26 +77,52 @@ class Protocol:
         return self.tasks[name]
 
     def to_json(self) -> str:
-        body: dict[str, Any] = {
-            "format": MANIFEST_FORMAT,
-            "name": self.name,
-            "description": self.description,
-            "eval_seed_base": self.eval_seed_base,
-            "tasks": {name: {k: v for k, v in asdict(entry).items() if k != "task"}
-                      for name, entry in self.tasks.items()},
-        }
+        """The manifest text (format 1 exactly as hb-v1 was written; format 2 adds released and rollout)."""
+        body: dict[str, Any] = {"format": self.format, "name": self.name, "description": self.description}
+        if self.format >= 2:
+            body["released"] = self.released
+        body["eval_seed_base"] = self.eval_seed_base
+        if self.format >= 2:
+            body["rollout"] = {"lanes": self.lanes, "policy_noise": self.policy_noise}
+        body["tasks"] = {name: {k: v for k, v in asdict(entry).items() if k != "task"}
+                         for name, entry in self.tasks.items()}
         return json.dumps(body, indent=1, sort_keys=False) + "\n"
 
 
-def manifest_path(name: str = PROTOCOL_NAME) -> Path:
+def protocols_dir() -> Path:
+    return Path(str(resources.files("handbench") / "protocols"))
+
+
+def manifest_path(name: str = DEFAULT_PROTOCOL) -> Path:
     """Where the manifest of protocol ``name`` lives in the package."""
-    return Path(str(resources.files("handbench") / "protocols" / f"{name}.json"))
+    return protocols_dir() / f"{name}.json"
+
+
+def _version_key(name: str) -> tuple[int, str]:
+    match = re.search(r"(\d+)$", name)
+    return (int(match.group(1)) if match else -1, name)
+
+
+def protocol_names() -> list[str]:
+    """The protocols shipped with the package, oldest first (hb-v1, hb-v2, ...)."""
+    return sorted((p.stem for p in protocols_dir().glob("*.json")), key=_version_key)
+
+
+def latest_released() -> str:
+    """The newest released protocol (the one a frozen ranking uses)."""
+    released = [name for name in protocol_names() if load_protocol(name).released]
+    if not released:
+        raise HandbenchError("no released protocol is shipped")
+    return released[-1]
 
 
 def parse_manifest(text: str, source: str = "manifest") -> Protocol:
     """Parse and validate a manifest; a clear error for corrupt files or seeds that meet the demo split."""
     try:
         body = json.loads(text)
+        fmt = int(body["format"])
+        if fmt not in (1, 2):
+            raise ValueError(f"manifest format {fmt} is not 1 or 2 (a newer handbench wrote it?)")
         tasks = {
             name: TaskProtocol(task=name, task_version=int(e["task_version"]), episode_steps=int(e["episode_steps"]),
                                success_rule=str(e["success_rule"]), obs_modes=tuple(e["obs_modes"]),
@@ -92,10 +131,21 @@ def parse_manifest(text: str, source: str = "manifest") -> Protocol:
                                stop_on_success=bool(e.get("stop_on_success", True)))
             for name, e in body["tasks"].items()
         }
+        rules: dict[str, Any] = {}
+        if fmt >= 2:
+            released = body["released"]
+            if not isinstance(released, bool):
+                raise ValueError(f"released must be true or false, got {released!r}")
+            rollout = body["rollout"]
+            rules = {"released": released, "lanes": int(rollout["lanes"]), "policy_noise": str(rollout["policy_noise"])}
         protocol = Protocol(name=str(body["name"]), description=str(body.get("description", "")),
-                            eval_seed_base=int(body["eval_seed_base"]), tasks=tasks)
+                            eval_seed_base=int(body["eval_seed_base"]), tasks=tasks, format=fmt, **rules)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise HandbenchError(f"protocol {source} is corrupt ({type(exc).__name__}: {exc})") from exc
+    if protocol.lanes < 1:
+        raise HandbenchError(f"protocol {source}: rollout lanes must be >= 1, got {protocol.lanes}")
+    if protocol.policy_noise not in POLICY_NOISE_MODES:
+        raise unknown_choice(f"rollout policy_noise in protocol {source}:", protocol.policy_noise, POLICY_NOISE_MODES)
     for entry in tasks.values():
         bad = [s for s in entry.eval_seeds if is_demo_seed(s)]
         if bad:
@@ -105,64 +155,138 @@ def parse_manifest(text: str, source: str = "manifest") -> Protocol:
     return protocol
 
 
-@functools.lru_cache(maxsize=4)
-def load_protocol(name: str = PROTOCOL_NAME) -> Protocol:
-    """The protocol shipped with the package (``hb-v1`` by default)."""
+@functools.lru_cache(maxsize=8)
+def load_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
+    """The protocol shipped with the package (:data:`DEFAULT_PROTOCOL` by default)."""
     path = manifest_path(name)
     if not path.is_file():
-        available = sorted(p.stem for p in path.parent.glob("*.json"))
-        raise unknown_choice("protocol", name, available)
+        raise unknown_choice("protocol", name, protocol_names())
     return parse_manifest(path.read_text(), source=str(path))
 
 
-def build_protocol(name: str = PROTOCOL_NAME) -> Protocol:
-    """The protocol as the task registry defines it now (what the manifest must equal)."""
+def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
+    """An open protocol as the task registry defines it now: every task at its newest registered version.
+
+    This is what an unreleased manifest must equal. A released protocol is never rebuilt (see
+    :func:`check_released`)."""
     from handbench.env import OBS_MODES
     from handbench.hands import HANDS
-    from handbench.registry import _task_classes
+    from handbench.registry import get_task_class, task_names
 
     seeds = tuple(range(EVAL_SEED_BASE, EVAL_SEED_BASE + EVAL_EPISODES))
-    tasks = {
-        task_name: TaskProtocol(task=task_name, task_version=int(cls.version), episode_steps=int(cls.max_episode_steps),
-                                success_rule=str(cls.success_rule),
-                                obs_modes=tuple(getattr(cls, "obs_modes", OBS_MODES)), hands=tuple(HANDS),
-                                eval_seeds=seeds, training_seeds=TRAINING_SEEDS)
-        for task_name, cls in _task_classes().items()
-    }
+    tasks = {}
+    for task_name in task_names():
+        cls = get_task_class(task_name)
+        tasks[task_name] = TaskProtocol(
+            task=task_name, task_version=int(cls.version), episode_steps=int(cls.max_episode_steps),
+            success_rule=str(cls.success_rule), obs_modes=tuple(getattr(cls, "obs_modes", OBS_MODES)),
+            hands=tuple(HANDS), eval_seeds=seeds, training_seeds=TRAINING_SEEDS)
     description = (f"handbench evaluation protocol {name}: {EVAL_EPISODES} eval seeds per task from "
                    f"{EVAL_SEED_BASE}, episode ends on success or after episode_steps, "
-                   f"{TRAINING_SEEDS} training seeds per entry")
-    return Protocol(name=name, description=description, eval_seed_base=EVAL_SEED_BASE, tasks=tasks)
+                   f"{TRAINING_SEEDS} training seeds per entry; policy queries batched over "
+                   f"{NEW_PROTOCOL_LANES} lanes, policy noise seeded per episode")
+    return Protocol(name=name, description=description, eval_seed_base=EVAL_SEED_BASE, tasks=tasks,
+                    format=MANIFEST_FORMAT, released=False, lanes=NEW_PROTOCOL_LANES,
+                    policy_noise=NEW_PROTOCOL_POLICY_NOISE)
 
 
-def write_manifest(name: str = PROTOCOL_NAME) -> Path:
-    """Regenerate the manifest from the task registry (atomically)."""
+def check_released(protocol: Protocol) -> list[str]:
+    """What no longer holds for a released protocol: each (task, version) it pins must still be registered
+    with the same episode length, success rule and observation modes. Empty when all is well."""
+    from handbench.env import OBS_MODES
+    from handbench.registry import get_task_class, task_versions
+
+    problems = []
+    for name, entry in protocol.tasks.items():
+        versions = task_versions(name)
+        if entry.task_version not in versions:
+            problems.append(f"{name} v{entry.task_version} is not registered (registered: "
+                            f"{', '.join(f'v{v}' for v in versions) or 'none'})")
+            continue
+        cls = get_task_class(name, entry.task_version)
+        now = (int(cls.max_episode_steps), str(cls.success_rule), tuple(getattr(cls, "obs_modes", OBS_MODES)))
+        if now != (entry.episode_steps, entry.success_rule, entry.obs_modes):
+            problems.append(f"{name} v{entry.task_version} changed: (episode_steps, success_rule, obs_modes) "
+                            f"is {now} in the code, {(entry.episode_steps, entry.success_rule, entry.obs_modes)} "
+                            f"in {protocol.name}")
+    return problems
+
+
+def write_manifest(name: str) -> Path:
+    """Write the open protocol ``name`` from the task registry (atomically); a new name makes a new version.
+
+    Raises :class:`HandbenchError` if ``name`` is released: a released protocol is never rewritten."""
     from handbench.atomic import atomic_write_text
 
     path = manifest_path(name)
+    if path.is_file() and load_protocol(name).released:
+        raise HandbenchError(f"protocol {name} is released and frozen; put changed or new tasks in a new "
+                             f"protocol version (python -m handbench.protocol --name <new name> --write)")
     atomic_write_text(path, build_protocol(name).to_json())
     load_protocol.cache_clear()
     return path
 
 
-def eval_seeds(task: str) -> list[int]:
+def release_manifest(name: str) -> Path:
+    """Mark the open protocol ``name`` released: from then on it never changes."""
+    from handbench.atomic import atomic_write_text
+
+    protocol = load_protocol(name)
+    if protocol.released:
+        raise HandbenchError(f"protocol {name} is already released")
+    problems = check_released(protocol)
+    if problems:
+        raise HandbenchError(f"protocol {name} does not match the task registry: {problems[0]}")
+    path = manifest_path(name)
+    atomic_write_text(path, replace(protocol, released=True).to_json())
+    load_protocol.cache_clear()
+    return path
+
+
+def manifest_problems(name: str) -> list[str]:
+    """Why the shipped manifest ``name`` disagrees with the code (empty when it agrees)."""
+    protocol = load_protocol(name)
+    if protocol.released:
+        return check_released(protocol)
+    if manifest_path(name).read_text() != build_protocol(name).to_json():
+        return [f"{name} is stale: run `python -m handbench.protocol --name {name} --write`"]
+    return []
+
+
+def eval_seeds(task: str, protocol: str = DEFAULT_PROTOCOL) -> list[int]:
     """The protocol's eval seeds for a task."""
-    return list(load_protocol().task(task).eval_seeds)
+    return list(load_protocol(protocol).task(task).eval_seeds)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handbench.protocol",
-                                     description="check or regenerate the protocol manifest from the task registry")
-    parser.add_argument("--name", default=PROTOCOL_NAME)
-    parser.add_argument("--write", action="store_true", help="rewrite the manifest (otherwise only check it)")
+    parser = argparse.ArgumentParser(
+        prog="python -m handbench.protocol",
+        description="check the shipped protocol manifests against the task registry, write an open (unreleased) "
+                    "one, or release it")
+    parser.add_argument("--name", default=None, help="protocol to check or write (default: check all; "
+                                                     f"--write and --release need it, e.g. {DEFAULT_PROTOCOL})")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--write", action="store_true",
+                        help="write the manifest from the task registry (new or open protocols only)")
+    action.add_argument("--release", action="store_true", help="freeze an open protocol for good")
     args = parser.parse_args(argv)
-    if args.write:
-        print(f"wrote {write_manifest(args.name)}")
-        return 0
-    current = manifest_path(args.name)
-    stale = not current.is_file() or current.read_text() != build_protocol(args.name).to_json()
-    print(f"{current}: {'STALE (run with --write)' if stale else 'up to date'}")
-    return 1 if stale else 0
+    try:
+        if args.write or args.release:
+            if args.name is None:
+                parser.error("--write and --release need --name")
+            path = write_manifest(args.name) if args.write else release_manifest(args.name)
+            print(f"{'wrote' if args.write else 'released'} {path}")
+            return 0
+        failed = False
+        for name in [args.name] if args.name else protocol_names():
+            problems = manifest_problems(name)
+            state = "released" if load_protocol(name).released else "open"
+            print(f"{name} ({state}): {'; '.join(problems) if problems else 'consistent with the task registry'}")
+            failed |= bool(problems)
+        return 1 if failed else 0
+    except HandbenchError as exc:
+        print(f"python -m handbench.protocol: error: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

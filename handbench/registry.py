@@ -1,7 +1,12 @@
-"""Task registry: discovers the task modules in ``handbench.tasks`` and registers them with gymnasium.
+"""Task registry: every (task, version) that can be run, found in ``handbench.tasks`` or registered by hand.
 
-Each (task, hand) pair gets the gymnasium id ``handbench/<task>-<hand>-v<version>``, for example
-``handbench/lift-cube-hb16-v0``, with the task's episode length as ``max_episode_steps``.
+A task module exports ``TASK`` (its task class) or ``TASKS`` (several versions of one task, e.g. the v0 that
+hb-v1 pins and the v1 of hb-v2). Older versions stay registered, so results on an older protocol stay
+reproducible: a protocol pins each task's version and the evaluator builds exactly that version.
+
+Each (task, hand, version) gets the gymnasium id ``handbench/<task>-<hand>-v<version>``, for example
+``handbench/lift-cube-hb16-v0``, with the task's episode length as ``max_episode_steps``. A task defined
+outside the package is added with :func:`register_task`.
 """
 
 from __future__ import annotations
@@ -9,63 +14,110 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from typing import Any
 
 import gymnasium as gym
 
-from handbench.errors import unknown_choice
+from handbench.errors import HandbenchError, unknown_choice
 from handbench.hands import HANDS
 from handbench.task import Task
 
 
 @functools.lru_cache(maxsize=1)
-def _task_classes() -> dict[str, type[Task]]:
+def _registry() -> dict[str, dict[int, type[Task]]]:
+    """name -> version -> class, filled from the task modules on first use."""
     import handbench.tasks as package
 
-    classes: dict[str, type[Task]] = {}
+    registry: dict[str, dict[int, type[Task]]] = {}
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-        task_cls = getattr(module, "TASK", None)
-        if task_cls is not None:
-            classes[task_cls.name] = task_cls
-    return dict(sorted(classes.items(), key=lambda item: getattr(item[1], "order", 100)))
+        classes = getattr(module, "TASKS", None) or ((module.TASK,) if hasattr(module, "TASK") else ())
+        for cls in classes:
+            _add(registry, cls, source=module.__name__)
+    return registry
+
+
+def _add(registry: dict[str, dict[int, type[Task]]], cls: type[Task], source: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise HandbenchError(f"{source}: {cls!r} is not a Task subclass")
+    versions = registry.setdefault(cls.name, {})
+    if cls.version in versions and versions[cls.version] is not cls:
+        raise HandbenchError(f"{source}: task {cls.name} v{cls.version} is registered twice "
+                             f"({versions[cls.version].__module__} and {cls.__module__})")
+    versions[cls.version] = cls
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Add a task class defined outside ``handbench.tasks`` (a plugin, a test) to the registry and to
+    gymnasium; returns the class, so it also works as a decorator. Raises :class:`HandbenchError` for a
+    non-Task or for another class already registered under the same (name, version)."""
+    _add(_registry(), cls, source=cls.__module__)
+    register_envs()
+    return cls
 
 
 def task_names() -> list[str]:
-    return list(_task_classes())
+    """Registered task names, in the suite's order (``Task.order``, then name)."""
+    registry = _registry()
+    return sorted(registry, key=lambda name: (get_task_class(name).order, name))
 
 
-def get_task_class(name: str) -> type[Task]:
-    classes = _task_classes()
-    if name not in classes:
-        raise unknown_choice("task", name, classes)
-    return classes[name]
+def task_versions(name: str) -> tuple[int, ...]:
+    """The registered versions of task ``name``, oldest first (empty for an unknown task)."""
+    return tuple(sorted(_registry().get(name, {})))
 
 
-def env_id(task: str, hand: str) -> str:
-    return f"handbench/{task}-{hand}-v{get_task_class(task).version}"
+def get_task_class(name: str, version: int | None = None) -> type[Task]:
+    """The class of task ``name`` at ``version`` (``None``: the newest registered version).
+
+    Raises :class:`HandbenchError` naming the valid choices for an unknown task or version."""
+    registry = _registry()
+    if name not in registry:
+        raise unknown_choice("task", name, sorted(registry))
+    versions = registry[name]
+    if version is None:
+        return versions[max(versions)]
+    if version not in versions:
+        raise HandbenchError(f"task {name} has no version {version!r}; registered: "
+                             f"{', '.join(f'v{v}' for v in sorted(versions))}")
+    return versions[version]
+
+
+def env_id(task: str, hand: str, version: int | None = None) -> str:
+    """The gymnasium id ``handbench/<task>-<hand>-v<version>`` (newest version by default)."""
+    return f"handbench/{task}-{hand}-v{get_task_class(task, version).version}"
 
 
 def register_envs() -> None:
-    """Register every (task, hand) pair with gymnasium (idempotent)."""
-    for name, task_cls in _task_classes().items():
-        for hand in HANDS:
-            gym_id = env_id(name, hand)
-            if gym_id in gym.registry:
-                continue
-            gym.register(
-                id=gym_id,
-                entry_point="handbench.env:HandEnv",
-                kwargs={"task": name, "hand": hand},
-                max_episode_steps=task_cls.max_episode_steps,
-            )
+    """Register every (task, version, hand) with gymnasium (idempotent)."""
+    for name, versions in _registry().items():
+        for version, task_cls in versions.items():
+            for hand in HANDS:
+                gym_id = f"handbench/{name}-{hand}-v{version}"
+                if gym_id in gym.registry:
+                    continue
+                gym.register(id=gym_id, entry_point="handbench.registry:make_env",
+                             kwargs={"task": name, "hand": hand, "version": version},
+                             max_episode_steps=task_cls.max_episode_steps)
 
 
-def make(task: str, hand: str = "hb16", **kwargs) -> gym.Env:
-    """``gymnasium.make`` for a handbench task, with a clear error for unknown names."""
-    get_task_class(task)
+def make_env(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any):
+    """A :class:`~handbench.env.HandEnv` for ``task`` (at ``version``, newest by default) and ``hand``,
+    without gymnasium's wrappers; ``kwargs`` go to HandEnv (obs_mode, cameras, image_size, render_mode, ...)."""
+    from handbench.env import HandEnv
+
+    get_task_class(task, version)
+    if hand not in HANDS:
+        raise unknown_choice("hand", hand, HANDS)
+    return HandEnv(task, hand, version=version, **kwargs)
+
+
+def make(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` for a handbench task (with its TimeLimit), with a clear error for unknown names."""
+    get_task_class(task, version)
     if hand not in HANDS:
         raise unknown_choice("hand", hand, HANDS)
     register_envs()
-    return gym.make(env_id(task, hand), **kwargs)
+    return gym.make(env_id(task, hand, version), **kwargs)

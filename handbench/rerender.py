@@ -18,18 +18,19 @@ from handbench.atomic import atomic_path
 from handbench.dataset import DatasetHeader, DemoDataset, Episode, camera_of, image_key, write_dataset
 from handbench.env import HandEnv, compiled_model
 from handbench.errors import HandbenchError
+from handbench.registry import make_env
 from handbench.scene import MAX_RENDER_SIZE
 
 
 def make_render_env(header: DatasetHeader, path: Path) -> HandEnv:
     """A state-mode env of the dataset's task and hand; refuses a dataset made from another model."""
-    _, current_hash = compiled_model(header.task, header.hand)
+    _, current_hash = compiled_model(header.task, header.hand, header.task_version)
     if current_hash != header.model_hash:
         raise HandbenchError(
             f"{path} was recorded with model {header.model_hash} ({header.task} v{header.task_version}, "
             f"MuJoCo {header.mujoco_version}) but this install builds {current_hash}; its states cannot be "
             f"re-rendered faithfully")
-    return HandEnv(header.task, header.hand, obs_mode="state")
+    return make_env(header.task, header.hand, header.task_version, obs_mode="state")
 
 
 def render_states(env: HandEnv, seed: int, states: np.ndarray, cameras: Sequence[str],

@@ -20,8 +20,6 @@ So results never depend on worker count, scheduling or which lane an episode lan
 
 from __future__ import annotations
 
-import random
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,27 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from handbench.policy import BatchPolicy, Policy
+from handbench.seeding import POLICY_NOISE_MODES, policy_noise_seed, seed_global_rngs
 
 if TYPE_CHECKING:
     from handbench.env import HandEnv
 
 ACTION_TOLERANCE = 1e-4  # fraction of each actuator's range an action may overshoot (float32 rounding)
-POLICY_NOISES = ("fixed", "episode")
-POLICY_NOISE_STREAM = 0x706F6C6E  # names the policy-noise stream among an episode seed's streams (hb-v2)
-
-
-def policy_noise_seed(episode_seed: int) -> int:
-    """The seed of an episode's own policy-noise stream under ``policy_noise="episode"`` (a 63-bit int)."""
-    state = np.random.SeedSequence([POLICY_NOISE_STREAM, int(episode_seed)]).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1]))
-
-
-def seed_global_rngs(seed: int) -> None:
-    """Seed the global RNGs a simple policy may draw from (numpy, random, torch), per episode."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
+POLICY_NOISES = POLICY_NOISE_MODES  # "fixed" (hb-v1), "episode" (hb-v2)
 
 
 class PolicyFailure(Exception):
@@ -145,7 +129,7 @@ class BatchDriver(LaneDriver):
     def start(self, lane: int, env: HandEnv, seed: int) -> str:
         if self.width == 1:  # as one-episode evaluation always did (protocol hb-v1)
             seed_global_rngs(seed)
-        self.policy.reset_lane(lane, policy_noise_seed(seed) if self.policy_noise == "episode" else None)
+        self.policy.reset_lane(lane, policy_noise_seed(seed, "episode") if self.policy_noise == "episode" else None)
         return ""
 
     def act(self, observations: list[dict[str, Any] | None]) -> list[Any]:

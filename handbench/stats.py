@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from handbench.seeding import BOOTSTRAP_SEED, bootstrap_rng
+
 
 def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (95% by default); (0, 1) when n == 0."""
@@ -29,13 +31,6 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
 # run-to-run variation, the quantity a few training seeds estimate poorly, drives the interval.
 
 BOOTSTRAP_REPS = 10_000
-BOOTSTRAP_SEED = 0
-
-
-def _bootstrap_rng(seed: int) -> np.random.RandomState:
-    """The legacy RandomState on purpose: its stream is frozen across numpy versions (Generator's may change),
-    and the leaderboard's checked-in tables must regenerate byte for byte on any machine."""
-    return np.random.RandomState(seed)
 
 
 def iqm(scores: np.ndarray) -> float:
@@ -76,7 +71,7 @@ def stratified_bootstrap_samples(scores: np.ndarray, reps: int = BOOTSTRAP_REPS,
     """
     matrix = _check_score_matrix(scores)
     runs, tasks = matrix.shape
-    rows = _bootstrap_rng(seed).randint(0, runs, size=(reps, runs, tasks))
+    rows = bootstrap_rng(seed).randint(0, runs, size=(reps, runs, tasks))
     resampled = np.take_along_axis(np.broadcast_to(matrix, (reps, runs, tasks)), rows, axis=1)
     return resampled.reshape(reps, runs * tasks)
 
@@ -119,7 +114,7 @@ def probability_of_improvement_with_interval(x: np.ndarray, y: np.ndarray, reps:
     resampled within each task, independently for the two entries."""
     a, b = _check_score_matrix(x), _check_score_matrix(y)
     point = probability_of_improvement(a, b)
-    rng = _bootstrap_rng(seed)
+    rng = bootstrap_rng(seed)
     values = []
     chunk = 1000  # bounds memory: reps x runs_x x runs_y x tasks floats per chunk
     for start in range(0, reps, chunk):

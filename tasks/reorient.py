@@ -283,15 +283,15 @@ class ReorientExpert(Expert):
 
 def register_for_this_process() -> None:
     """Make HandEnv("reorient", ...) work in this process only (the module does not export TASK)."""
-    from handbench.registry import _task_classes
+    from handbench.registry import _registry
 
-    _task_classes()[Reorient.name] = Reorient
+    _registry()[Reorient.name] = {Reorient.version: Reorient}
 
 
 def measure_expert(hand: str, num_seeds: int) -> tuple[int, dict[str, tuple[int, int]]]:
     """Expert successes on the first ``num_seeds`` protocol eval seed numbers; also per strategy (wins, runs)."""
     from handbench.env import HandEnv
-    from handbench.seeds import EVAL_SEED_BASE
+    from handbench.seeding import EVAL_SEED_BASE
 
     register_for_this_process()
     env = HandEnv(Reorient.name, hand)

@@ -21,9 +21,9 @@ from handbench.dataset import (
 from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.generate import EnvConfig, GenerateConfig, generate_demos
-from handbench.protocol import PROTOCOL_NAME
+from handbench.protocol import DEFAULT_PROTOCOL
 from handbench.rerender import rerender_dataset, write_video
-from handbench.seeds import is_demo_seed
+from handbench.seeding import is_demo_seed
 
 TASK, HAND = "lift-cube", "hb16"
 REQUIRED_DATA_ATTRS = {
@@ -52,7 +52,7 @@ def test_schema(state_dataset: Path) -> None:
     with h5py.File(state_dataset, "r") as file:
         data = file["data"]
         assert REQUIRED_DATA_ATTRS <= set(data.attrs)
-        assert data.attrs["format_version"] == FORMAT_VERSION and data.attrs["protocol"] == PROTOCOL_NAME
+        assert data.attrs["format_version"] == FORMAT_VERSION and data.attrs["protocol"] == DEFAULT_PROTOCOL
         env_args = json.loads(data.attrs["env_args"])
         assert env_args["env_name"] == f"handbench/{TASK}-{HAND}-v0" and env_args["type"] == "handbench"
         assert set(env_args["env_kwargs"]) == {"task", "hand", "obs_mode", "cameras", "image_size"}
@@ -110,7 +110,7 @@ def _episode(seed: int, steps: int, rng: np.random.Generator) -> Episode:
 def _header() -> DatasetHeader:
     return DatasetHeader(task=TASK, task_version=0, hand=HAND, env_name="handbench/x", expert_version=0,
                          model_hash="abc", obs_mode="pixels", cameras=["top"], image_size=[6, 8], frame_skip=25,
-                         control_dt=0.05, action_noise=0.1, protocol=PROTOCOL_NAME, handbench_version="0",
+                         control_dt=0.05, action_noise=0.1, protocol=DEFAULT_PROTOCOL, handbench_version="0",
                          mujoco_version="0", failed_seeds=[3], action_low=[-1.0] * 3, action_high=[2.0] * 3)
 
 

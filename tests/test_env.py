@@ -14,7 +14,7 @@ from handbench.errors import HandbenchError
 from handbench.generate import run_expert_episode
 from handbench.hands import HANDS
 from handbench.protocol import eval_seeds
-from handbench.seeds import EVAL_SEED_BASE, demo_seeds, is_demo_seed
+from handbench.seeding import EVAL_SEED_BASE, demo_seeds, is_demo_seed
 
 TASKS = handbench.task_names()
 PAIRS = list(itertools.product(TASKS, HANDS))

@@ -19,7 +19,7 @@ from handbench.evaluation import EvalConfig, evaluate, run_evaluation
 from handbench.evaluation.policies import CheckpointSource, resolve_policy
 from handbench.evaluation.results import EPISODE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS, read_episodes
 from handbench.parallel import probe_address
-from handbench.protocol import eval_seeds
+from handbench.protocol import DEFAULT_PROTOCOL, eval_seeds
 from handbench.stats import wilson_interval
 
 TASK = "lift-cube"
@@ -68,7 +68,7 @@ def test_expert_as_policy_reproduces_its_rollouts_and_files_have_the_schema(tmp_
     assert summary.loc[0, "n"] == 3 and summary.loc[0, "successes"] == episodes["success"].sum()
     assert summary.loc[0, "ci_low"] == pytest.approx(wilson_interval(int(episodes["success"].sum()), 3)[0])
     meta = json.loads((tmp_path / "meta.json").read_text())
-    assert meta["protocol"]["name"] == "hb-v1" and meta["versions"]["mujoco"]
+    assert meta["protocol"]["name"] == DEFAULT_PROTOCOL and meta["versions"]["mujoco"]
     assert meta["protocol"]["tasks"][TASK]["eval_seeds"][0] == eval_seeds(TASK)[0]
     assert (tmp_path / "success.png").stat().st_size > 1000
 

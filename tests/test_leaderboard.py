@@ -500,7 +500,7 @@ def test_real_evaluator_output_without_training_provenance_is_refused(tmp_path, 
     monkeypatch.chdir(tmp_path)  # the project folder: recorded paths are stored relative to it
     checkpoint = tmp_path / "weights.bin"
     checkpoint.write_bytes(b"weights")
-    evaluate(policy=f"{__name__}:HoldPolicy", checkpoint=str(checkpoint), task=TASK, workers=0,
+    evaluate(policy=f"{__name__}:HoldPolicy", checkpoint=str(checkpoint), task=TASK, workers=0, protocol=PROTOCOL.name,
              out=tmp_path / "run0", progress=False)
     runs = [tmp_path / "run0"]
     for index in (1, 2):

@@ -11,7 +11,8 @@ from handbench.env import HandEnv
 from handbench.evaluation import EvalConfig, run_evaluation
 from handbench.evaluation.results import TIMING_COLUMNS
 from handbench.policy import BatchPolicy, Policy
-from handbench.rollout import BatchDriver, EpisodeDriver, EpisodeRequest, policy_noise_seed, run_lanes
+from handbench.rollout import BatchDriver, EpisodeDriver, EpisodeRequest, run_lanes
+from handbench.seeding import policy_noise_seed
 from handbench.training.batch import model_inputs
 from handbench.training.normalizer import fit_policy_normalizer
 from handbench.training.runtime import TrainedPolicy, observation_arrays
@@ -97,9 +98,10 @@ def test_noise_is_fixed_under_hb_v1_and_per_episode_under_hb_v2():
     _, fixed = traces_by_seed(width=1, policy_noise="fixed")
     assert fixed.noise_seeds == [None] * len(SEEDS)  # the policy's own fixed seed (0), as published
     _, episode = traces_by_seed(width=2, policy_noise="episode")
-    assert sorted(episode.noise_seeds) == sorted(policy_noise_seed(seed) for seed in SEEDS)
+    assert sorted(episode.noise_seeds) == sorted(policy_noise_seed(seed, "episode") for seed in SEEDS)
     assert len(set(episode.noise_seeds)) == len(SEEDS)
-    assert policy_noise_seed(SEEDS[0]) == policy_noise_seed(SEEDS[0]) != policy_noise_seed(SEEDS[1])
+    first = policy_noise_seed(SEEDS[0], "episode")
+    assert first == policy_noise_seed(SEEDS[0], "episode") != policy_noise_seed(SEEDS[1], "episode")
 
 
 def test_a_bad_action_fails_only_its_episode():
@@ -166,7 +168,7 @@ def test_a_rows_actions_do_not_depend_on_the_other_rows(name, device):
         policy = baseline_policy(name, device)
         crowd = lane_observations(width - 1, seed=len(others) + ord(others[-1]))
         for lane in range(width):
-            policy.reset_lane(lane, noise_seed=policy_noise_seed(SEEDS[0] + lane))
+            policy.reset_lane(lane, noise_seed=policy_noise_seed(SEEDS[0] + lane, "episode"))
         actions = []
         for _ in range(steps):
             rows = [mine, *(crowd if others != "idle" else [None] * (width - 1))]

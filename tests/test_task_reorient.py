@@ -13,16 +13,16 @@ from handbench.tasks.reorient import HOLD_STEPS, PALM_UP_JOINT, PALM_UP_ROLL, Re
 
 from handbench.env import HandEnv
 from handbench.hands import get_hand
-from handbench.registry import _task_classes, task_names
+from handbench.registry import _registry, task_names
 from handbench.scene import make_scene
-from handbench.seeds import EVAL_SEED_BASE
+from handbench.seeding import EVAL_SEED_BASE
 
 SEEDS = range(EVAL_SEED_BASE, EVAL_SEED_BASE + 3)
 
 
 @pytest.fixture
 def registered(monkeypatch):
-    monkeypatch.setitem(_task_classes(), Reorient.name, Reorient)
+    monkeypatch.setitem(_registry(), Reorient.name, {Reorient.version: Reorient})
 
 
 def test_not_registered_while_below_the_bar():

@@ -122,8 +122,9 @@ def test_check_experts_on_holdout_seeds_and_with_action_noise() -> None:
 
 
 def test_generate_demos_warns_above_the_measured_expert_noise_limit() -> None:
-    from handbench.generate import action_noise_warning
     from handbench.tasks.lift_cube import LiftCube, LiftCubeV1
+
+    from handbench.generate import action_noise_warning
 
     limit = LiftCubeV1.expert_noise_limit
     assert limit is not None and limit > 0, "hb-v2's lift-cube noise limit is measured (README, 'Action noise')"

@@ -11,12 +11,13 @@ import time
 import numpy as np
 
 from handbench.bench.report import BenchConfig, BenchReport, Figure, first_hand, first_task
+from handbench.seeding import stream_rng
 
 ENV_OVER_RAW_TARGET = 0.70  # env.step/s must reach 70% of raw mj_step/s
 
 
 def _random_actions(env, steps: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+    rng = stream_rng("benchmark", seed)
     space = env.action_space
     return rng.uniform(space.low, space.high, (steps, space.shape[0])).astype(np.float32)
 

@@ -122,12 +122,14 @@ def train_steps_per_s(policy: str, quick: bool = False) -> float:
 
 def env_for(policy: TrainedPolicy):
     """The env a policy was trained for (task, hand, observation mode, cameras and image size)."""
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
 
     prov, spec = policy.provenance, policy.spec
     pixels = spec.obs_mode == "pixels"
-    return HandEnv(prov["task"], prov["hand"], obs_mode=spec.obs_mode, cameras=list(spec.cameras) if pixels else None,
-                   image_size=tuple(spec.image_size) if pixels else (96, 96))
+    version = int(prov["task_version"]) if "task_version" in prov else None
+    return make_env(prov["task"], prov["hand"], version, obs_mode=spec.obs_mode,
+                    cameras=list(spec.cameras) if pixels else None,
+                    image_size=tuple(spec.image_size) if pixels else (96, 96))
 
 
 def inference_section(config: BenchConfig, report: BenchReport) -> None:

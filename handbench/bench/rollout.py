@@ -69,7 +69,7 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
     from gymnasium.vector import AsyncVectorEnv
 
     from handbench.env import HandEnv
-    from handbench.rollout import policy_noise_seed
+    from handbench.seeding import policy_noise_seed
 
     vector = AsyncVectorEnv([functools.partial(HandEnv, task, hand) for _ in range(width)])
     try:
@@ -80,7 +80,7 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
             batch += [batch[-1]] * (width - len(batch))  # a short last batch fills the vector env
             observations, _ = vector.reset(seed=batch)
             for lane, seed in enumerate(batch):
-                policy.reset_lane(lane, policy_noise_seed(seed))
+                policy.reset_lane(lane, policy_noise_seed(seed, "episode"))
             done = np.zeros(width, dtype=bool)
             for _ in range(steps):
                 rows = [{key: value[lane] for key, value in observations.items()} for lane in range(width)]

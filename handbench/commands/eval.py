@@ -10,7 +10,7 @@ import sys
 
 def register(subparsers) -> None:
     from handbench.commands.options import integer
-    from handbench.protocol import PROTOCOL_NAME  # light: the evaluator itself is imported only when run
+    from handbench.protocol import DEFAULT_PROTOCOL  # light: the evaluator itself is imported only when run
 
     parser = subparsers.add_parser(
         "eval", help="evaluate a policy on the protocol's eval seeds",
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default: results/eval-<policy>-<task>-...)")
     parser.add_argument("--episodes", type=integer(1), default=None, metavar="N",
                         help="debug subset: only the first N protocol seeds of each task")
-    parser.add_argument("--protocol", default=PROTOCOL_NAME)
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL)
     parser.add_argument("--device", default="cpu",
                         help="where a checkpoint's model runs: cpu (default), cuda, cuda:<index> or auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from handbench.commands.options import integer, number
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES
+from handbench.protocol import DEFAULT_PROTOCOL
 from handbench.scene import STANDARD_CAMERAS
-from handbench.seeds import EVAL_SEED_BASE as DEMO_SPLIT_SIZE  # demo seeds: 0 .. EVAL_SEED_BASE - 1
+from handbench.seeding import EVAL_SEED_BASE as DEMO_SPLIT_SIZE  # demo seeds: 0 .. EVAL_SEED_BASE - 1
 
 
 def register(subparsers) -> None:
@@ -36,6 +37,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=None, help="output file (default: demos/<task>-<hand>.hdf5)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster to use (default: start locally)")
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                        help="protocol the dataset is made for; it pins the task version "
+                             f"(default: {DEFAULT_PROTOCOL})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -49,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
                     image_size=tuple(args.image_size))
     config = GenerateConfig(env=env, num_demos=args.num_demos, workers=args.workers,
                             action_noise=args.action_noise, out=args.out, overwrite=args.overwrite,
-                            ray_address=args.ray_address, progress=not args.quiet)
+                            ray_address=args.ray_address, progress=not args.quiet,
+                            protocol=args.protocol)
     config.env.validate()
     warning = action_noise_warning(get_task_class(args.task), args.action_noise)
     if warning:

@@ -11,7 +11,7 @@ import argparse
 
 def register(subparsers) -> None:
     from handbench.commands.options import integer
-    from handbench.seeds import EVAL_SEED_BASE as DEMO_SPLIT_SIZE
+    from handbench.seeding import EVAL_SEED_BASE as DEMO_SPLIT_SIZE
 
     parser = subparsers.add_parser("quickstart", help="generate demos, train BC and evaluate it, on a small default")
     parser.add_argument("--task", default="lift-cube")

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from handbench.evaluation.runner import EvalConfig, EvalResult, run_evaluation
-from handbench.protocol import PROTOCOL_NAME
+from handbench.protocol import DEFAULT_PROTOCOL
 
 
 def evaluate(
@@ -26,7 +26,7 @@ def evaluate(
     videos: int = 0,
     out: str | Path | None = None,
     episodes: int | None = None,
-    protocol: str = PROTOCOL_NAME,
+    protocol: str = DEFAULT_PROTOCOL,
     progress: bool = True,
     device: str = "cpu",
 ) -> pd.DataFrame:

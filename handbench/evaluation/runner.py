@@ -24,7 +24,7 @@ from handbench.evaluation.results import EpisodeStore, episode_key, episodes_fra
 from handbench.evaluation.videos import video_seeds
 from handbench.locking import output_lock
 from handbench.parallel import cluster_address, probe_address
-from handbench.protocol import PROTOCOL_NAME, Protocol, load_protocol
+from handbench.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 
 
 @dataclass
@@ -41,7 +41,7 @@ class EvalConfig:
     videos: int = 0  # film the first N protocol seeds of each task
     out: str | Path | None = None  # None: keep results in memory only (no resume, no videos)
     episodes: int | None = None  # debug subset: the first N protocol seeds of each task
-    protocol: str = PROTOCOL_NAME
+    protocol: str = DEFAULT_PROTOCOL
     torch_threads: int = 1
     device: str = "cpu"  # where checkpoint policies run: cpu, cuda, cuda:<index> (physics is always on the CPU)
     lanes: int | None = None  # batch width of policy queries; None: the protocol's (results depend on it)
@@ -71,13 +71,13 @@ def fill_defaults(config: EvalConfig, source: PolicySource) -> EvalConfig:
 
 
 def resolve_tasks(task: str | Sequence[str], protocol: Protocol) -> list[str]:
-    """Task names to evaluate; each must be registered and in the protocol at the same version."""
+    """Task names to evaluate; each must be in the protocol, with the version it pins registered."""
     from handbench.registry import get_task_class, task_names
 
     names = task_names() if task == "all" else distinct_names(task, "--task")
     for name in names:
         get_task_class(name)
-        protocol.task(name)
+        get_task_class(name, protocol.task(name).task_version)
     return names
 
 
@@ -117,7 +117,7 @@ def plan_jobs(tasks: list[str], config: EvalConfig, protocol: Protocol,
             wants_video = seed in filmed and not store.has_video(task, config.hand, seed)
             if key not in finished or wants_video:
                 jobs.append(EpisodeJob(task, config.hand, seed, entry.episode_steps, entry.stop_on_success,
-                                       record_video=seed in filmed))
+                                       record_video=seed in filmed, task_version=entry.task_version))
     return keys, jobs
 
 
@@ -167,7 +167,6 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     if config.policy_noise is not None and config.policy_noise not in POLICY_NOISES:
         raise HandbenchError(f"unknown policy noise {config.policy_noise!r}; valid: {', '.join(POLICY_NOISES)}")
     from handbench.env import compiled_model
-    from handbench.registry import get_task_class
 
     protocol = load_protocol(config.protocol)
     source = resolve_policy(config.policy, config.checkpoint, config.device)
@@ -177,20 +176,21 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
                      policy_noise=config.policy_noise or protocol_policy_noise(protocol))
     tasks = resolve_tasks(config.task, protocol)
     for task in tasks:
-        version = int(get_task_class(task).version)
-        protocol.task(task).check(version, config.hand, config.obs_mode, protocol.name)
-        source.validate(task, version, config.hand, config.obs_mode, compiled_model(task, config.hand)[1])
+        entry = protocol.task(task)
+        entry.check(config.hand, config.obs_mode, protocol.name)
+        model_hash = compiled_model(task, config.hand, entry.task_version)[1]
+        source.validate(task, entry.task_version, config.hand, config.obs_mode, model_hash)
     return config, protocol, source, tasks
 
 
 def protocol_lanes(protocol: Protocol) -> int:
     """The protocol's lane width (hb-v1: 1, one episode per query)."""
-    return int(getattr(protocol, "lanes", 1))
+    return protocol.lanes
 
 
 def protocol_policy_noise(protocol: Protocol) -> str:
     """The protocol's policy-noise rule (hb-v1: "fixed", re-seeded with 0 at every episode start)."""
-    return str(getattr(protocol, "policy_noise", "fixed"))
+    return protocol.policy_noise
 
 
 def resume_key(source: PolicySource, lanes: int = 1, policy_noise: str = "fixed") -> dict[str, Any]:
@@ -203,22 +203,24 @@ def resume_key(source: PolicySource, lanes: int = 1, policy_noise: str = "fixed"
     return key
 
 
-def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str, source: PolicySource | None = None,
-                  lanes: int = 1, policy_noise: str = "fixed") -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """Finished rows that still hold, and how many others are stale and rerun: rows from another task version,
-    compiled model, expert version, policy code or weights, or library version."""
-    from handbench.env import HandEnv, compiled_model
-    from handbench.registry import get_task_class
+def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str, protocol: Protocol,
+                  source: PolicySource | None = None, lanes: int = 1,
+                  policy_noise: str = "fixed") -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Finished rows that still hold, and how many others are stale and rerun: rows from another task version
+    (than the protocol pins), compiled model, expert version, policy code or weights, or library version."""
+    from handbench.env import compiled_model
+    from handbench.registry import make_env
 
     if store is None:
         return {}, set()
-    current = {t: (int(get_task_class(t).version), compiled_model(t, hand)[1]) for t in tasks}
+    versions = {t: protocol.task(t).task_version for t in tasks}
+    current = {t: (versions[t], compiled_model(t, hand, versions[t])[1]) for t in tasks}
     key = resume_key(source, lanes, policy_noise) if source is not None else None
     experts: dict[str, str] = {}
 
     def expert_version(task: str) -> str:  # built only when a row of the task is there to check
         if task not in experts:
-            env = HandEnv(task, hand)
+            env = make_env(task, hand, versions[task])
             experts[task] = str(source.expert_version(env)) if source is not None else ""
             env.close()
         return experts[task]
@@ -258,7 +260,7 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
     if store is not None:
         signature = {k: v for k, v in policy_columns.items() if k != "checkpoint"}  # a moved file is the same file
         store.claim({**signature, "hand": config.hand, "obs_mode": config.obs_mode})
-    finished, stale = reusable_rows(store, tasks, config.hand, source, config.lanes, config.policy_noise)
+    finished, stale = reusable_rows(store, tasks, config.hand, protocol, source, config.lanes, config.policy_noise)
     keys, jobs = plan_jobs(tasks, config, protocol, finished, store)
     rows = {key: finished[key] for key in keys if key in finished}
     reused, rerun = len(rows), sum(1 for key in keys if key in stale)

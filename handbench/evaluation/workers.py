@@ -29,27 +29,29 @@ class EpisodeWorker:
         import handbench  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads, registers tasks)
 
         self.source, self.obs_mode, self.lanes, self.policy_noise = source, obs_mode, lanes, policy_noise
-        self.envs: dict[tuple[str, str], list[HandEnv]] = {}
-        self.drivers: dict[tuple[str, str], LaneDriver | Exception] = {}
+        self.envs: dict[tuple[str, str, int | None], list[HandEnv]] = {}
+        self.drivers: dict[tuple[str, str, int | None], LaneDriver | Exception] = {}
 
-    def envs_for(self, task: str, hand: str, count: int) -> list[HandEnv]:
-        from handbench.env import HandEnv
+    def envs_for(self, task: str, hand: str, count: int, version: int | None = None) -> list[HandEnv]:
+        from handbench.registry import make_env
 
-        envs = self.envs.setdefault((task, hand), [])
+        envs = self.envs.setdefault((task, hand, version), [])
         options = self.source.env_options(self.obs_mode)  # a checkpoint's cameras and image size
         while len(envs) < count:
-            envs.append(HandEnv(task, hand, obs_mode=self.obs_mode, **options))
+            envs.append(make_env(task, hand, version, obs_mode=self.obs_mode, **options))
         return envs[:count]
 
-    def driver_for(self, task: str, hand: str) -> LaneDriver | Exception:
-        """The lane driver of (task, hand), or the exception building the policy raised (its episodes fail)."""
-        if (task, hand) not in self.drivers:
+    def driver_for(self, task: str, hand: str, version: int | None = None) -> LaneDriver | Exception:
+        """The lane driver of (task, hand, version), or the exception building the policy raised (its episodes
+        fail)."""
+        key = (task, hand, version)
+        if key not in self.drivers:
             try:
-                self.drivers[(task, hand)] = self.source.lane_driver(self.envs_for(task, hand, 1)[0], self.lanes,
-                                                                     self.policy_noise)
+                self.drivers[key] = self.source.lane_driver(self.envs_for(task, hand, 1, version)[0], self.lanes,
+                                                            self.policy_noise)
             except Exception as exc:  # a broken policy fails its episodes, not the run
-                self.drivers[(task, hand)] = exc
-        return self.drivers[(task, hand)]
+                self.drivers[key] = exc
+        return self.drivers[key]
 
     def run_group(self, jobs: list[EpisodeJob]) -> list[EpisodeOutcome]:
         """Run jobs of one (task, hand) in lockstep lanes; outcomes in completion order."""
@@ -58,9 +60,9 @@ class EpisodeWorker:
         import handbench
         from handbench.rollout import EpisodeTrace, run_lanes
 
-        task, hand = jobs[0].task, jobs[0].hand
-        driver = self.driver_for(task, hand)
-        envs = self.envs_for(task, hand, 1 if isinstance(driver, Exception) else driver.width)
+        task, hand, version = jobs[0].task, jobs[0].hand, jobs[0].task_version
+        driver = self.driver_for(task, hand, version)
+        envs = self.envs_for(task, hand, 1 if isinstance(driver, Exception) else driver.width, version)
         by_seed = {job.seed: job for job in jobs}
         if isinstance(driver, Exception):
             message = f"building/resetting the policy raised {type(driver).__name__}: {driver}"

@@ -111,8 +111,27 @@ def _restore_builtin_defaults(spec: mujoco.MjSpec) -> None:
             setattr(getattr(main, kind), attribute, getattr(getattr(builtin, kind), attribute))
 
 
+def _embed_files(spec: mujoco.MjSpec) -> None:
+    """Read the model's mesh and texture files into ``spec.assets`` under their paths relative to the model file.
+
+    The compiled model then records ``resources/meshes/F1.stl`` rather than an absolute path under wherever
+    gymnasium-robotics is installed, so its hash (provenance of every dataset and result) is the same on every
+    machine. The files' contents, and so the physics, are unchanged."""
+    assets: dict[str, bytes] = {}
+    for items, folder in ((spec.meshes, spec.meshdir), (spec.textures, spec.texturedir)):
+        for item in items:
+            if item.file:
+                name = folder + item.file
+                with open(os.path.join(spec.modelfiledir, name), "rb") as file:
+                    assets[name] = file.read()
+                item.file = name
+    spec.meshdir = spec.texturedir = spec.modelfiledir = ""
+    spec.assets = assets
+
+
 def build_spec() -> mujoco.MjSpec:
     spec = mujoco.MjSpec.from_file(adroit_model_path())
+    _embed_files(spec)
     for name in ("table", "vive_tracker", "Object"):
         spec.delete(spec.body(name))
     spec.delete(spec.geom("ground"))

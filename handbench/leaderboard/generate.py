@@ -29,9 +29,9 @@ GITKEEP = ".gitkeep"
 
 def default_protocol_name() -> str:
     """The protocol commands use unless told otherwise."""
-    import handbench.protocol as protocol_module
+    from handbench.protocol import DEFAULT_PROTOCOL
 
-    return getattr(protocol_module, "DEFAULT_PROTOCOL", None) or protocol_module.PROTOCOL_NAME
+    return DEFAULT_PROTOCOL
 
 
 def protocol_order(name: str) -> tuple[int, str]:
@@ -54,7 +54,7 @@ class ProtocolBoard:
 
     @property
     def released(self) -> bool:
-        return bool(getattr(self.protocol, "released", True))
+        return self.protocol.released
 
     @property
     def title(self) -> str:

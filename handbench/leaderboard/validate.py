@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from handbench.errors import HandbenchError
-from handbench.protocol import Protocol, load_protocol
+from handbench.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 from handbench.stats import wilson_interval
 
 EPISODES_FILE = "episodes.csv"
@@ -43,9 +43,7 @@ REFERENCE_POLICIES = (REFERENCE_POLICY, "random", "hold")
 
 def current_protocol() -> Protocol:
     """The protocol commands use by default (``handbench.protocol.DEFAULT_PROTOCOL``)."""
-    from handbench.leaderboard.generate import default_protocol_name
-
-    return load_protocol(default_protocol_name())
+    return load_protocol(DEFAULT_PROTOCOL)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from handbench.dataset import STATE_OBS_KEYS, image_key, open_dataset
 from handbench.errors import HandbenchError
+from handbench.seeding import stream_rng
 from handbench.training.spec import ObsActionSpec
 
 # The env's observation keys a policy reads, per mode (pixels mode sees no privileged object state).
@@ -92,7 +93,7 @@ def load_demos(path: str | Path, obs_mode: str | None = None) -> tuple[DemoData,
 
 def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Episode indices of the training and validation splits (no validation with a single episode)."""
-    order = np.random.default_rng([seed, 0xDA7A]).permutation(num_episodes)
+    order = stream_rng("data_split", seed).permutation(num_episodes)
     num_val = 0 if num_episodes < 2 else min(num_episodes - 1, max(1, round(val_fraction * num_episodes)))
     if val_fraction <= 0:
         num_val = 0

@@ -24,6 +24,7 @@ from handbench.atomic import atomic_path, ensure_writable_dir, removed_if_empty_
 from handbench.dataset import dataset_hash as content_hash
 from handbench.errors import HandbenchError, unknown_choice
 from handbench.locking import output_lock
+from handbench.seeding import stream_rng, validation_torch_seed
 from handbench.training.batch import model_batch
 from handbench.training.checkpoint import save_checkpoint
 from handbench.training.config import MAX_SEED, MAX_THREADS, PRESETS, TrainConfig, config_from_dict, config_to_dict
@@ -102,9 +103,10 @@ def default_threads() -> int:
 
 
 def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python's and torch's global generators with the training seed; return the batch stream."""
     random.seed(seed)
     torch.manual_seed(seed)
-    return np.random.default_rng(seed)
+    return stream_rng("batches", seed)
 
 
 def build_configs(request: TrainRequest) -> tuple[Any, TrainConfig, Any]:
@@ -257,10 +259,10 @@ def _train(request: TrainRequest, device: torch.device, model_config, train_conf
 def _validation_loss(model, sampler: WindowSampler, normalizer: Normalizer, device: torch.device,
                      config: TrainConfig, seed: int) -> float:
     """Mean loss over fixed validation batches with fixed model noise, so values are comparable over time."""
-    rng = np.random.default_rng([seed, 0x7A1])
+    rng = stream_rng("validation", seed)
     losses = []
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed + 1)
+        torch.manual_seed(validation_torch_seed(seed))
         for _ in range(config.val_batches):
             batch = model_batch(sampler.batch(rng.integers(len(sampler), size=config.batch_size)), normalizer, device)
             with torch.no_grad():
