@@ -21,7 +21,7 @@ from handbench.dataset import (
 from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.generate import EnvConfig, GenerateConfig, generate_demos
-from handbench.protocol import DEFAULT_PROTOCOL
+from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
 from handbench.rerender import rerender_dataset, write_video
 from handbench.seeding import is_demo_seed
 
@@ -54,7 +54,8 @@ def test_schema(state_dataset: Path) -> None:
         assert REQUIRED_DATA_ATTRS <= set(data.attrs)
         assert data.attrs["format_version"] == FORMAT_VERSION and data.attrs["protocol"] == DEFAULT_PROTOCOL
         env_args = json.loads(data.attrs["env_args"])
-        assert env_args["env_name"] == f"handbench/{TASK}-{HAND}-v0" and env_args["type"] == "handbench"
+        version = load_protocol(DEFAULT_PROTOCOL).task(TASK).task_version  # the version the protocol pins
+        assert env_args["env_name"] == f"handbench/{TASK}-{HAND}-v{version}" and env_args["type"] == "handbench"
         assert set(env_args["env_kwargs"]) == {"task", "hand", "obs_mode", "cameras", "image_size"}
         seeds = json.loads(data.attrs["seeds"])
         assert seeds == sorted(seeds) and all(is_demo_seed(s) for s in seeds)
