@@ -43,7 +43,8 @@ class ExpertCheck:
 
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
                   workers: int | None = 0, ray_address: str | None = None,
-                  protocol: str = DEFAULT_PROTOCOL, split: str = "eval", action_noise: float = 0.0) -> list[ExpertCheck]:
+                  protocol: str = DEFAULT_PROTOCOL, split: str = "eval",
+                  action_noise: float = 0.0) -> list[ExpertCheck]:
     """Evaluate each (task, hand) expert on the first ``num_seeds`` seeds (all when None) of ``split``: the
     protocol's eval seeds, :data:`HOLDOUT_SEEDS` or :data:`DEMO_CHECK_SEEDS`, with ``action_noise``.
 

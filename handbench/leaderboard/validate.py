@@ -458,14 +458,10 @@ def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
 
 
 def _task_env(task: str, hand: str, version: int | None):
-    """The env of ``task`` at the version the rows were made at (registries that resolve (task, version)), else
-    of the registered task."""
-    from handbench.env import HandEnv
+    """The env of ``task`` at the version the rows were made at."""
+    from handbench.registry import make_env
 
-    try:
-        return HandEnv(task, hand, version=version)  # type: ignore[call-arg]
-    except TypeError:
-        return HandEnv(task, hand)
+    return make_env(task, hand, version)
 
 
 def _check_reference_coverage(runs: Sequence[RunResults]) -> None:
