@@ -106,11 +106,11 @@ def test_eval_refuses_a_checkpoint_view_it_cannot_render_in_one_line(pixel_check
     from handbench.evaluation.policies import CheckpointSource
 
     source = CheckpointSource("bc", str(pixel_checkpoint))
-    source.provenance()
+    version = int(source.provenance()["task_version"])  # the version the default protocol pinned for its demos
     assert source.env_options("pixels") == {"cameras": ("top",), "image_size": (32, 40)}
     source._obs_spec = replace(source._obs_spec, cameras=("wrist-cam",))
     with pytest.raises(HandbenchError, match=r"needs camera\(s\) wrist-cam, which lift-cube with hb16 does not have"):
-        source.validate("lift-cube", 0, "hb16", "pixels")
+        source.validate("lift-cube", version, "hb16", "pixels")
     source._obs_spec = replace(source._obs_spec, cameras=("top",), image_size=(4096, 40))
     with pytest.raises(HandbenchError, match="needs 4096x40 images"):
-        source.validate("lift-cube", 0, "hb16", "pixels")
+        source.validate("lift-cube", version, "hb16", "pixels")

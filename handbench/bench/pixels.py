@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from handbench.bench.report import BenchConfig, BenchReport, Figure
+from handbench.seeding import stream_rng
 
 PIXEL_POLICIES = ("bc", "diffusion")
 FRAME_SIZES = ((96, 96), (64, 64))
@@ -56,7 +56,7 @@ def time_steps(policy: str, dataset: Path, steps: int, **model_overrides) -> dic
     normalizer = fit_policy_normalizer(demos.state, demos.actions)
     sampler = WindowSampler(demos, model_config.obs_steps, model_config.horizon)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr)
-    rng = np.random.default_rng(0)
+    rng = stream_rng("benchmark", 0)
     totals = {"data": 0.0, "encoder": 0.0, "step": 0.0}
     for index in range(steps + 1):
         began = time.perf_counter()
