@@ -119,8 +119,10 @@ def ray_session(address: str | None, workers: int) -> Iterator[Any]:
     if address:
         join_cluster(address, log_to_driver=False, configure_logging=False)
     else:
-        ray.init(num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        # address="local": always a new local instance, never a cluster another process on this machine
+        # happens to be running (Ray would join the one named in /tmp/ray/ray_current_cluster).
+        ray.init(address="local", num_cpus=max(workers, os.cpu_count() or 1), include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
     try:
         yield ray
     finally:
