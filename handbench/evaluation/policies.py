@@ -95,6 +95,11 @@ class PolicySource:
     def build(self, env: HandEnv) -> Policy:
         raise NotImplementedError
 
+    def lane_width(self, lanes: int) -> int:
+        """How many lanes the driver of :meth:`lane_driver` will have (known before any policy is built):
+        ``lanes`` for a batched policy, else 1. Workers get episodes in groups of this many lane widths."""
+        return 1
+
     def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
         """How the rollout engine drives this policy on ``env``'s (task, hand): batched over ``lanes`` lanes
         when the built policy implements BatchPolicy, else one episode at a time. Raises what building raises."""
@@ -146,6 +151,9 @@ class FloorSource(PolicySource):
         from handbench.rollout import EpisodeDriver
 
         return EpisodeDriver(self.policy_for, lanes)  # built per episode, own stream each: any width is deterministic
+
+    def lane_width(self, lanes: int) -> int:
+        return lanes
 
 
 class CheckpointSource(PolicySource):
@@ -237,6 +245,9 @@ class CheckpointSource(PolicySource):
     def build(self, env: HandEnv) -> Policy:
         return self._load()
 
+    def lane_width(self, lanes: int) -> int:
+        return lanes  # the baselines implement the batched form
+
 
 class ClassSource(PolicySource):
     """``module:Class`` implementing the Policy protocol, built once per worker and task.
@@ -279,6 +290,10 @@ class ClassSource(PolicySource):
     def fingerprint(self) -> str:
         return f"{source_hash(self._resolve())}:{self.checkpoint_hash}"
 
+    def lane_width(self, lanes: int) -> int:
+        cls = self._resolve()
+        return lanes if callable(getattr(cls, "reset_lane", None)) and callable(getattr(cls, "act_batch", None)) else 1
+
     def build(self, env: HandEnv) -> Policy:
         cls = self._resolve()
         accepted = inspect.signature(cls).parameters
@@ -306,6 +321,10 @@ class FactorySource(PolicySource):
 
     def fingerprint(self) -> str:
         return source_hash(self.obj)
+
+    def lane_width(self, lanes: int) -> int:
+        return lanes if self.is_policy and isinstance(self.obj, BatchPolicy) else 1
+
     def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
         from handbench.rollout import BatchDriver, EpisodeDriver
 

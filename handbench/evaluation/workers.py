@@ -120,7 +120,7 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
     """
     from handbench.parallel import WorkerPool
 
-    groups = list(job_groups(list(jobs), lanes))
+    groups = list(job_groups(list(jobs), source.lane_width(lanes)))
     if not groups:
         return 0
     with WorkerPool(EpisodeWorker, (source, obs_mode, lanes, policy_noise), workers, len(groups), ray_address,
