@@ -165,7 +165,8 @@ def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, cap
                        .read_text())
     assert entry["reference"] and entry["tasks"] == ["lift-cube/hb16"]
     demos = (tmp_path / "record/demos.csv").read_text()
-    assert "handbench generate-demos --task lift-cube --hand hb16 --num-demos 2" in demos
+    assert ("handbench generate-demos --task lift-cube --hand hb16 --num-demos 2 --obs state --protocol hb-v1 "
+            "--workers 0 --quiet --out work/demos/lift-cube-hb16-state-2.hdf5") in demos
 
     # Finished runs are skipped: nothing is run again.
     def refuse(*args, **kwargs):

@@ -67,10 +67,8 @@ class Sweep:
     # ------------------------------------------------------------------ commands
     def demos_command(self, dataset: Dataset) -> list[str]:
         command = ["handbench", "generate-demos", "--task", dataset.task, "--hand", dataset.hand, "--num-demos",
-                   str(dataset.demos), "--obs", dataset.obs, "--workers", "0", "--quiet", "--out",
-                   self.dataset_path(dataset)]
-        if generate_demos_takes_protocol():  # the protocol pins the task version (else: the only protocol, hb-v1)
-            command[-2:-2] = ["--protocol", self.plan.protocol]
+                   str(dataset.demos), "--obs", dataset.obs, "--protocol", self.plan.protocol, "--workers", "0",
+                   "--quiet", "--out", self.dataset_path(dataset)]
         if dataset.image_size is not None:
             command += ["--image-size", *(str(side) for side in dataset.image_size)]
         return command
@@ -198,15 +196,6 @@ class Sweep:
             tail = log.read_text().strip().splitlines()[-1:] or [""]
             raise HandbenchError(f"`{shlex.join(command)}` exited with {code}: {tail[0]} (log: {log})")
         return times.get(step)
-
-
-def generate_demos_takes_protocol() -> bool:
-    """Whether ``handbench generate-demos`` has ``--protocol`` (it arrives with versioned task registration)."""
-    from handbench.cli import build_parser
-
-    parser = build_parser()
-    commands = next(action for action in parser._actions if action.dest == "command")
-    return "--protocol" in commands.choices["generate-demos"]._option_string_actions
 
 
 class StepTimes:
