@@ -178,7 +178,8 @@ def check_machine_paths(run: RunResults) -> None:
             raise HandbenchError(f"{run.source / META_FILE}: records the absolute path {found[0]}; paths must be "
                                  f"relative to the project (submit from the project folder, as "
                                  f"baselines/reproduce.sh runs)")
-    for value in sorted(set(run.episodes.get("checkpoint", pd.Series(dtype=object)).fillna("").astype(str))):
+    recorded = run.episodes["checkpoint"] if "checkpoint" in run.episodes.columns else []
+    for value in sorted({value for value in recorded if isinstance(value, str)}):
         if machine_paths(value):
             raise HandbenchError(f"{run.source / EPISODES_FILE}: column checkpoint holds the absolute path "
                                  f"{value}; paths must be relative to the project")
