@@ -43,7 +43,7 @@ class ExpertCheck:
 
 def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
                   workers: int | None = 0, ray_address: str | None = None,
-                  protocol: str = DEFAULT_PROTOCOL, split: str = "eval",
+                  protocol: str | None = None, split: str = "eval",
                   action_noise: float = 0.0) -> list[ExpertCheck]:
     """Evaluate each (task, hand) expert on the first ``num_seeds`` seeds (all when None) of ``split``: the
     protocol's eval seeds, :data:`HOLDOUT_SEEDS` or :data:`DEMO_CHECK_SEEDS`, with ``action_noise``.
@@ -57,7 +57,7 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
 
     if split not in SPLITS:
         raise HandbenchError(f"unknown seed split {split!r}; valid: {', '.join(SPLITS)}")
-    spec = load_protocol(protocol)
+    spec = load_protocol(protocol or DEFAULT_PROTOCOL)
     for task in tasks:
         EnvConfig(task, hands[0] if hands else "hb16").validate()
         spec.task(task)

@@ -115,6 +115,7 @@ class PickPlaceV1(rules.HeldObjectTask, PickPlace):
     """hb-v2: the cube must be held by the hand at the goal through the hold window."""
 
     version = 1
+    expert_noise_limit = 0.005  # check-experts --split demo --action-noise (README, 'Action noise')
     success_rule = (f"cube centre within {GOAL_TOLERANCE} m of the goal for {HOLD_STEPS} consecutive steps, "
                     f"{rules.HeldObjectTask.HELD}")
 

@@ -20,6 +20,8 @@ def register(subparsers) -> None:
                              "eval splits (2000000-2000099); demo: the first 50 demo seeds (with --action-noise)")
     parser.add_argument("--action-noise", type=number(0, 1, high_open=True), default=0.0,
                         help="Gaussian action noise as in generate-demos (default 0)")
+    parser.add_argument("--protocol", default=None, help="protocol whose task versions (and eval seeds) to check "
+                                                         "(default: the default protocol)")
     parser.add_argument("--workers", type=integer(0), default=0, help="parallel Ray workers (0 = in this process)")
     parser.add_argument("--ray-address", default=None, help="existing Ray cluster to use (default: start locally)")
     parser.set_defaults(func=run)
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     tasks = task_names() if args.tasks is None else distinct_names(args.tasks, "--tasks")
     hands = list(HANDS) if args.hands is None else distinct_names(args.hands, "--hands")
     checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address, split=args.split,
-                           action_noise=args.action_noise)
+                           action_noise=args.action_noise, protocol=args.protocol)
     noise = f", action noise {args.action_noise:g}" if args.action_noise else ""
     table = Table(title=f"scripted experts on the {args.split} seeds{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
     for column in ("task", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
