@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from handbench import bench
+from handbench.bench.planning import PLANNING_EPISODE_TARGET_S
 from handbench.cli import main
 from handbench.errors import HandbenchError
 
@@ -81,3 +82,15 @@ def test_train_pixels_section_reports_speed_and_where_the_time_goes(monkeypatch)
     for share in ("image encoder", "data"):
         assert 0 < figures[f"bc: {share} share of a step"].value < 100
     assert figures["bc: preset encoder vs (32, 64, 128)"].value > 0
+
+
+def test_planning_section_times_the_planning_expert_per_episode():
+    config = bench.BenchConfig(sections=("planning",), quick=True, tasks=("rotate-block", "lift-cube"),
+                               hands=("hb16",))
+    report = bench.run_bench(config)
+    figures = {f.measure: f for f in report.figures}
+    wall = figures["planning expert wall time per episode, one core: rotate-block / hb16"]
+    cpu = figures["planning expert CPU time per episode: rotate-block / hb16"]
+    assert len(figures) == 2  # lift-cube has a scripted expert: not a planning task
+    assert wall.value > 0 and cpu.value > 0 and wall.limit == PLANNING_EPISODE_TARGET_S
+    assert wall.status in ("ok", "MISSED") and "steps each" in wall.note

@@ -65,7 +65,9 @@ def test_demo_seeds_and_eval_seeds_are_disjoint(task: str) -> None:
 
 # Known gaps, (task, hand) -> reason: an expert below the 95% bar. strict=True makes the test fail as soon as
 # that changes, so a mark cannot go stale. Empty: every expert passes.
-KNOWN_EXPERT_FAILURES: dict[tuple[str, str], str] = {}
+KNOWN_EXPERT_FAILURES: dict[tuple[str, str], str] = {
+    ("reorient-cube", "shadow"): "the planning expert stalls short of the goal on eval seed 1000000 (README: In-hand)",
+}
 
 
 @pytest.mark.parametrize(("task", "hand"), [

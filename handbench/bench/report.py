@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-SECTIONS = ("physics", "render", "generate", "eval", "rollout", "inference", "train", "train-pixels", "protocol")
+SECTIONS = ("physics", "render", "generate", "eval", "rollout", "planning", "inference", "train", "train-pixels",
+            "protocol")
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "protocol")  # the full protocol takes an hour: asked for only
 WORKER_SPEEDUP_TARGET = 1.6  # 2 workers must give >= 1.6x the episodes/s of 1 worker
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from handbench.bench import evaluation, generate, physics, pixels, policies, rollout
+from handbench.bench import evaluation, generate, physics, pixels, planning, policies, rollout
 from handbench.bench.report import SECTIONS, BenchConfig, BenchReport, Figure, machine_info
 from handbench.errors import HandbenchError
 
 SECTION_RUNNERS: dict[str, Callable[[BenchConfig, BenchReport], None]] = {
     "physics": physics.physics_section, "render": physics.render_section, "generate": generate.generate_section,
     "eval": evaluation.eval_section, "rollout": rollout.rollout_section, "inference": policies.inference_section,
-    "train": policies.train_section,
+    "train": policies.train_section, "planning": planning.planning_section,
     "train-pixels": pixels.train_pixels_section, "protocol": rollout.protocol_section,
 }
 

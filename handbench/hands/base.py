@@ -35,6 +35,15 @@ class HandSpec:
     # (world axes at zero wrist joints: y toward the fingertips, z up). The curled fingers and the thumb
     # meet at a different place for every hand; experts use it through BoundHand.power_grasp_site.
     power_grasp_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # In-hand tasks turn the palm up: the wrist hinge (and its actuator) whose axis runs along the fingers at
+    # home, rolled by half a turn; and where an object then rests: world x, y of the palm's centre and the
+    # height of the palm's upper surface.
+    palm_up_joint: str = ""
+    palm_up_actuator: str = ""
+    palm_up_centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # Planning experts' settings for this hand on top of a task's (``handbench.planning.PlannerConfig`` fields):
+    # a hand with more finger joints has more directions to search.
+    planner_overrides: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def fingers(self) -> tuple[str, ...]:

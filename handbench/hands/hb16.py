@@ -74,4 +74,7 @@ HB16 = HandSpec(
     touch_sensors=("thumb_touch", "index_touch", "middle_touch", "ring_touch", "palm_touch"),
     grasp_site="grasp_site",
     synergies=SYNERGIES,
+    palm_up_joint="wrist_ry",
+    palm_up_actuator="wrist_ry",
+    palm_up_centre=(0.0, -0.038, 0.262),
 )

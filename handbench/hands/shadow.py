@@ -197,4 +197,9 @@ SHADOW = HandSpec(
     # object centred there gets pushed toward the wrist as the fingers curl, and a low palm drives the thumb
     # into the table. Holding the object 3 cm further out and 1.5 cm lower cages it between fingers and thumb.
     power_grasp_offset=(0.0, 0.03, -0.015),
+    palm_up_joint="ARRz",
+    palm_up_actuator="A_ARRz",
+    palm_up_centre=(0.005, -0.008, 0.266),
+    # 24 finger joints (hb16: 16): more samples and a longer look-ahead find the finger motions that turn an object.
+    planner_overrides={"samples": 48, "horizon": 0.4, "knots": 4},
 )

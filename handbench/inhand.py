@@ -1,0 +1,213 @@
+"""What the in-hand tasks share: the upturned palm, the wrist-still rule, and their planning expert.
+
+An in-hand episode starts with the wrist rolled half a turn about the axis along the fingers (palm up, the
+hand's :attr:`~handbench.hands.HandSpec.palm_up_joint`) and an object resting on the palm. The wrist must stay
+at its initial targets: a task's success is void for the episode once any wrist joint leaves its start by
+more than a small tolerance. The expert holds the wrist and plans the fingers by predictive sampling over the
+task's own cost terms (:mod:`handbench.planning`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import ClassVar
+
+import mujoco
+import numpy as np
+
+from handbench import rewards, rules
+from handbench.expert import Expert
+from handbench.hands import get_hand
+from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
+from handbench.rewards import Term
+from handbench.task import StepScore, Task
+
+PALM_UP_ROLL = np.pi
+ROLL_RANGE_MARGIN = 0.2
+WRIST_SLIDE_TOLERANCE = 0.01  # m
+WRIST_HINGE_TOLERANCE = 0.05  # rad
+DROP_TOLERANCE = 0.015  # object centre more than this below its start height: it left the palm
+PALM_RADIUS = 0.05  # ... or more than this from its start, horizontally
+# The planner's edge term grows once the object is further than this from its start, or this much lower.
+SAFE_RADIUS = 0.025  # m
+SAFE_DROP = 0.005  # m
+FLING_SPEED = 0.5  # m/s: the planner's fling term grows above this object speed
+# The expert's retry: no progress (task cost lower by STALL_PROGRESS) in STALL_STEPS control steps -> noise
+# x BOOST_NOISE for BOOST_STEPS steps.
+STALL_STEPS = 20
+STALL_PROGRESS = 0.05
+BOOST_NOISE = 2.0
+BOOST_STEPS = 10
+
+
+def hand_of_scene(spec: mujoco.MjSpec):
+    """The HandSpec a scene was made for (``handbench.scene.make_scene`` names the model after it)."""
+    return get_hand(spec.modelname.removeprefix("handbench-"))
+
+
+def allow_palm_up(spec: mujoco.MjSpec) -> None:
+    """Widen the palm-up joint's range (and its actuator's) in this scene so it can roll half a turn."""
+    hand = hand_of_scene(spec)
+    joint = spec.joint(hand.palm_up_joint)
+    limits = [float(joint.range[0]), PALM_UP_ROLL + ROLL_RANGE_MARGIN]
+    joint.range = limits
+    spec.actuator(hand.palm_up_actuator).ctrlrange = limits
+
+
+def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle (rad, in [0, pi]) of the rotation between unit quaternions ``a`` and ``b``, over leading dims."""
+    dot = np.abs(np.sum(np.asarray(a) * np.asarray(b), axis=-1))
+    return 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
+
+
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.empty(4)
+    mujoco.mju_mulQuat(out, np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return out
+
+
+class InHandTask(rules.BoundedWristTask, Task):
+    """Base of the palm-up tasks: one free object (qpos slice ``object_qpos``) on the palm, the wrist still.
+
+    Subclasses build the object, set ``object_qpos``/``object_qvel`` in ``bind``, call :meth:`start` in
+    ``apply``, and define :meth:`cost_functions` and :meth:`aligned` (the goal is reached this step). The
+    dense reward and the expert's planning cost are the same terms: every ``reward_terms`` entry named like a
+    cost function is that function's value (the weights are negative), plus ``wrist`` and ``success`` flags.
+    """
+
+    hold_steps_needed: ClassVar[int] = 5
+    min_goal_distance: ClassVar[float]  # rad: how far from the start every goal is, at least
+    planner: ClassVar[PlannerConfig] = PlannerConfig()
+    WRIST_TERMS: ClassVar[tuple[Term, ...]] = (
+        Term("wrist", -1.0, "1 once the wrist moved"),
+        Term("success", 5.0, "1 on success"),
+    )
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.roll_index = list(hand.spec.wrist_joints).index(hand.spec.palm_up_joint)
+        is_slide = model.jnt_type[model.dof_jntid[hand.wrist_dofs]] == mujoco.mjtJoint.mjJNT_SLIDE
+        self.wrist_tolerance = np.where(is_slide, WRIST_SLIDE_TOLERANCE, WRIST_HINGE_TOLERANCE)
+
+    def start(self, data: mujoco.MjData, position: np.ndarray, quat: np.ndarray) -> None:
+        """Turn the palm up, put the object at ``position`` with orientation ``quat``, reset the counters."""
+        hand = self.hand
+        wrist = data.qpos[hand.wrist_qpos].copy()
+        wrist[self.roll_index] = PALM_UP_ROLL
+        data.qpos[hand.wrist_qpos] = wrist
+        data.ctrl[: hand.n_wrist] = wrist
+        data.qpos[self.object_qpos] = [*position, *quat]
+        self.start_position = np.asarray(position, dtype=np.float64).copy()
+        self.start_wrist = wrist
+        self.hold_steps = 0
+        self.wrist_moved = False
+
+    def palm_rest(self, half_height: float) -> np.ndarray:
+        """Where an object of this half height rests on the upturned palm (world frame)."""
+        x, y, top = self.hand.spec.palm_up_centre
+        return np.array([x, y, top + half_height + 0.0005])
+
+    # ------------------------------------------------------------------ rules
+    def on_palm(self, qpos: np.ndarray) -> np.ndarray:
+        """The object is still on the palm (over leading dims of ``qpos``)."""
+        position = np.asarray(qpos)[..., self.object_qpos][..., :3]
+        return ((position[..., 2] > self.start_position[2] - DROP_TOLERANCE)
+                & (np.linalg.norm(position[..., :2] - self.start_position[:2], axis=-1) < PALM_RADIUS))
+
+    def wrist_within_tolerance(self, data: mujoco.MjData) -> bool:
+        drift = np.abs(data.qpos[self.hand.wrist_qpos] - self.start_wrist)
+        return bool(np.all(drift <= self.wrist_tolerance))
+
+    def aligned(self, data: mujoco.MjData) -> bool:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ cost terms (reward and planner)
+    def cost_functions(self) -> dict[str, Callable[[PhysicsView], np.ndarray]]:
+        """name -> unweighted cost over a view's leading dims; each name is also a ``reward_terms`` entry."""
+        raise NotImplementedError
+
+    def cost_terms(self) -> tuple[CostTerm, ...]:
+        """The planner's cost: the reward terms that have a cost function, with their weights negated."""
+        functions = self.cost_functions()
+        return tuple(CostTerm(term.name, -term.weight, functions[term.name])
+                     for term in self.reward_terms if term.name in functions)
+
+    def object_offset(self, view: PhysicsView) -> np.ndarray:
+        """Object position minus its start (m), shape (..., 3)."""
+        return view.qpos[..., self.object_qpos][..., :3] - self.start_position
+
+    def position_error(self, view: PhysicsView) -> np.ndarray:
+        """Horizontal distance from the start plus depth below it (m)."""
+        offset = self.object_offset(view)
+        return np.linalg.norm(offset[..., :2], axis=-1) + np.maximum(-offset[..., 2], 0.0)
+
+    def edge_distance(self, view: PhysicsView) -> np.ndarray:
+        """How far (m) the object is past the palm's safe zone: 0 near its start, growing toward the edge."""
+        offset = self.object_offset(view)
+        return (np.maximum(np.linalg.norm(offset[..., :2], axis=-1) - SAFE_RADIUS, 0.0)
+                + np.maximum(-offset[..., 2] - SAFE_DROP, 0.0))
+
+    def object_fling(self, view: PhysicsView) -> np.ndarray:
+        """How much faster than FLING_SPEED the object moves (m/s; its angular speed counts 0.02 m/s per rad/s): 0
+        in any ordinary manipulation, so it never discourages a push, but a pinch that would fling the object costs."""
+        velocity = view.qvel[..., self.object_qvel]
+        speed = np.linalg.norm(velocity[..., :3], axis=-1) + 0.02 * np.linalg.norm(velocity[..., 3:], axis=-1)
+        return np.maximum(speed - FLING_SPEED, 0.0)
+
+    def planner_config(self) -> PlannerConfig:
+        """The task's planner settings with the hand's overrides (``HandSpec.planner_overrides``)."""
+        return dataclasses.replace(self.planner, **dict(self.hand.spec.planner_overrides))
+
+    def score(self, data: mujoco.MjData) -> StepScore:
+        self.wrist_moved = self.wrist_moved or not self.wrist_within_tolerance(data)
+        ok = self.aligned(data) and bool(self.on_palm(data.qpos)) and not self.wrist_moved
+        self.hold_steps = self.hold_steps + 1 if ok else 0
+        success = self.hold_steps >= self.hold_steps_needed
+        view = PhysicsView.of_data(data)
+        values = {name: float(function(view)) for name, function in self.cost_functions().items()}
+        values.update(wrist=rewards.flag(self.wrist_moved), success=rewards.flag(success))
+        return self.step_score(values, success)
+
+    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
+        return PlanningExpert(env, seed, action_noise)
+
+
+class PlanningExpert(Expert):
+    """Holds the wrist at its initial targets and plans the fingers by predictive sampling on the task's cost.
+
+    The noise stream is the expert's own (``Expert.rng``, from the episode seed), so demonstrations are
+    reproducible; the planner's thread count does not change them.
+    """
+
+    version = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.sampler: PredictiveSampler | None = None
+
+    def _make_sampler(self) -> PredictiveSampler:
+        task: InHandTask = self.env.task
+        hand = self.hand
+        free = np.zeros(len(hand.ctrl_low), dtype=bool)
+        free[hand.n_wrist:] = True
+        fixed = hand.action(task.start_wrist, hand.synergy("open", 0.0))
+        sampler = PredictiveSampler(self.env.model, self.env.dt, free, fixed, task.cost_terms(), task.planner_config(),
+                                    self.rng)
+        sampler.set_plan(self.data.ctrl[hand.n_wrist:].copy())
+        return sampler
+
+    def plan(self) -> np.ndarray:
+        if getattr(self, "sampler", None) is None:
+            self.sampler = self._make_sampler()
+            self.costs: list[float] = []
+            self.boost_steps = 0
+        # Retry: when the task's cost has not improved for STALL_STEPS steps, explore with wider noise for a while.
+        self.costs.append(float(total_cost(self.sampler.terms, PhysicsView.of_data(self.data))))
+        if self.boost_steps == 0 and len(self.costs) > STALL_STEPS:
+            if min(self.costs[-STALL_STEPS:]) > min(self.costs[:-STALL_STEPS]) - STALL_PROGRESS:
+                self.boost_steps = BOOST_STEPS
+                self.costs.clear()
+        scale = BOOST_NOISE if self.boost_steps else 1.0
+        self.boost_steps = max(self.boost_steps - 1, 0)
+        return self.sampler.act(self.data, noise_scale=scale)

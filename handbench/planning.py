@@ -1,0 +1,195 @@
+"""Predictive sampling: a planning expert phase for skills a phase machine cannot script (in-hand manipulation).
+
+Every control step the planner perturbs its current plan (a spline of finger targets) with Gaussian noise,
+rolls every candidate out on a copy of the model with ``mujoco.rollout`` (batched, in C), scores each
+rollout with the task's named cost terms, and keeps the cheapest; the first control of the kept plan is the
+action. The plan is then shifted by one control step and warm-starts the next search. This is the
+"predictive sampling" planner of MuJoCo MPC (Howell et al., "Predictive Sampling: Real-time Behaviour
+Synthesis with MuJoCo", arXiv:2212.00541), written for handbench's Hand interface.
+
+Determinism: the noise comes from a generator the caller seeds from the episode seed, every rollout starts
+from the same full state and solver warm start whatever thread runs it, and ties keep the lowest sample
+index, so the chosen actions do not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import mujoco
+import mujoco.rollout
+import numpy as np
+
+from handbench.errors import HandbenchError
+
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
+# A rollout is unstable when MuJoCo reset it (its clock jumps back) or a velocity exceeds this bound.
+UNSTABLE_SPEED = 50.0
+
+
+@dataclass(frozen=True)
+class PhysicsView:
+    """Batched simulator quantities a cost term reads: leading dims ``(...)`` then the model's sizes.
+
+    ``qpos`` (..., nq), ``qvel`` (..., nv), ``sensordata`` (..., nsensordata) and ``ctrl`` (..., nu). A live
+    ``MjData`` gives leading shape ``()`` (:meth:`of_data`); a batch of rollouts gives (samples, steps).
+    """
+
+    qpos: np.ndarray
+    qvel: np.ndarray
+    sensordata: np.ndarray
+    ctrl: np.ndarray
+
+    @classmethod
+    def of_data(cls, data: mujoco.MjData) -> PhysicsView:
+        return cls(data.qpos, data.qvel, data.sensordata, data.ctrl)
+
+
+@dataclass(frozen=True)
+class CostTerm:
+    """One named, weighted term of a task's cost: ``weight * function(view)``, shape ``view``'s leading dims.
+
+    The task's dense reward uses the same terms (negated), so the expert optimizes what the task scores.
+    """
+
+    name: str
+    weight: float
+    function: Callable[[PhysicsView], np.ndarray]
+
+    def __call__(self, view: PhysicsView) -> np.ndarray:
+        return self.weight * np.asarray(self.function(view), dtype=np.float64)
+
+
+def total_cost(terms: Sequence[CostTerm], view: PhysicsView) -> np.ndarray:
+    """Sum of the weighted terms, shape ``view``'s leading dims."""
+    return sum((term(view) for term in terms), np.zeros(view.qpos.shape[:-1]))
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Predictive-sampling settings; times in seconds, ``noise`` as a fraction of each joint's ctrl span.
+
+    ``control_dt`` is the env's control period; rollouts hold each control for ``control_dt`` of simulated
+    time, stepped at ``planning_timestep`` (coarser than the env's physics step, for speed).
+    """
+
+    samples: int = 32
+    horizon: float = 0.3
+    knots: int = 3
+    planning_timestep: float = 0.01
+    noise: float = 0.15
+    threads: int = 0
+    replan_every: int = 1  # control steps between searches; in between, the kept plan plays on
+
+    def __post_init__(self) -> None:
+        if self.samples < 2:
+            raise HandbenchError(f"planner samples must be >= 2, got {self.samples}")
+        if self.knots < 2:
+            raise HandbenchError(f"planner knots must be >= 2, got {self.knots}")
+        if not 0 < self.planning_timestep <= self.horizon:
+            raise HandbenchError(f"planner needs 0 < planning_timestep <= horizon, got {self.planning_timestep} "
+                                 f"and {self.horizon}")
+        if self.noise < 0:
+            raise HandbenchError(f"planner noise must be >= 0, got {self.noise}")
+        if self.replan_every < 1:
+            raise HandbenchError(f"planner replan_every must be >= 1 control step, got {self.replan_every}")
+        if self.threads < 0:
+            raise HandbenchError(f"planner threads must be >= 0 (0: the calling thread), got {self.threads}")
+
+
+class PredictiveSampler:
+    """Plans finger targets for one episode on a private copy of ``model`` (sizes and masses as reset).
+
+    ``free`` (nu bools) marks the actuators the planner may move; the others stay at ``fixed`` (e.g. the
+    wrist at its initial targets). Shapes: ``fixed`` (nu,), actions (nu,), the plan (knots, n_free).
+    """
+
+    def __init__(self, model: mujoco.MjModel, control_dt: float, free: np.ndarray, fixed: np.ndarray,
+                 terms: Sequence[CostTerm], config: PlannerConfig, rng: np.random.Generator) -> None:
+        self.config = config
+        self.terms = tuple(terms)
+        self.rng = rng
+        self.model = copy.copy(model)
+        self.model.opt.timestep = config.planning_timestep
+        self.substeps = max(1, int(round(control_dt / config.planning_timestep)))
+        self.model.opt.timestep = control_dt / self.substeps
+        self.control_dt = control_dt
+        self.steps = max(1, int(round(config.horizon / control_dt)))  # control steps in the horizon
+        self.free = np.asarray(free, dtype=bool)
+        self.fixed = np.asarray(fixed, dtype=np.float64)
+        low, high = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+        self.low, self.high = low[self.free], high[self.free]
+        self.sigma = config.noise * (self.high - self.low)
+        self.knot_times = np.linspace(0.0, self.steps * control_dt, config.knots)
+        self.plan = np.tile(self.fixed[self.free], (config.knots, 1))
+        self._datas = [mujoco.MjData(self.model) for _ in range(max(1, config.threads))]
+        self._runner = mujoco.rollout.Rollout(nthread=config.threads)
+        self._state = np.empty(mujoco.mj_stateSize(model, STATE_SPEC))
+        self.last_cost = np.inf
+        self._since_search = 0
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def set_plan(self, targets: np.ndarray) -> None:
+        """Replace the plan by constant targets for the free actuators, shape (n_free,)."""
+        self.plan = np.tile(np.clip(targets, self.low, self.high), (self.config.knots, 1))
+
+    def _controls(self, plans: np.ndarray) -> np.ndarray:
+        """(samples, knots, n_free) plans -> (samples, steps * substeps, nu) zero-order-hold controls."""
+        times = np.arange(self.steps) * self.control_dt
+        right = np.clip(np.searchsorted(self.knot_times, times, side="right"), 1, len(self.knot_times) - 1)
+        left = right - 1
+        span = self.knot_times[right] - self.knot_times[left]
+        alpha = ((times - self.knot_times[left]) / span)[None, :, None]
+        free = (1 - alpha) * plans[:, left] + alpha * plans[:, right]
+        controls = np.broadcast_to(self.fixed, (len(plans), self.steps, len(self.fixed))).copy()
+        controls[:, :, self.free] = free
+        return np.repeat(controls, self.substeps, axis=1)
+
+    def act(self, data: mujoco.MjData, noise_scale: float = 1.0) -> np.ndarray:
+        """Search from the live state in ``data`` (untouched) and return the action (nu,) to apply now.
+
+        ``noise_scale`` widens (or narrows) this search's noise, e.g. to escape a plan that makes no progress."""
+        cfg = self.config
+        if self._since_search % cfg.replan_every:
+            self._since_search += 1
+            action = self._controls(self.plan[None])[0, 0].copy()
+            self.plan = self._shift(self.plan)
+            return action
+        self._since_search = 1
+        noise = self.rng.normal(size=(cfg.samples - 1, *self.plan.shape)) * (noise_scale * self.sigma)
+        plans = np.concatenate([self.plan[None], np.clip(self.plan[None] + noise, self.low, self.high)])
+        controls = self._controls(plans)
+        mujoco.mj_getState(self.model, data, self._state, STATE_SPEC)
+        states, sensors = self._runner.rollout(
+            self.model, self._datas, self._state[None], controls,
+            initial_warmstart=data.qacc_warmstart[None].copy(), control_spec=int(mujoco.mjtState.mjSTATE_CTRL))
+        costs = self._score(states, sensors, controls)
+        best = int(np.argmin(costs))  # ties: the lowest index, the current plan first
+        self.last_cost = float(costs[best])
+        self.plan = self._shift(plans[best])
+        return controls[best, 0].copy()
+
+    def _score(self, states: np.ndarray, sensors: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """Sum of the cost terms at the end of every control step; infinite for an unstable rollout."""
+        m = self.model
+        ends = states[:, self.substeps - 1:: self.substeps]
+        nq, nv = m.nq, m.nv
+        view = PhysicsView(qpos=ends[..., 1:1 + nq], qvel=ends[..., 1 + nq:1 + nq + nv],
+                           sensordata=sensors[:, self.substeps - 1:: self.substeps],
+                           ctrl=controls[:, self.substeps - 1:: self.substeps])
+        costs = total_cost(self.terms, view).sum(axis=1)
+        expected_time = self._state[0] + np.arange(1, states.shape[1] + 1) * m.opt.timestep
+        clock_ok = np.all(np.abs(states[..., 0] - expected_time) < 0.5 * m.opt.timestep, axis=1)
+        speed = states[..., 1 + nq:1 + nq + nv]
+        finite = np.all(np.isfinite(states), axis=(1, 2)) & np.all(np.abs(speed) < UNSTABLE_SPEED, axis=(1, 2))
+        return np.where(clock_ok & finite & np.isfinite(costs), costs, np.inf)
+
+    def _shift(self, plan: np.ndarray) -> np.ndarray:
+        """The plan one control step later, the last knot held."""
+        times = np.minimum(self.knot_times + self.control_dt, self.knot_times[-1])
+        return np.stack([np.array([np.interp(t, self.knot_times, plan[:, j]) for j in range(plan.shape[1])])
+                         for t in times])

@@ -1,0 +1,100 @@
+"""Predictive sampling (handbench.planning): it optimizes the cost, it is deterministic whatever the thread
+count, unstable rollouts never win, and bad settings are refused with one line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from handbench.env import HandEnv
+from handbench.errors import HandbenchError
+from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
+
+TASK = "reorient-cube"
+SMALL = PlannerConfig(samples=6, horizon=0.15, knots=2, planning_timestep=0.01, noise=0.1)
+
+
+def sampler_for(env: HandEnv, terms, config: PlannerConfig, seed: int = 0) -> PredictiveSampler:
+    hand = env.hand
+    free = np.zeros(env.model.nu, dtype=bool)
+    free[hand.n_wrist:] = True
+    fixed = env.data.ctrl.copy()
+    return PredictiveSampler(env.model, env.dt, free, fixed, terms, config, np.random.default_rng(seed))
+
+
+def run_actions(threads: int, steps: int = 4) -> np.ndarray:
+    env = HandEnv(TASK, "hb16")
+    env.reset(seed=3)
+    sampler = sampler_for(env, env.task.cost_terms(), dataclasses.replace(SMALL, threads=threads))
+    actions = []
+    for _ in range(steps):
+        action = sampler.act(env.data)
+        env.step(action)
+        actions.append(action)
+    sampler.close()
+    return np.array(actions)
+
+
+def test_same_actions_whatever_the_thread_count():
+    serial = run_actions(threads=0)
+    np.testing.assert_array_equal(serial, run_actions(threads=2))
+    np.testing.assert_array_equal(serial, run_actions(threads=3))
+
+
+def test_keeps_the_lowest_cost_rollout():
+    """With a cost on one finger target, the chosen controls move toward it and the kept cost falls."""
+    env = HandEnv(TASK, "hb16")
+    env.reset(seed=0)
+    joint = env.hand.n_wrist + 1
+    target = env.hand.ctrl_low[joint] + 0.8 * (env.hand.ctrl_high[joint] - env.hand.ctrl_low[joint])
+    term = CostTerm("reach", 1.0, lambda view: np.abs(view.ctrl[..., joint] - target))
+    sampler = sampler_for(env, [term], SMALL)
+    start = abs(env.data.ctrl[joint] - target)
+    costs = []
+    for _ in range(6):
+        action = sampler.act(env.data)
+        costs.append(sampler.last_cost)
+        env.step(action)
+    assert abs(action[joint] - target) < start
+    assert costs[-1] < costs[0]
+    # The wrist (not free) stays at its fixed targets.
+    np.testing.assert_array_equal(action[: env.hand.n_wrist], env.data.ctrl[: env.hand.n_wrist])
+
+
+def test_unstable_rollouts_get_infinite_cost():
+    env = HandEnv(TASK, "hb16")
+    env.reset(seed=0)
+    sampler = sampler_for(env, env.task.cost_terms(), SMALL)
+    sampler.act(env.data)  # fills the sampler's copy of the start state
+    samples, steps = 3, sampler.steps * sampler.substeps
+    time = sampler._state[0] + np.arange(1, steps + 1) * sampler.model.opt.timestep
+    states = np.tile(sampler._state, (samples, steps, 1))
+    states[..., 0] = time
+    states[1, steps // 2:, 0] = 0.0  # MuJoCo reset this rollout (its clock jumped back): a physics failure
+    states[2, -1, 1 + env.model.nq] = 1e4  # a huge velocity
+    sensors = np.zeros((samples, steps, env.model.nsensordata))
+    controls = np.tile(env.data.ctrl, (samples, steps, 1))
+    costs = sampler._score(states, sensors, controls)
+    assert np.isfinite(costs[0])
+    assert np.isinf(costs[1]) and np.isinf(costs[2])
+
+
+def test_cost_terms_share_shapes_with_a_live_state():
+    env = HandEnv(TASK, "hb16")
+    env.reset(seed=0)
+    view = PhysicsView.of_data(env.data)
+    terms = env.task.cost_terms()
+    assert len({term.name for term in terms}) == len(terms)
+    assert np.shape(total_cost(terms, view)) == ()
+    batch = PhysicsView(*(np.tile(np.asarray(a), (2, 3, 1)) for a in (view.qpos, view.qvel, view.sensordata,
+                                                                          view.ctrl)))
+    np.testing.assert_allclose(total_cost(terms, batch), float(total_cost(terms, view)))
+
+
+@pytest.mark.parametrize("field, value", [("samples", 1), ("knots", 1), ("planning_timestep", 0.0),
+                                          ("noise", -0.1), ("threads", -1)])
+def test_bad_settings_are_refused(field, value):
+    with pytest.raises(HandbenchError, match=field.replace("_", " ") if field != "planning_timestep" else "timestep"):
+        dataclasses.replace(PlannerConfig(), **{field: value})

@@ -1,0 +1,147 @@
+"""The in-hand tasks (palm up, wrist still): scene, reset distribution, rules and reward terms, for both hands."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handbench.env import HandEnv
+from handbench.hands import get_hand
+from handbench.inhand import PALM_UP_ROLL, quat_angle
+from handbench.planning import PhysicsView
+from handbench.registry import get_task_class, task_names
+from handbench.scene import make_scene
+from handbench.seeds import EVAL_SEED_BASE
+
+IN_HAND = [name for name in task_names() if "in-hand" in get_task_class(name).skill]
+SEEDS = range(EVAL_SEED_BASE, EVAL_SEED_BASE + 3)
+
+
+def test_in_hand_tasks_are_registered():
+    assert {"reorient-cube", "rotate-block"} <= set(IN_HAND)
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+@pytest.mark.parametrize("hand", ["hb16", "shadow"])
+def test_scene_widens_only_the_palm_up_joint(task, hand):
+    spec_hand = get_hand(hand)
+    plain = make_scene(spec_hand).compile()
+    spec = make_scene(spec_hand)
+    get_task_class(task)().build(spec)
+    model = spec.compile()
+    actuator = model.actuator(spec_hand.palm_up_actuator).id
+    changed = np.flatnonzero(np.any(plain.actuator_ctrlrange != model.actuator_ctrlrange[:plain.nu], axis=1))
+    assert changed.tolist() == [actuator]
+    assert model.joint(spec_hand.palm_up_joint).range[1] > PALM_UP_ROLL
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+@pytest.mark.parametrize("hand", ["hb16", "shadow"])
+def test_palm_up_start_goal_a_quarter_turn_away_and_holding_still_never_succeeds(task, hand):
+    env = HandEnv(task, hand)
+    for seed in SEEDS:
+        _, info = env.reset(seed=seed)
+        assert info["is_success"] is False
+        assert env.data.ctrl[env.task.roll_index] == pytest.approx(PALM_UP_ROLL)
+        assert env.task.goal_distance(env.data) >= env.task.min_goal_distance - 1e-6 >= 1.3
+        hold = env.data.ctrl.copy()
+        for _ in range(env.task.hold_steps_needed + 10):
+            _, _, terminated, _, info = env.step(hold)
+            assert not terminated and not info["is_success"]
+        assert env.task.on_palm(env.data.qpos) and not env.task.wrist_moved  # it rests in the still palm
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_moving_the_wrist_voids_success_for_the_episode(task):
+    env = HandEnv(task, "hb16")
+    env.reset(seed=EVAL_SEED_BASE)
+    task_obj = env.task
+    # Put the object exactly at its goal: aligned, but the wrist has moved, so no success.
+    action = env.data.ctrl.copy()
+    action[0] += 0.05
+    env.step(action)
+    assert task_obj.wrist_moved
+    task_obj.put_at_goal(env.data)
+    for _ in range(task_obj.hold_steps_needed + 2):
+        _, _, terminated, _, info = env.step(env.data.ctrl.copy())
+        assert not info["is_success"]
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_object_held_at_the_goal_succeeds(task):
+    env = HandEnv(task, "hb16")
+    env.reset(seed=EVAL_SEED_BASE)
+    env.task.put_at_goal(env.data)
+    hold = env.data.ctrl.copy()
+    successes = []
+    for _ in range(env.task.hold_steps_needed + 2):
+        _, _, terminated, _, info = env.step(hold)
+        successes.append(info["is_success"])
+        if terminated:
+            break
+    assert successes[-1] and not any(successes[:env.task.hold_steps_needed - 1])
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_reward_terms_are_the_planner_cost_terms(task):
+    env = HandEnv(task, "hb16")
+    env.reset(seed=EVAL_SEED_BASE)
+    _, reward, _, _, info = env.step(env.data.ctrl.copy())
+    terms = info["reward_terms"]
+    assert reward == pytest.approx(sum(terms.values()))
+    view = PhysicsView.of_data(env.data)
+    cost = env.task.cost_terms()
+    assert {term.name for term in cost} | {"wrist", "success"} == set(terms)
+    for term in cost:
+        assert terms[term.name] == pytest.approx(-float(term(view)))
+        assert term.weight > 0
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_randomization_comes_from_the_seed(task):
+    cls = get_task_class(task)
+    a, b = cls().sample(np.random.default_rng(5)), cls().sample(np.random.default_rng(5))
+    c = cls().sample(np.random.default_rng(6))
+    assert all(np.all(np.asarray(a[k]) == np.asarray(b[k])) for k in a)
+    assert any(np.any(np.asarray(a[k]) != np.asarray(c[k])) for k in a)
+
+
+def test_quat_angle():
+    identity = np.array([1.0, 0, 0, 0])
+    quarter = np.array([np.cos(np.pi / 4), 0, 0, np.sin(np.pi / 4)])
+    assert quat_angle(identity, quarter) == pytest.approx(np.pi / 2)
+    assert quat_angle(identity, -identity) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_expert_keeps_the_wrist_targets_at_their_initial_values(task):
+    env = HandEnv(task, "shadow")
+    obs, _ = env.reset(seed=EVAL_SEED_BASE)
+    start = env.data.ctrl[: env.hand.n_wrist].copy()
+    expert = env.task.make_expert(env, EVAL_SEED_BASE)
+    expert.reset()
+    fingers = []
+    for _ in range(4):
+        action = expert.act(obs)
+        np.testing.assert_allclose(action[: env.hand.n_wrist], start, atol=1e-6)  # float32 actions
+        fingers.append(action[env.hand.n_wrist:])
+        obs, _, _, _, _ = env.step(action)
+    assert not np.allclose(fingers[0], fingers[-1])  # the fingers do move
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+@pytest.mark.parametrize("hand", ["hb16", "shadow"])
+def test_the_random_floor_moves_the_wrist_and_so_can_never_succeed(task, hand):
+    from handbench.floors import RandomPolicy
+
+    env = HandEnv(task, hand)
+    for seed in SEEDS:
+        obs, _ = env.reset(seed=seed)
+        policy = RandomPolicy(env.action_space.low, env.action_space.high, seed)
+        policy.reset()
+        for _ in range(3):
+            obs, _, terminated, truncated, info = env.step(policy.act(obs))
+            assert not info["is_success"]
+            if truncated:
+                break
+        assert env.task.wrist_moved  # success is void for the rest of the episode
