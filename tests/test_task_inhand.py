@@ -11,7 +11,7 @@ from handbench.inhand import PALM_UP_ROLL, quat_angle
 from handbench.planning import PhysicsView
 from handbench.registry import get_task_class, task_names
 from handbench.scene import make_scene
-from handbench.seeds import EVAL_SEED_BASE
+from handbench.seeding import EVAL_SEED_BASE
 
 IN_HAND = [name for name in task_names() if "in-hand" in get_task_class(name).skill]
 SEEDS = range(EVAL_SEED_BASE, EVAL_SEED_BASE + 3)
