@@ -134,9 +134,12 @@ class Sweep:
         times = StepTimes(self.project / self.plan.work_dir / "times" / f"{run.id}.json")
         if run.dataset is not None:
             self.make_dataset(run.dataset, say)
-            train = self.train_command(run)
-            seconds = self.execute(train, self.log_path(run.id, "train"), times, "train")
-            say(f"  trained in {seconds:.0f} s")
+            # A finished training is not rerun: a rerun rewrites policy.pt (a new file hash), and the evaluation
+            # it already started would then refuse its own finished episodes.
+            if not (times.finished("train") and (self.project / self.run_dir(run) / "policy.pt").is_file()):
+                seconds = self.execute(self.train_command(run), self.log_path(run.id, "train"), times, "train")
+                times.mark_finished("train")
+                say(f"  trained in {seconds:.0f} s")
         evaluate = self.eval_command(run)
         seconds = self.execute(evaluate, self.log_path(run.id, "eval"), times, "eval")
         results = load_summary(self.project / self.results_dir(run))
@@ -212,6 +215,12 @@ class StepTimes:
 
     def get(self, step: str) -> float:
         return round(self._read().get(step, 0.0), 1)
+
+    def finished(self, step: str) -> bool:
+        return f"{step}:finished" in self._read()
+
+    def mark_finished(self, step: str) -> None:
+        self.add(f"{step}:finished", 0.0)
 
     def add(self, step: str, seconds: float) -> None:
         from handbench.atomic import atomic_write_text
