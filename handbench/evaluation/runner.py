@@ -72,9 +72,9 @@ def fill_defaults(config: EvalConfig, source: PolicySource) -> EvalConfig:
 
 def resolve_tasks(task: str | Sequence[str], protocol: Protocol) -> list[str]:
     """Task names to evaluate; each must be in the protocol, with the version it pins registered."""
-    from handbench.registry import get_task_class, task_names
+    from handbench.registry import get_task_class
 
-    names = task_names() if task == "all" else distinct_names(task, "--task")
+    names = list(protocol.tasks) if task == "all" else distinct_names(task, "--task")  # "all": the protocol's tasks
     for name in names:
         get_task_class(name)
         get_task_class(name, protocol.task(name).task_version)
