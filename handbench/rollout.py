@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 ACTION_TOLERANCE = 1e-4  # fraction of each actuator's range an action may overshoot (float32 rounding)
 POLICY_NOISES = POLICY_NOISE_MODES  # "fixed" (hb-v1), "episode" (hb-v2)
 
+# Marks an episode that failed because the simulation became unstable (a failure, not a fault of the run).
+PHYSICS_ERROR_MARK = "physics error: "
+
 
 class PolicyFailure(Exception):
     """The policy misbehaved: the episode fails with this message (the run goes on)."""
@@ -281,7 +284,7 @@ def _step(running: _Running, raw: Any) -> EpisodeTrace | None:
     if info.get("physics_error"):  # the state is MuJoCo's reset, not the episode's: it failed here
         trace.physics_error, trace.truncated = str(info["physics_error"]), True
         _record_final(running)
-        return _fail(running, f"step {step}: physics error: {info['physics_error']}")
+        return _fail(running, f"step {step}: {PHYSICS_ERROR_MARK}{info['physics_error']}")
     trace.total_return += float(reward)
     trace.success_at_end = bool(info["is_success"])
     if trace.success_at_end and trace.time_to_success is None:

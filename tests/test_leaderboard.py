@@ -431,6 +431,25 @@ def test_submit_refuses(name, tmp_path, board):
     assert not (board / "submissions" / "m").exists()
 
 
+def physics_failure(frame):
+    """An episode the simulation blew up in: truncated early, failed, its error naming the MuJoCo warning."""
+    row = first_where(frame, False)
+    frame["error"] = frame["error"].astype(object)
+    frame.loc[row, ["steps", "error"]] = [4, "step 3: physics error: mjWARN_BADQACC"]
+    return frame
+
+
+def test_physics_failures_count_as_failed_episodes(tmp_path, board):
+    """Issue #12: a physics failure is a failed episode, not a broken run: submit accepts it and counts it."""
+    runs = make_runs(tmp_path)
+    edit_episodes(0, physics_failure)(runs)
+    result = submit(runs, EntryInfo(method="M"), leaderboard_dir=board)
+    assert result.scores.entry.runs
+    edit_episodes(1, set_cell("error", "step 3: policy raised ValueError: boom", 5))(runs)
+    with pytest.raises(HandbenchError, match="ended with an error"):  # any other error still refuses the run
+        submit(runs, EntryInfo(method="M2"), leaderboard_dir=board)
+
+
 def test_refuses_too_few_training_seeds(tmp_path, board):
     with pytest.raises(HandbenchError, match="lift-cube/hb16 is evaluated by 2 results directories; protocol hb-v1 "
                                              "asks for one per training seed, at least 3"):

@@ -20,6 +20,7 @@ import pandas as pd
 
 from handbench.errors import HandbenchError
 from handbench.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
+from handbench.rollout import PHYSICS_ERROR_MARK
 from handbench.stats import wilson_interval
 
 EPISODES_FILE = "episodes.csv"
@@ -208,8 +209,14 @@ def _where(run: RunResults, row: pd.Series) -> str:
     return f"{run.source}: {row['task']}/{row['hand']} seed {row['seed']}"
 
 
+def _is_physics_failure(error: str) -> bool:
+    """A physics failure ends the episode early as a failure of the policy (DESIGN: never a fault of the run)."""
+    return PHYSICS_ERROR_MARK in error
+
+
 def _check_errors(run: RunResults) -> None:
-    failed = run.episodes[run.episodes["error"] != ""]
+    errors = run.episodes["error"]
+    failed = run.episodes[(errors != "") & ~errors.map(_is_physics_failure)]
     if not failed.empty:
         row = failed.iloc[0]
         raise HandbenchError(f"{_where(run, row)} ended with an error ({row['error']}); "
@@ -325,7 +332,7 @@ def _check_success_vs_steps(run: RunResults, rules: Protocol) -> None:
                 raise HandbenchError(f"{where}: success=False but time_to_success={tts:g} is recorded")
             if row["success_at_end"]:
                 raise HandbenchError(f"{where}: success_at_end=True but success=False")
-            if fixed.stop_on_success and steps != limit:
+            if fixed.stop_on_success and steps != limit and not _is_physics_failure(row["error"]):
                 raise HandbenchError(f"{where}: failed after {steps} steps; a failed episode runs all {limit} "
                                      f"steps of the protocol")
 
