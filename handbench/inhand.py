@@ -77,6 +77,9 @@ class InHandTask(rules.BoundedWristTask, Task):
     """
 
     hold_steps_needed: ClassVar[int] = 5
+    # The end of every in-hand task's success rule: what holds for the consecutive steps, then the wrist-still rule.
+    STILL_WRIST_RULE: ClassVar[str] = (f"for {hold_steps_needed} consecutive steps; void for the episode once a "
+                                       f"wrist joint leaves its start by more than 0.01 m / 0.05 rad")
     min_goal_distance: ClassVar[float]  # rad: how far from the start every goal is, at least
     planner: ClassVar[PlannerConfig] = PlannerConfig()
     WRIST_TERMS: ClassVar[tuple[Term, ...]] = (

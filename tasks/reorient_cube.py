@@ -30,9 +30,8 @@ class ReorientCube(InHandTask):
     description = ("A cube with coloured faces rests on the upturned palm; turn it with the fingers to the goal "
                    "orientation (a quarter turn away, shown by the translucent cube beside the hand), keeping "
                    "it on the palm and the wrist still.")
-    success_rule = (f"cube orientation within {ORIENTATION_TOLERANCE} rad of the goal, cube on the palm, for "
-                    f"{InHandTask.hold_steps_needed} consecutive steps; void for the episode once a wrist joint "
-                    f"leaves its start by more than 0.01 m / 0.05 rad")
+    success_rule = (f"cube orientation within {ORIENTATION_TOLERANCE} rad of the goal, cube on the palm, "
+                    f"{InHandTask.STILL_WRIST_RULE}")
     reward_terms = (
         Term("orientation", -1.0, "angle from the cube's orientation to the goal (rad)"),
         Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m)"),
