@@ -57,6 +57,24 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
     assert figures["diffusion: lanes 2 over lanes 1"].value == pytest.approx(rate[2] / rate[1])
     assert figures["diffusion: lanes 2 over lanes 1"].limit == rollout.BATCHED_SPEEDUP_TARGET["diffusion"]
     assert figures["diffusion: lanes 2 over AsyncVectorEnv(2)"].value > 0
+    step = {lanes: figures[f"diffusion, lanes {lanes}: one lockstep step"] for lanes in (2, 1)}
+    assert all(figure.value > 0 and "model forward" in figure.note for figure in step.values())
+    cost = figures["diffusion: a step of 2 lanes over a step of 1"]
+    assert cost.value == pytest.approx(step[2].value / step[1].value)
+
+
+def test_timed_lanes_split_a_step_into_model_policy_physics_and_engine():
+    """Through the engine: 2 seeds of 3 steps at 2 lanes is 3 policy calls; the shares add up to 100%."""
+    from handbench.bench.rollout import bench_policy, time_lanes
+
+    policy = bench_policy("diffusion", "lift-cube", "hb16")
+    timing = time_lanes(policy, "lift-cube", "hb16", [1_000_000, 1_000_001], 2, 3, True)
+    assert timing.steps == 3 and sorted(timing.returns) == [1_000_000, 1_000_001]
+    assert 0 < timing.model <= timing.policy < timing.wall and 0 < timing.physics < timing.wall
+    shares = timing.shares()
+    assert list(shares) == ["model forward", "rest of the policy", "env.step", "engine"]
+    assert sum(shares.values()) == pytest.approx(100) and all(share >= 0 for share in shares.values())
+    assert "predict_action" not in vars(policy.model)  # the timer is removed after the run
 
 
 def test_targets_and_section_names():

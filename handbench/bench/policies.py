@@ -2,8 +2,8 @@
 
 ``python -m handbench.bench.policies --policy diffusion --dataset demos/lift-cube-hb16.hdf5`` times an
 untrained model of the preset (time does not depend on the weights); ``--checkpoint policy.pt`` times a
-trained one. Reported: the mean time of ``act()`` over an episode (amortised over the action queue),
-the median time of one model query (a replanning step) and the slowest ``act()``.
+trained one. Reported: the mean time of a policy call over an episode run by the rollout engine at one lane
+(amortised over the action queue), the median time of one model query (a replanning step) and the slowest call.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from handbench.bench.report import BenchConfig, BenchReport, Figure
+from handbench.errors import HandbenchError
 from handbench.training.runtime import TrainedPolicy
 
 # The bounds on one model query at batch 1 on the reference 2-core CPU (BC has none).
@@ -27,33 +28,31 @@ INFERENCE_LIMITS_MS = {"act": 5.0, "diffusion": 50.0, "ibc": 50.0}
 @dataclass
 class InferenceTiming:
     policy: str
-    per_action_ms: float  # mean act() time over the episode
+    per_action_ms: float  # mean time of the engine's policy calls over the episode
     per_query_ms: float  # median time of one model query (predict a chunk)
-    slowest_action_ms: float
+    slowest_action_ms: float  # the slowest of those calls
     threads: int
 
     def line(self) -> str:
-        return (f"{self.policy}: {self.per_action_ms:.2f} ms per action (mean act(), batch 1), "
-                f"{self.per_query_ms:.2f} ms per model query (median), slowest act() {self.slowest_action_ms:.2f} ms, "
+        return (f"{self.policy}: {self.per_action_ms:.2f} ms per action (mean policy call, rollout engine, 1 lane), "
+                f"{self.per_query_ms:.2f} ms per model query (median), slowest call {self.slowest_action_ms:.2f} ms, "
                 f"{self.threads} torch thread(s)")
 
 
 def measure_inference(policy: TrainedPolicy, env, steps: int = 40, queries: int = 20, seed: int = 1_000_000,
                       label: str = "") -> InferenceTiming:
-    """Run ``steps`` control steps of ``env`` with ``policy`` timing each ``act()``, then ``queries`` bare queries."""
-    obs, _ = env.reset(seed=seed)
-    policy.reset()
-    policy.act(obs)  # warm-up (first-call allocations)
-    policy.reset()
-    act_times = []
-    for _ in range(steps):
-        began = time.perf_counter()
-        action = policy.act(obs)
-        act_times.append(time.perf_counter() - began)
-        obs, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            obs, _ = env.reset(seed=seed)
-            policy.reset()
+    """Run one episode of up to ``steps`` control steps through the rollout engine at one lane (the path of
+    ``handbench eval --lanes 1``), timing each policy call the engine makes, then ``queries`` bare model queries."""
+    from handbench.bench.rollout import TimedDriver
+    from handbench.rollout import EpisodeRequest, driver_for, run_lanes
+
+    warm_up = EpisodeRequest(seed, 1, stop_on_success=False)
+    list(run_lanes([env], driver_for(policy, 1), [warm_up]))  # first-call allocations
+    with TimedDriver(driver_for(policy, 1)) as driver:
+        trace = next(run_lanes([env], driver, [EpisodeRequest(seed, steps, stop_on_success=False)]))
+    if trace.error:
+        raise HandbenchError(f"timing {label or 'the policy'}: its episode failed: {trace.error}")
+    act_times = driver.call_seconds
     query_times = []
     for _ in range(queries):
         began = time.perf_counter()
@@ -160,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args(argv)
-    from handbench.errors import HandbenchError
     from handbench.training.checkpoint import load_policy
 
     torch.set_num_threads(args.threads)

@@ -56,6 +56,7 @@ class BenchConfig:
     lanes: tuple[int, ...] = (8, 1)  # rollout section: lane widths compared (the first is the batched one)
     device: str = "cpu"  # rollout section: where the policies run (cpu, cuda)
     policies: tuple[str, ...] | None = None  # rollout section: baselines to measure (None: diffusion, act, ibc)
+    checkpoints: int = 3  # protocol section: checkpoints per task and hand (a full protocol has 3)
 
     @property
     def physics_steps(self) -> int:
@@ -87,7 +88,16 @@ def machine_info() -> dict[str, Any]:
 
     return {"handbench": handbench.__version__, "mujoco": mujoco.__version__, "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "machine": platform.machine(), "mujoco_gl": os.environ.get("MUJOCO_GL"),
-            "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+            "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+            "load_average_start": load_average()}
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (None where the OS has none): how shared the machine was."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def first_task(config: BenchConfig) -> str:
@@ -111,8 +121,10 @@ def print_report(report: BenchReport, console=None) -> None:
     from rich.table import Table
 
     console = console or Console(width=200)
+    loads = [report.machine.get(f"load_average_{when}") for when in ("start", "end")]
+    load = ", load average " + " -> ".join(f"{values[0]:g}" for values in loads if values) if any(loads) else ""
     table = Table(title=f"handbench bench ({report.machine.get('cpu_count')} CPU cores, "
-                        f"MUJOCO_GL={report.machine.get('mujoco_gl')})")
+                        f"MUJOCO_GL={report.machine.get('mujoco_gl')}{load})")
     for column in ("section", "measure", "value", "unit", "target", "value / target", "status", "note"):
         table.add_column(column, overflow="fold")
     colours = {"ok": "green", "MISSED": "bold red", "not available": "yellow", "": ""}

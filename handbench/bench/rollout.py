@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from handbench.bench.report import BenchConfig, BenchReport, Figure, first_hand, first_task
+from handbench.rollout import LaneDriver
 
 BATCHED_SPEEDUP_TARGET = {"diffusion": 8.0}  # batched evaluation over the one-episode path, this 2-core CPU
 VECTOR_ENV_TARGET = 1.0  # the rollout engine against an AsyncVectorEnv loop, same policy and seeds
 ROLLOUT_POLICIES = ("diffusion", "act", "ibc")
-PROTOCOL_CHECKPOINTS = 3
 ROUNDS = 2  # alternating rounds per measure, best of
 
 
@@ -46,26 +48,95 @@ def bench_policy(name: str, task: str, hand: str, device: str = "cpu") -> Any:
     return untrained_policy(name, timing_dataset(task=task, hand=hand), device=device)
 
 
+class TimedDriver(LaneDriver):
+    """Passes the engine's calls on to ``inner`` and times each policy call (one per lockstep step).
+
+    While open (a context manager), ``model_seconds`` also counts the time inside the model's
+    ``predict_action`` when the policy has one (a :class:`~handbench.training.runtime.TrainedPolicy`), so a
+    step splits into model forward, the rest of the policy's work (observation history, normalisation,
+    ensembling), ``env.step`` and the engine's own work.
+    """
+
+    def __init__(self, inner: LaneDriver) -> None:
+        self.inner, self.width = inner, inner.width
+        self.call_seconds: list[float] = []
+        self.model_seconds = 0.0
+        self._model = getattr(getattr(inner, "policy", None), "model", None)
+
+    def __enter__(self) -> TimedDriver:
+        predict = getattr(self._model, "predict_action", None)
+        if predict is not None:
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                tic = time.perf_counter()
+                try:
+                    return predict(*args, **kwargs)
+                finally:
+                    self.model_seconds += time.perf_counter() - tic
+
+            self._model.predict_action = timed  # this instance only, until __exit__
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._model is not None and "predict_action" in vars(self._model):
+            del self._model.predict_action  # the class's method again
+
+    def start(self, lane: int, env: Any, seed: int) -> str:
+        return self.inner.start(lane, env, seed)
+
+    def act(self, observations: list[dict[str, Any] | None]) -> list[Any]:
+        tic = time.perf_counter()
+        try:
+            return self.inner.act(observations)
+        finally:
+            self.call_seconds.append(time.perf_counter() - tic)
+
+
+@dataclass
+class LaneTiming:
+    """Where the time of one engine run went (seconds), and each episode's return."""
+
+    wall: float
+    steps: int  # lockstep steps: one policy call each
+    policy: float  # inside the policy's act_batch/act calls
+    model: float  # of which inside the model's forward passes (predict_action)
+    physics: float  # inside env.step
+    returns: dict[int, float]
+
+    @property
+    def step_ms(self) -> float:
+        return 1000 * self.wall / self.steps
+
+    def shares(self) -> dict[str, float]:
+        """Percent of the wall time: model forward, rest of the policy, env.step, engine (resets, checks, traces)."""
+        parts = {"model forward": self.model, "rest of the policy": self.policy - self.model, "env.step": self.physics}
+        parts["engine"] = self.wall - sum(parts.values())
+        return {name: 100 * seconds / self.wall for name, seconds in parts.items()}
+
+
 def time_lanes(policy: Any, task: str, hand: str, seeds: Sequence[int], lanes: int, steps: int,
-               stop_on_success: bool) -> tuple[float, dict[int, float]]:
-    """Seconds to run ``seeds`` through the rollout engine at width ``lanes`` (envs built beforehand), and returns."""
+               stop_on_success: bool, policy_noise: str = "episode") -> LaneTiming:
+    """Run ``seeds`` through the rollout engine at width ``lanes`` (envs built beforehand) and time its parts."""
     from handbench.env import HandEnv
     from handbench.rollout import BatchDriver, EpisodeRequest, run_lanes
 
     envs = [HandEnv(task, hand) for _ in range(lanes)]
     requests = [EpisodeRequest(seed, steps, stop_on_success) for seed in seeds]
-    tic = time.perf_counter()
-    traces = list(run_lanes(envs, BatchDriver(policy, lanes, "episode"), requests))
-    seconds = time.perf_counter() - tic
+    with TimedDriver(BatchDriver(policy, lanes, policy_noise)) as driver:
+        tic = time.perf_counter()
+        traces = list(run_lanes(envs, driver, requests))
+        seconds = time.perf_counter() - tic
     for env in envs:
         env.close()
-    return seconds, {trace.seed: trace.total_return for trace in traces}
+    return LaneTiming(seconds, len(driver.call_seconds), sum(driver.call_seconds), driver.model_seconds,
+                      sum(trace.physics_time for trace in traces),
+                      {trace.seed: trace.total_return for trace in traces})
 
 
 def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], width: int, steps: int,
-                    stop_on_success: bool) -> float:
+                    stop_on_success: bool) -> tuple[float, float]:
     """Seconds to run ``seeds`` the way lerobot-eval does: an ``AsyncVectorEnv`` of ``width`` envs, stepped in
-    batches of ``width`` seeds until every episode of the batch has ended, one batched query per step."""
+    batches of ``width`` seeds until every episode of the batch has ended, one batched query per step; and of
+    them, the seconds spent waiting for the vector env (reset and step)."""
     from gymnasium.vector import AsyncVectorEnv
 
     from handbench.env import HandEnv
@@ -74,28 +145,34 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
     vector = AsyncVectorEnv([functools.partial(HandEnv, task, hand) for _ in range(width)])
     try:
         vector.reset(seed=0)  # start the subprocesses before the clock
-        tic = time.perf_counter()
+        tic, waiting = time.perf_counter(), 0.0
         for start in range(0, len(seeds), width):
             batch = list(seeds[start:start + width])
             batch += [batch[-1]] * (width - len(batch))  # a short last batch fills the vector env
+            began = time.perf_counter()
             observations, _ = vector.reset(seed=batch)
+            waiting += time.perf_counter() - began
             for lane, seed in enumerate(batch):
                 policy.reset_lane(lane, policy_noise_seed(seed, "episode"))
             done = np.zeros(width, dtype=bool)
             for _ in range(steps):
                 rows = [{key: value[lane] for key, value in observations.items()} for lane in range(width)]
-                observations, _, terminated, truncated, _ = vector.step(policy.act_batch(rows))
+                actions = policy.act_batch(rows)
+                began = time.perf_counter()
+                observations, _, terminated, truncated, _ = vector.step(actions)
+                waiting += time.perf_counter() - began
                 done |= truncated | (terminated & stop_on_success)
                 if done.all():
                     break
-        return time.perf_counter() - tic
+        return time.perf_counter() - tic, waiting
     finally:
         vector.close()
 
 
 def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     """Per baseline: every lane width (and, for Diffusion Policy, the vector-env loop) timed in alternating rounds,
-    best of ``ROUNDS``, so a load spike on a shared machine hits both sides of a ratio alike."""
+    best of ``ROUNDS``, so a load spike on a shared machine hits both sides of a ratio alike; then where a
+    batched step's time goes, and what that allows (a speed-up of L lanes is at most L x (step of 1) / (step of L))."""
     import torch
 
     torch.set_num_threads(1)
@@ -106,48 +183,72 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     for name in config.policies or ROLLOUT_POLICIES:
         policy = bench_policy(name, task, hand, config.device)
         time_lanes(policy, task, hand, seeds[:1], 1, 2, stop)  # warm-up: first-call allocations
-        seconds: dict[Any, float] = {}
+        best: dict[int, LaneTiming] = {}
+        vector: tuple[float, float] = (float("inf"), 0.0)
         for _ in range(ROUNDS):
             for lanes in config.lanes:
-                elapsed, _ = time_lanes(policy, task, hand, seeds, lanes, steps, stop)
-                seconds[lanes] = min(seconds.get(lanes, float("inf")), elapsed)
+                timing = time_lanes(policy, task, hand, seeds, lanes, steps, stop)
+                if lanes not in best or timing.wall < best[lanes].wall:
+                    best[lanes] = timing
             if name == "diffusion":
-                elapsed = time_vector_env(policy, task, hand, seeds, batched, steps, stop)
-                seconds["vector"] = min(seconds.get("vector", float("inf")), elapsed)
+                vector = min(vector, time_vector_env(policy, task, hand, seeds, batched, steps, stop))
         for lanes in config.lanes:
             report.figures.append(Figure("rollout", f"{name}, lanes {lanes}: {task} / {hand}",
-                                         len(seeds) / seconds[lanes], "episodes/s", note=note))
+                                         len(seeds) / best[lanes].wall, "episodes/s", note=note))
         for lanes in config.lanes[1:]:
             report.figures.append(Figure("rollout", f"{name}: lanes {batched} over lanes {lanes}",
-                                         seconds[lanes] / seconds[batched], "x",
+                                         best[lanes].wall / best[batched].wall, "x",
                                          limit=BATCHED_SPEEDUP_TARGET.get(name) if lanes == 1 else None))
-        if "vector" in seconds:
+        for lanes in config.lanes:
+            timing = best[lanes]
+            shares = ", ".join(f"{part} {share:.0f}%" for part, share in timing.shares().items())
+            report.figures.append(Figure("rollout", f"{name}, lanes {lanes}: one lockstep step", timing.step_ms, "ms",
+                                         higher_is_better=False, note=shares))
+        if 1 in best and batched != 1:
+            cost = best[batched].step_ms / best[1].step_ms
+            report.figures.append(Figure(
+                "rollout", f"{name}: a step of {batched} lanes over a step of 1", cost, "x", higher_is_better=False,
+                note=f"bounds lanes {batched} over lanes 1 at {batched}/{cost:.2f} = {batched / cost:.2f}x"))
+        if vector[0] < float("inf"):
+            seconds, waiting = vector
             report.figures.append(Figure("rollout", f"{name}, AsyncVectorEnv({batched}) loop: {task} / {hand}",
-                                         len(seeds) / seconds["vector"], "episodes/s", note="lerobot-eval's loop"))
+                                         len(seeds) / seconds, "episodes/s",
+                                         note=f"lerobot-eval's loop; env wait {100 * waiting / seconds:.0f}%"))
             report.figures.append(Figure("rollout", f"{name}: lanes {batched} over AsyncVectorEnv({batched})",
-                                         seconds["vector"] / seconds[batched], "x", limit=VECTOR_ENV_TARGET,
+                                         seconds / best[batched].wall, "x", limit=VECTOR_ENV_TARGET,
                                          note=f"{os.cpu_count()} CPU cores; the vector env's subprocesses share them"))
 
 
 def protocol_section(config: BenchConfig, report: BenchReport) -> None:
-    """Wall time of a full protocol evaluation of Diffusion Policy: every task and hand, three checkpoints."""
+    """Wall time of a full protocol evaluation of Diffusion Policy: every task and hand, ``config.checkpoints``
+    checkpoints (3 in a full protocol), each (task, hand, checkpoint) one ``run_evaluation`` as ``handbench eval``
+    runs it (2 workers, the protocol's lanes, Ray started each time). The models are untrained, so no episode
+    ends early on success: an upper bound for trained checkpoints. A line per evaluation goes to stderr."""
     from handbench.evaluation import EvalConfig, run_evaluation
     from handbench.hands import HANDS
-    from handbench.registry import task_names
+    from handbench.protocol import load_protocol
 
-    tasks = list(config.tasks or task_names())
+    protocol = load_protocol()
+    tasks = list(config.tasks or protocol.tasks)
     hands = list(config.hands or HANDS)
     episodes = 4 if config.quick else None
-    total, count = 0.0, 0
+    total, count, steps = 0.0, 0, 0
     for task in tasks:
         for hand in hands:
             policy = bench_policy("diffusion", task, hand, config.device)
-            for _ in range(PROTOCOL_CHECKPOINTS):
+            for checkpoint in range(config.checkpoints):
                 tic = time.perf_counter()
                 result = run_evaluation(EvalConfig(policy=policy, task=task, hand=hand, workers=2, episodes=episodes,
-                                                   progress=False))
-                total += time.perf_counter() - tic
-                count += len(result.episodes)
-    scope = f"{len(tasks)} task(s) x {len(hands)} hand(s) x {PROTOCOL_CHECKPOINTS} checkpoints, {count} episodes"
-    report.figures.append(Figure("protocol", f"diffusion: full protocol, {scope}", total / 60, "minutes",
-                                 higher_is_better=False, note="untrained cpu-small, 2 workers, protocol lanes"))
+                                                   device=config.device, progress=False))
+                seconds = time.perf_counter() - tic
+                total, count = total + seconds, count + len(result.episodes)
+                steps += int(result.episodes["steps"].sum())
+                print(f"protocol: {task} / {hand}, checkpoint {checkpoint + 1}/{config.checkpoints}: "
+                      f"{len(result.episodes)} episodes in {seconds:.0f} s (total {total / 60:.1f} min)",
+                      file=sys.stderr, flush=True)
+    scope = (f"{len(tasks)} task(s) x {len(hands)} hand(s) x {config.checkpoints} checkpoint(s), {count} episodes, "
+             f"{steps} steps")
+    lanes = protocol.lanes
+    report.figures.append(Figure("protocol", f"diffusion: {protocol.name} protocol, {scope}", total / 60, "minutes",
+                                 higher_is_better=False,
+                                 note=f"untrained cpu-small (full-length episodes), 2 workers, {lanes} lanes"))

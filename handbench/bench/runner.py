@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from handbench.bench import evaluation, generate, physics, pixels, planning, policies, rollout
-from handbench.bench.report import SECTIONS, BenchConfig, BenchReport, Figure, machine_info
+from handbench.bench.report import SECTIONS, BenchConfig, BenchReport, Figure, load_average, machine_info
 from handbench.errors import HandbenchError
 
 SECTION_RUNNERS: dict[str, Callable[[BenchConfig, BenchReport], None]] = {
@@ -42,6 +42,7 @@ def run_bench(config: BenchConfig, on_section: Callable[[str], None] | None = No
         except Exception as exc:  # one broken stage must not hide the figures of the others
             report.figures.append(Figure(section, section, None, "",
                                          note=f"failed: {type(exc).__name__}: {str(exc)[:160]}"))
+    report.machine["load_average_end"] = load_average()
     return report
 
 

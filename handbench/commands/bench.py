@@ -25,6 +25,8 @@ def register(subparsers) -> None:
                         help="rollout section: baseline(s) to measure (repeatable; default: diffusion, act, ibc)")
     parser.add_argument("--device", default="cpu", help="rollout and protocol sections: where policies run "
                                                         "(default: cpu; cuda batches on the GPU)")
+    parser.add_argument("--checkpoints", type=integer(1), default=3, metavar="N",
+                        help="protocol section: checkpoints per task and hand (default: 3, a full protocol)")
     parser.add_argument("--out", metavar="DIR", help="also write bench.json and bench.csv into DIR")
     parser.set_defaults(func=run)
 
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(device))  # one line when CUDA is not there
     config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, lanes=tuple(args.lanes),
-                         device=device, policies=tuple(args.policies) if args.policies else None,
+                         device=device, checkpoints=args.checkpoints,
+                         policies=tuple(args.policies) if args.policies else None,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)
     console = Console(width=200, stderr=True)
