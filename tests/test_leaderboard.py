@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from handbench.errors import HandbenchError
 from handbench.expert import expert_version
 from handbench.leaderboard.generate import CSV_FILE, PAGE_FILE, README_FILE, outdated_files, regenerate
 from handbench.leaderboard.plots import plot_file
-from handbench.leaderboard.provenance import REFERENCE_RERUN_EPISODES, _rerun
+from handbench.leaderboard.provenance import _rerun
 from handbench.leaderboard.submissions import EntryInfo
 from handbench.leaderboard.submit import submit
+from handbench.leaderboard.verify import verify_runs
 from handbench.protocol import load_protocol
 from handbench.stats import wilson_interval
 
@@ -38,12 +40,13 @@ REPRODUCED = ("success", "success_at_end", "steps", "return", "time_to_success")
 def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
                  pairs: tuple[tuple[str, str], ...] = ((TASK, "hb16"),), policy: str = "diffusion") -> pd.DataFrame:
     """Protocol-conformant episodes in the evaluator's own table format, with the model_hash the task and hand
-    compile to. Reference policies' first seeds are what the policy really does there (validation re-runs them)."""
+    compile to. Reference policies' rows are what the policy really does on every seed (validation re-runs a
+    sample of them drawn from a hash of the rows)."""
     rng = np.random.default_rng(rng_seed)
     rows = []
     for task, hand in pairs:
         fixed = PROTOCOL.task(task)
-        real = (_rerun(policy, task, hand, "state", PROTOCOL.name, REFERENCE_RERUN_EPISODES).set_index("seed")
+        real = (_rerun(policy, task, hand, "state", PROTOCOL.name, tuple(fixed.eval_seeds)).set_index("seed")
                 if policy in ("expert", "random", "hold") else None)
         for seed in fixed.eval_seeds:
             success = bool(rng.random() < success_rate)
@@ -609,7 +612,10 @@ def test_reference_holds_one_evaluation_per_task_and_hand(tmp_path, board):
                                   "missing provenance column", "errored episode"])
 def test_reference_keeps_the_protocol_checks(name, tmp_path, board):
     mutate, message = REFUSALS[name]
-    run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
+    if "failure" in name:  # the expert succeeds on every seed: a floor's results have the failures to edit
+        run = write_results(tmp_path / "expert", episode_rows("", 0.0, 7, ((TASK, "hb16"),), policy="hold"))
+    else:
+        run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
     mutate([run, run])  # the mutations address run 0 or 1; both are this one run
     with pytest.raises(HandbenchError) as error:
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
@@ -669,7 +675,9 @@ def test_cli_reference_submit_and_views(tmp_path, board, capsys):
     # The terminal table shows the ranked entries' tasks; the expert's other results are one flag away.
     assert main(["leaderboard", *args]) == 0
     printed = capsys.readouterr().out
-    assert "Scripted expert" in printed and "lift-cube/shadow" not in printed and "1 other task/hand" in printed
+    assert "Scripted expert" in printed and "lift-cube/shadow" not in printed
+    assert "1 task/hand result column(s) not shown" in printed and "no entry reports 10 of the 12" in printed
+    assert "cannot be: no train command recorded" in printed  # these made-up runs record no train command
     assert main(["leaderboard", "--check", *args]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, "q", 0.5, count=1)), "--method", "Q", "--reference",
                  *args]) == 2
@@ -755,24 +763,58 @@ def test_a_method_relabelled_as_a_reference_is_refused(tmp_path, board):
                         .assign(policy="expert", expert_version=expert_versions(TASK, "hb16")))
     meta = json.loads((run / "meta.json").read_text())
     (run / "meta.json").write_text(json.dumps({**meta, "policy": {**meta["policy"], "provenance": {}}}))
-    with pytest.raises(HandbenchError, match="lift-cube/hb16 seed 1000000 records .* but policy 'expert' gives .* "
+    with pytest.raises(HandbenchError, match=r"lift-cube/hb16 seed \d+ records .* but policy 'expert' gives .* "
                                              "when evaluated again here"):
         submit([run], EntryInfo(method="Scripted expert"), leaderboard_dir=board, reference=True)
 
 
+def test_the_reference_sample_is_drawn_from_the_results_and_catches_a_late_forgery(tmp_path, board):
+    """The seeds evaluated again are drawn from a hash of the recorded outcomes: deterministic, spread over all the
+    protocol's seeds, and re-drawn by any change, so a forged episode past the first seeds can be the one drawn."""
+    from handbench.leaderboard.provenance import REFERENCE_RERUN_EPISODES, rerun_seeds
+
+    honest = episode_rows("", 1.0, 7, ((TASK, "hb16"),), policy="hold")
+    seeds = list(PROTOCOL.task(TASK).eval_seeds)
+    drawn = rerun_seeds(honest)
+    assert drawn == rerun_seeds(honest.copy()) and len(drawn) == REFERENCE_RERUN_EPISODES
+    assert set(drawn) <= set(seeds) and drawn != tuple(seeds[:REFERENCE_RERUN_EPISODES])
+    # Forge one late episode (a success for the hold floor) such that the draw lands on it; the forger cannot
+    # choose the draw without changing the results it is drawn from.
+    for seed in seeds[REFERENCE_RERUN_EPISODES:]:
+        forged = honest.copy()
+        row = int(forged.index[forged["seed"] == seed][0])
+        forged.loc[row, ["success", "success_at_end", "steps", "time_to_success"]] = [True, True, 30, 30.0]
+        if seed in rerun_seeds(forged):
+            break
+    else:
+        pytest.fail("no single forged episode was drawn")
+    assert rerun_seeds(forged) != drawn
+    run = write_results(tmp_path / "hold", forged)
+    with pytest.raises(HandbenchError, match=f"lift-cube/hb16 seed {seed} records success=True but policy 'hold' "
+                                             f"gives success=False when evaluated again here"):
+        submit([run], EntryInfo(method="Hold floor"), leaderboard_dir=board, reference=True)
+
+
 # ------------------------------------------------------------------------------------------- the page
+def add_video(run: Path) -> tuple[str, pd.Series]:
+    """A (fake) video of the run's first protocol seed, named as ``handbench eval --videos`` names it."""
+    episodes = pd.read_csv(run / "episodes.csv")
+    first = episodes[episodes["seed"] == PROTOCOL.task(TASK).eval_seeds[0]].iloc[0]
+    outcome = "success" if first["success"] else "failure"
+    (run / "videos").mkdir()
+    video = f"{TASK}-hb16-seed{first['seed']}-{outcome}.mp4"
+    (run / "videos" / video).write_bytes(b"not really an mp4")
+    return video, first
+
+
 def test_page_shows_tables_plot_and_side_by_side_videos(tmp_path, board):
     """index.html: sortable ranked and per-task tables, the plot, and per task and hand the same first protocol
     seeds of every entry side by side, marked from the stored episodes; an entry without videos says so."""
     runs = make_runs(tmp_path, "filmed", 0.5)
-    episodes = pd.read_csv(runs[0] / "episodes.csv")
-    first = episodes[episodes["seed"] == PROTOCOL.task(TASK).eval_seeds[0]].iloc[0]
-    outcome = "success" if first["success"] else "failure"
-    (runs[0] / "videos").mkdir()
-    video = f"{TASK}-hb16-seed{first['seed']}-{outcome}.mp4"
-    (runs[0] / "videos" / video).write_bytes(b"not really an mp4")
+    video, first = add_video(runs[0])
     submit(runs, EntryInfo(method="Filmed"), leaderboard_dir=board)
-    submit(make_runs(tmp_path, "unfilmed", 0.3), EntryInfo(method="Unfilmed"), leaderboard_dir=board)
+    submit(with_train_commands(make_runs(tmp_path, "unfilmed", 0.3)), EntryInfo(method="Unfilmed"),
+           leaderboard_dir=board)
     assert (board / "submissions" / "filmed" / "run-0" / "videos" / video).is_file()
     page = (board / PAGE_FILE).read_text()
     assert page.count('<table class="sortable">') == 2 and "th.sortable" in page and "addEventListener" in page
@@ -781,10 +823,42 @@ def test_page_shows_tables_plot_and_side_by_side_videos(tmp_path, board):
     mark = "✓ success" if first["success"] else "✗ failure"
     cells = page.split("<h4>lift-cube/hb16</h4>")[-1]
     assert cells.count(mark) >= 1 and "no video: the checkpoints are not in the repository" in cells
-    assert "handbench leaderboard --verify unfilmed --run 0" in cells
+    assert "<code>handbench leaderboard --verify unfilmed --run 0</code> re-derives the run" in cells
     assert outdated_files(board) == []
     (board / "submissions" / "filmed" / "run-0" / "videos" / video).unlink()
     assert outdated_files(board) == [f"{board / PAGE_FILE} differs from its regeneration"]
+
+
+def with_train_commands(runs: list[Path], which: tuple[int, ...] = (0, 1, 2)) -> list[Path]:
+    """The runs, with a recorded train command in the checkpoint provenance of those in ``which``."""
+    for index in which:
+        edit_meta(index, lambda m: {**m, "policy": {**m["policy"], "provenance": {
+            **m["policy"]["provenance"], "command": "handbench train --policy diffusion --dataset d.hdf5 --out r"}}})(
+            runs)
+    return runs
+
+
+def test_runs_without_train_commands_say_they_cannot_be_re_derived(tmp_path, board):
+    """Checkpoints trained before handbench recorded train commands cannot be retrained as they were: the tables,
+    the terminal view and the page say so instead of offering --verify."""
+    submit(make_runs(tmp_path, "none", 0.5), EntryInfo(method="None"), leaderboard_dir=board)
+    submit(with_train_commands(make_runs(tmp_path, "some", 0.4), which=(0,)), EntryInfo(method="Some"),
+           leaderboard_dir=board)
+    filmed = with_train_commands(make_runs(tmp_path, "all", 0.3))
+    add_video(filmed[0])
+    submit(filmed, EntryInfo(method="All"), leaderboard_dir=board)
+    readme = (board / README_FILE).read_text()
+    assert "| 3 | cannot be: no train command recorded |" in readme.split("[None]")[1].split("\n")[0]
+    assert "| 3 | no; 1 of 3 runs can be (run-0) |" in readme.split("[Some]")[1].split("\n")[0]
+    assert "| 3 | no |" in readme.split("[All]")[1].split("\n")[0]
+    page = (board / PAGE_FILE).read_text().split("<h4>lift-cube/hb16</h4>")[-1]
+    assert ("the run records no train command, so it cannot be re-derived; whoever holds the checkpoint can add "
+            "them: <code>handbench leaderboard --verify none --run 0 --checkpoint PATH</code>") in page
+    with pytest.raises(HandbenchError, match=r"none run-0 records no train command .* runs that can: none "
+                                             r"\(whoever holds a run's checkpoint can re-evaluate it"):
+        verify_runs(board, "none", [0])
+    with pytest.raises(HandbenchError, match=r"some run-1, run-2 record no train command .* runs that can: 0 "):
+        verify_runs(board, "some", None)  # --run all: refused before any work starts
 
 
 def test_floor_policies_are_reference_rows(tmp_path, board):
@@ -838,6 +912,62 @@ def test_an_older_protocol_is_kept_as_legacy_once_a_newer_one_has_entries(tmp_pa
         main_compare = __import__("handbench.leaderboard.scores", fromlist=["compare"]).compare
         scores = {s.entry_id: s for s in generate.Leaderboard.load(board).scores}
         main_compare(scores["new-rules"], scores["old-rules"])
+    assert outdated_files(board) == []
+
+
+def test_a_replaced_entry_keeps_the_videos_and_verifications_of_its_unchanged_runs(tmp_path, board):
+    """A sweep resubmits its entry (--replace) each time it covers one more task: the runs that did not change
+    keep their videos and verification records, under their new run folders; a changed run keeps neither."""
+    lift = make_runs(tmp_path, "lift", 0.5)
+    video, _ = add_video(lift[1])
+    submit(lift, EntryInfo(method="Sweep"), leaderboard_dir=board)
+    entry = board / "submissions" / "sweep"
+    meta = json.loads((entry / "meta.json").read_text())
+    records = [{"date": "2026-11-29", "run": "run-1", "kind": "re-derived"},
+               {"date": "2026-11-29", "run": "run-2", "kind": "re-derived"}]
+    (entry / "meta.json").write_text(json.dumps({**meta, "verifications": records}))
+    shutil.rmtree(lift[1] / "videos")  # the sweep's results folders have no videos: --verify added them
+    edit_episodes(2, lambda f: f.assign(wall_time=0.75))(lift)  # run-2 evaluated again: not the same result
+    pick = make_runs(tmp_path, "pick", 0.5, pairs=(("pick-place", "hb16"),))
+    submit([*pick, *lift], EntryInfo(method="Sweep"), leaderboard_dir=board, replace=True)
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["verifications"] == [{**records[0], "run": "run-4"}]
+    assert (entry / "run-4" / "videos" / video).is_file() and not (entry / "run-1" / "videos").exists()
+    assert "| 2026-11-29 (run-4) |" in (board / README_FILE).read_text()
+    assert outdated_files(board) == []
+
+
+def test_an_open_protocol_is_marked_and_the_released_one_stays_current(tmp_path, board, monkeypatch):
+    """Entries of an open (unreleased) protocol are provisional and say so; the released protocol's entries are not
+    legacy until a newer *released* protocol has entries. Which of the protocol's pairs nobody reports is listed."""
+    import dataclasses
+
+    import handbench.leaderboard.generate as generate
+    import handbench.leaderboard.submissions as submissions
+
+    newer = dataclasses.replace(PROTOCOL, name="hb-v9", released=False)
+
+    def fake_load(name="hb-v1"):
+        return newer if name == "hb-v9" else load_protocol(name)
+
+    monkeypatch.setattr(generate, "load_protocol", fake_load)
+    monkeypatch.setattr(submissions, "load_protocol", fake_load)
+    submit(make_runs(tmp_path, "old", 0.9), EntryInfo(method="Old rules"), leaderboard_dir=board)
+    new_runs = make_runs(tmp_path, "new", 0.2)
+    for run in new_runs:
+        edit_episodes(0, lambda f: f.assign(protocol="hb-v9"))([run])
+        edit_meta(0, lambda m: {**m, "protocol": {"name": "hb-v9"}})([run])
+    submit(new_runs, EntryInfo(method="New rules"), leaderboard_dir=board, protocol=newer)
+    readme = (board / README_FILE).read_text()
+    assert readme.index("## Protocol hb-v9 (open: not released yet") < readme.index("## Protocol hb-v1\n")
+    assert "legacy" not in readme.split("## Protocol hb-v1")[1].split("\n")[0]
+    assert ("**Open protocol.** hb-v9 is not released yet: until it is, its tasks may still change (a change re-runs "
+            "the affected entries), so these entries are provisional; hb-v1 is the released protocol until then.") in (
+        " ".join(readme.split()).replace("** Open", "**Open"))
+    assert "Reported so far: 1 of the 12 task/hand pairs of hb-v9. No entry reports `lift-cube/shadow`," in readme
+    page = (board / PAGE_FILE).read_text()
+    assert '<h2 class="open">Protocol hb-v9 (open:' in page and '<p class="status"><b>Open protocol.</b>' in page
+    assert '<a href="#hb-v9">hb-v9 (open)</a> · <a href="#hb-v1">hb-v1</a>' in page
     assert outdated_files(board) == []
 
 

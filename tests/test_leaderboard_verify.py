@@ -1,6 +1,8 @@
-"""Re-derivation end to end: a small BC entry made with the real commands (demos, training, evaluation, submit)
-is verified by `handbench leaderboard --verify`, and consistent tampering that passes every static check is
-caught by it. Kept small (5 demos, 20 training steps, 3 training seeds of the protocol's 50 episodes)."""
+"""Re-derivation end to end, on the default protocol (hb-v2): a small BC entry made with the real commands (demos,
+training, evaluation, submit) is verified by `handbench leaderboard --verify`, and consistent tampering that passes
+every static check is caught by it; a checkpoint is re-evaluated with --checkpoint; a reference entry is
+re-evaluated with --run all and gains its videos. Kept small (5 demos, 20 training steps, 3 training seeds of the
+protocol's 50 episodes)."""
 
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ def project(tmp_path_factory) -> Path:
                   "--no-progress", "--out", out, cwd=root)
         results.append(out)
     handbench("submit", *results, "--method", "Tiny BC", "--leaderboard-dir", "leaderboard", cwd=root)
+    handbench("eval", "--policy", "expert", "--task", TASK, "--hand", HAND, "--workers", "0", "--no-progress",
+              "--out", "experiments/ref/expert", cwd=root)
+    handbench("submit", "experiments/ref/expert", "--method", "Scripted expert", "--reference", "--leaderboard-dir",
+              "leaderboard", cwd=root)
     return root
 
 
@@ -96,6 +102,38 @@ def test_a_submitted_run_is_re_derived_exactly_and_tampering_is_caught(project, 
     assert (f"tiny-bc run-1 differs from its re-derivation: {TASK}/{HAND} seed {first}: stored success=True, "
             f"re-derived success=False") in error
     assert len(json.loads((entry / "meta.json").read_text())["verifications"]) == 1
+
+
+@pytest.mark.slow
+def test_a_checkpoint_is_re_evaluated_and_a_reference_gains_its_videos(project, capsys, monkeypatch):
+    """Whoever holds a run's checkpoint can re-evaluate it (its hash must be the run's): recorded as a
+    re-evaluation, not a re-derivation. A reference entry has nothing to train: --run all re-evaluates every run,
+    and the replay's videos of the first seeds go to the entry."""
+    board = project / "leaderboard"
+    monkeypatch.chdir(project)
+    checkpoint = f"experiments/runs/bc-{TASK}-{HAND}-s2/policy.pt"
+    assert main(["leaderboard", "--verify", "tiny-bc", "--run", "1", "--checkpoint", checkpoint]) == 2
+    assert "give that run's own checkpoint" in capsys.readouterr().err
+    assert main(["leaderboard", "--verify", "tiny-bc", "--run", "2", "--checkpoint", checkpoint,
+                 "--work-dir", str(project / "verify-checkpoint")]) == 0
+    assert "verified tiny-bc run-2: all 50 episodes identical to the stored results (checkpoint re-evaluated" in (
+        capsys.readouterr().out)
+    record = json.loads((board / "submissions" / "tiny-bc" / "meta.json").read_text())["verifications"][-1]
+    assert (record["run"], record["kind"]) == ("run-2", "re-evaluated")
+    assert f"| {record['date']} (run-2, re-evaluated from its checkpoint) |" in (board / README_FILE).read_text()
+
+    stored = board / "submissions" / "scripted-expert" / "run-0"
+    assert not (stored / "videos").exists()  # evaluated without --videos
+    assert main(["leaderboard", "--verify", "scripted-expert", "--run", "all",
+                 "--work-dir", str(project / "verify-reference")]) == 0
+    printed = capsys.readouterr().out
+    assert "verified scripted-expert run-0: all 50 episodes identical to the stored results (re-evaluated;" in printed
+    assert "2 videos added to the entry" in printed
+    videos = sorted(path.name for path in (stored / "videos").iterdir())
+    assert len(videos) == 2 and all(name.startswith(f"{TASK}-{HAND}-seed") for name in videos)
+    page = (board / "index.html").read_text()
+    assert all(f'<video src="submissions/scripted-expert/run-0/videos/{name}"' in page for name in videos)
+    assert outdated_files(board) == []
 
 
 def test_verify_refuses_other_commands_and_machine_paths():

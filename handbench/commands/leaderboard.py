@@ -26,8 +26,13 @@ def register(subparsers) -> None:
                         help="validate every submission and fail if the generated files are out of date")
     parser.add_argument("--verify", metavar="ENTRY", default=None,
                         help="re-derive one run of ENTRY: regenerate its demos, retrain and re-evaluate with the "
-                             "recorded commands, and compare every episode exactly")
-    parser.add_argument("--run", type=int, default=0, metavar="K", help="which run of --verify ENTRY (default: 0)")
+                             "recorded commands, and compare every episode exactly (the replay films the first "
+                             "seeds: a run without videos gets them)")
+    parser.add_argument("--run", default="0", metavar="K",
+                        help="which run of --verify ENTRY: a number, or 'all' (default: 0)")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="with --verify: re-evaluate this checkpoint of the run instead of retraining (its hash "
+                             "must be the run's); recorded as a re-evaluation")
     parser.add_argument("--work-dir", default=None, metavar="DIR",
                         help="where --verify works (default: a new temporary folder)")
     parser.add_argument("--leaderboard-dir", default=DEFAULT_LEADERBOARD_DIR,
@@ -63,15 +68,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.leaderboard_dir}: every submission valid, generated files up to date")
         return 0
     if args.verify is not None:
-        from handbench.leaderboard.verify import verify_run
+        from handbench.leaderboard.verify import parse_runs, verify_runs
 
-        print(verify_run(args.leaderboard_dir, args.verify, args.run, work_dir=args.work_dir).describe())
+        for verification in verify_runs(args.leaderboard_dir, args.verify, parse_runs(args.run),
+                                        work_dir=args.work_dir, checkpoint=args.checkpoint):
+            print(verification.describe())
         return 0
+    if args.checkpoint is not None:
+        raise HandbenchError("--checkpoint goes with --verify ENTRY --run K")
     if args.regenerate:
         for path in regenerate(args.leaderboard_dir):
             print(f"wrote {path}")
         return 0
-    leaderboard = Leaderboard.load(args.leaderboard_dir)
+    # A view: every check but re-evaluating the reference rows' sampled seeds (--check and CI do that).
+    leaderboard = Leaderboard.load(args.leaderboard_dir, rerun_references=False)
     by_id = {scores.entry_id: scores for scores in leaderboard.scores}
     if args.compare:
         for entry_id in args.compare:

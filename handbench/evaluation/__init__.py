@@ -26,6 +26,7 @@ def evaluate(
     videos: int = 0,
     out: str | Path | None = None,
     episodes: int | None = None,
+    seeds: Sequence[int] | None = None,
     protocol: str = DEFAULT_PROTOCOL,
     progress: bool = True,
     device: str = "cpu",
@@ -34,12 +35,14 @@ def evaluate(
 
     ``policy`` is a name (``act``, ``diffusion``, ``ibc``, ``bc`` with ``checkpoint``; ``expert``;
     ``module:Class``), a Policy instance, or a callable ``(env, seed) -> Policy``. Unset task, hand and
-    obs mode come from the checkpoint, else all tasks, hb16 and state. With ``out`` the run is
+    obs mode come from the checkpoint, else all tasks, hb16 and state. ``seeds`` limits the run to those of the
+    protocol's eval seeds (each task); an unknown seed raises ``HandbenchError``. With ``out`` the run is
     resumable and writes episodes.csv, summary.csv, meta.json, success.png and videos/.
     """
     config = EvalConfig(policy=policy, checkpoint=checkpoint, task=task, hand=hand, obs_mode=obs_mode,
                         workers=workers, ray_address=ray_address, videos=videos, out=out, episodes=episodes,
-                        protocol=protocol, progress=progress, device=device)
+                        seeds=None if seeds is None else tuple(int(seed) for seed in seeds), protocol=protocol,
+                        progress=progress, device=device)
     return run_evaluation(config).episodes
 
 

@@ -41,6 +41,7 @@ class EvalConfig:
     videos: int = 0  # film the first N protocol seeds of each task
     out: str | Path | None = None  # None: keep results in memory only (no resume, no videos)
     episodes: int | None = None  # debug subset: the first N protocol seeds of each task
+    seeds: tuple[int, ...] | None = None  # a subset of the protocol's eval seeds (leaderboard validation's re-runs)
     protocol: str = DEFAULT_PROTOCOL
     torch_threads: int = 1
     device: str = "cpu"  # where checkpoint policies run: cpu, cuda, cuda:<index> (physics is always on the CPU)
@@ -110,6 +111,12 @@ def plan_jobs(tasks: list[str], config: EvalConfig, protocol: Protocol,
     for task in tasks:
         entry = protocol.task(task)
         seeds = list(entry.eval_seeds)[: config.episodes] if config.episodes else list(entry.eval_seeds)
+        if config.seeds is not None:
+            unknown = sorted(set(config.seeds) - set(seeds))
+            if unknown:
+                raise HandbenchError(f"seed(s) {', '.join(map(str, unknown[:5]))} are not eval seeds of {task} in "
+                                     f"protocol {protocol.name}")
+            seeds = [seed for seed in seeds if seed in set(config.seeds)]
         filmed = video_seeds(entry.eval_seeds, config.videos) if store is not None else set()
         for seed in seeds:
             key = episode_key(task, config.hand, seed)

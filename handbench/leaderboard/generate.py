@@ -1,8 +1,10 @@
 """Regenerate the leaderboard's derived files from the submissions, and check that they are up to date.
 
 Entries are kept per protocol (each entry names the protocol it was evaluated under and is validated against
-that protocol's manifest). The newest protocol comes first; an older protocol whose successor has entries is
-shown as *legacy*: made under the older rules, still valid, never mixed into the newer tables.
+that protocol's manifest), never mixed in one table. The newest protocol comes first. An *open* protocol (not
+released yet) is marked so: its tasks may still change, so its entries are provisional. An older protocol is shown
+as *legacy* (made under the older rules, still valid) once a newer *released* protocol has entries; while the newer
+one is still open, the older one stays the current released protocol.
 
 ``leaderboard.csv``, ``README.md`` and ``index.html`` must match their regeneration byte for byte. Each
 ``leaderboard-<protocol>.png`` must carry the fingerprint of the data it would be drawn from now (see ``plots``),
@@ -25,6 +27,8 @@ CSV_FILE = "leaderboard.csv"
 README_FILE = "README.md"
 PAGE_FILE = "index.html"
 GITKEEP = ".gitkeep"
+OPEN_STATUS = "open: not released yet; its tasks may still change, so its entries are provisional"
+LEGACY_STATUS = "legacy: made under the older rules"
 
 
 def default_protocol_name() -> str:
@@ -46,7 +50,7 @@ class ProtocolBoard:
 
     protocol: Protocol
     scores: list[EntryScores]
-    legacy: bool  # a newer protocol has entries: these were made under the older rules
+    legacy: bool  # a newer released protocol has entries: these were made under the older rules
 
     @property
     def name(self) -> str:
@@ -57,11 +61,16 @@ class ProtocolBoard:
         return self.protocol.released
 
     @property
+    def status(self) -> str:
+        """The protocol's standing in a few words: open, legacy, or empty for the current released protocol."""
+        if not self.released:
+            return OPEN_STATUS
+        return LEGACY_STATUS if self.legacy else ""
+
+    @property
     def title(self) -> str:
-        """``Protocol NAME``, with its status: legacy (a newer protocol has entries) and/or open (not released)."""
-        status = (["legacy: made under the older rules"] if self.legacy else []) + (
-            [] if self.released else ["open: not released yet"])
-        return f"Protocol {self.name}" + (f" ({'; '.join(status)})" if status else "")
+        """``Protocol NAME``, with its status (open or legacy) in brackets."""
+        return f"Protocol {self.name}" + (f" ({self.status})" if self.status else "")
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,11 @@ class Leaderboard:
     boards: list[ProtocolBoard]
 
     @staticmethod
-    def load(directory: str | Path, without: str | None = None) -> Leaderboard:
-        """Every entry, validated; ``without`` skips one (the entry that a submission replaces)."""
-        entries = load_entries(directory, without=without)
+    def load(directory: str | Path, without: str | None = None, rerun_references: bool = True) -> Leaderboard:
+        """Every entry, validated; ``without`` skips one (the entry that a submission replaces). Views of the
+        leaderboard pass ``rerun_references=False``: every check but the re-run of the reference rows' sampled
+        seeds, which ``submit``, ``--regenerate`` and ``--check`` (CI) always do."""
+        entries = load_entries(directory, without=without, rerun_references=rerun_references)
         return Leaderboard.from_scores(directory, [score_entry(entry) for entry in entries])
 
     @staticmethod
@@ -86,11 +97,11 @@ class Leaderboard:
         # Protocols with entries; an empty leaderboard shows the default protocol's (empty) tables.
         names = set(by_protocol) or {default_protocol_name()}
         ordered = sorted(names, key=protocol_order)
-        boards, newer_has_entries = [], False
+        boards, newer_released_has_entries = [], False
         for name in ordered:
-            members = by_protocol.get(name, [])
-            boards.append(ProtocolBoard(load_protocol(name), members, legacy=newer_has_entries))
-            newer_has_entries = newer_has_entries or bool(members)
+            members, protocol = by_protocol.get(name, []), load_protocol(name)
+            boards.append(ProtocolBoard(protocol, members, legacy=newer_released_has_entries))
+            newer_released_has_entries = newer_released_has_entries or (bool(members) and protocol.released)
         return Leaderboard(Path(directory), boards)
 
     @property

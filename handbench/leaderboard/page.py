@@ -1,11 +1,12 @@
 """The leaderboard page, ``leaderboard/index.html``: static HTML that opens from disk without a server.
 
 Generated with the README table (same command, checked up to date the same way), from the same scored entries:
-per protocol (newest first, older ones marked legacy), the ranked tables (one per task set, sortable by any
-column), the intervals plot, one table per task and hand, the reference rows, and for each task and hand the
-videos of the same first protocol seeds for every entry side by side, each marked success or failure from the
-stored episode results. Videos are the evaluator's (``handbench eval --videos N``), stored with the entry's run;
-an entry without videos says so and how to add them. Submitter text is HTML-escaped; URLs are validated on
+per protocol (newest first; open and legacy protocols marked, with what it means; which of the protocol's task/hand
+pairs no entry reports yet), the ranked tables (one per task set, sortable by any column), the intervals plot, one
+table per task and hand, the reference rows, and for each task and hand the videos of the same first protocol
+seeds for every entry side by side, each marked success or failure from the stored episode results. Videos are the
+evaluator's (``handbench eval --videos N``), stored with the entry's run; an entry without videos says so and how
+to add them, or that its run cannot be re-derived. Submitter text is HTML-escaped; URLs are validated on
 submission. The page's only script sorts tables.
 """
 
@@ -20,14 +21,16 @@ from handbench.leaderboard.scores import (
     EntryScores,
     TaskKey,
     all_task_keys,
+    coverage_text,
     protocol_task_set,
     rank_groups,
     rank_task,
     reference_entries,
     task_label,
+    unreported_pairs,
 )
 from handbench.leaderboard.submissions import RUN_DIR_PREFIX, SUBMISSIONS_DIR, VIDEOS_DIR
-from handbench.leaderboard.tables import interval_cell, percent_interval, verified_cell
+from handbench.leaderboard.tables import interval_cell, percent_interval, status_markdown, verified_cell
 
 if TYPE_CHECKING:
     from handbench.leaderboard.generate import Leaderboard, ProtocolBoard
@@ -40,7 +43,8 @@ th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-al
 th { background: #f3f3f3; }
 th.sortable { cursor: pointer; } th.sortable::after { content: " \\2195"; color: #999; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.legacy { color: #8a5a00; } .note { color: #555; }
+.legacy { color: #8a5a00; } .open { color: #1a5fb4; } .note { color: #555; }
+.status { border-left: 4px solid #1a5fb4; padding: 0.3em 0.8em; background: #f2f6fc; }
 .videos td { text-align: center; } video { width: 160px; height: 120px; background: #000; display: block; }
 .ok { color: #137333; font-weight: bold; } .fail { color: #b3261e; font-weight: bold; }
 .missing { width: 160px; color: #777; font-size: 12px; }
@@ -136,9 +140,11 @@ def reference_table(board: ProtocolBoard) -> str:
     if not references:
         return ""
     keys = all_task_keys(references)
-    header = ["Reference", "Policy", "IQM", "Mean", *(task_label(key) for key in keys), "Episodes", "Verified"]
+    header = ["Reference", "Policy", "IQM", "Mean", *(task_label(key) for key in keys), "Tasks", "Episodes",
+              "Verified"]
     rows = ["<tr>" + _method(s) + _cell(s.entry.runs[0].policy) + _cell(interval_cell(s.iqm), s.iqm.value, True) +
             _cell(interval_cell(s.mean), s.mean.value, True) + "".join(_task_cell(s, key) for key in keys) +
+            _cell(coverage_text(s, board.protocol), len(s.tasks), numeric=True) +
             _cell(str(s.episodes), s.episodes, numeric=True) + _cell(verified_cell(s)) + "</tr>" for s in references]
     return ("<h3>Reference rows (not ranked)</h3>\n<p class=note>Reference policies are not trained: the scripted "
             "expert (privileged state; the demonstrations' source) for scale, the random and hold floors for what "
@@ -191,6 +197,18 @@ def filmed_seeds(board: ProtocolBoard, key: TaskKey) -> list[int]:
     return seeds[: len(filmed)] if filmed else []
 
 
+def missing_video_note(scores: EntryScores, run_name: str) -> str:
+    """Why a run has no video, and how to add one (HTML)."""
+    command = (f"handbench leaderboard --verify {scores.entry_id} --run {run_name.removeprefix(RUN_DIR_PREFIX)}")
+    if scores.reference:
+        return f"no video yet: <code>{_e(command)}</code> re-evaluates the run and adds its videos"
+    if run_name in scores.entry.rederivable_runs:
+        return (f"no video: the checkpoints are not in the repository; <code>{_e(command)}</code> re-derives the run "
+                f"and adds its videos")
+    return (f"no video: the checkpoint is not in the repository and the run records no train command, so it cannot "
+            f"be re-derived; whoever holds the checkpoint can add them: <code>{_e(command)} --checkpoint PATH</code>")
+
+
 def video_tables(board: ProtocolBoard) -> str:
     scores = list(board.scores)
     ordered = [s for group in rank_groups(scores, board.protocol) for s in group.entries] + reference_entries(scores)
@@ -210,10 +228,7 @@ def video_tables(board: ProtocolBoard) -> str:
                 path, success, run_name = video_for(s, key, seed)
                 mark = ('<span class="ok">✓ success</span>' if success else '<span class="fail">✗ failure</span>')
                 if path is None:
-                    cells.append(f'<td><div class="missing">{mark}<br>no video: the checkpoints are not in the '
-                                 f'repository; <code>handbench leaderboard --verify {_e(s.entry_id)} --run '
-                                 f'{_e(run_name.removeprefix(RUN_DIR_PREFIX))}</code> re-derives the run and adds '
-                                 f'its videos</div></td>')
+                    cells.append(f'<td><div class="missing">{mark}<br>{missing_video_note(s, run_name)}</div></td>')
                 else:
                     cells.append(f'<td><video src="{_e(path)}" controls muted loop playsinline preload="metadata">'
                                  f'</video>{mark}</td>')
@@ -224,8 +239,26 @@ def video_tables(board: ProtocolBoard) -> str:
     return "\n".join(parts)
 
 
+def status_html(board: ProtocolBoard) -> str:
+    """The open protocol's note (what provisional means) and which task/hand pairs no entry reports yet."""
+    parts = []
+    note = status_markdown(board).replace("**Open protocol.**", "").strip()
+    if note:
+        parts.append(f'<p class="status"><b>Open protocol.</b> {_e(" ".join(note.split()))}</p>')
+    missing = unreported_pairs(list(board.scores), board.protocol)
+    if board.scores and missing:
+        full = protocol_task_set(board.protocol)
+        parts.append(f"<p class=note>Reported so far: {len(full) - len(missing)} of the {len(full)} task/hand pairs of "
+                     f"{_e(board.name)}. No entry reports {_e(', '.join(task_label(key) for key in missing))} yet."
+                     f"</p>")
+    return "\n".join(parts)
+
+
 def protocol_section(board: ProtocolBoard) -> str:
-    parts = [f'<section id="{_e(board.name)}"><h2 class="{"legacy" if board.legacy else ""}">{_e(board.title)}</h2>']
+    style = "open" if not board.released else "legacy" if board.legacy else ""
+    parts = [f'<section id="{_e(board.name)}"><h2 class="{style}">{_e(board.title)}</h2>']
+    if status_html(board):
+        parts.append(status_html(board))
     if not board.scores:
         parts.append("<p>No entries yet.</p></section>")
         return "\n".join(parts)
@@ -246,7 +279,8 @@ def protocol_section(board: ProtocolBoard) -> str:
 
 def page_html(leaderboard: Leaderboard) -> str:
     sections = "\n".join(protocol_section(board) for board in leaderboard.boards)
-    contents = " · ".join(f'<a href="#{_e(board.name)}">{_e(board.name)}{" (legacy)" if board.legacy else ""}</a>'
+    contents = " · ".join(f'<a href="#{_e(board.name)}">{_e(board.name)}'
+                          f'{" (open)" if not board.released else " (legacy)" if board.legacy else ""}</a>'
                           for board in leaderboard.boards)
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -9,12 +9,14 @@ relabelled or made up:
 - training seeds: two runs with bit-identical per-episode results are one evaluation copied;
 - machine paths: recorded commands and paths are relative to the project, so anyone can replay them;
 - reference rows (scripted expert, random and hold floors): deterministic and cheap, so a sample of their
-  seeds is evaluated again and must give the recorded episodes exactly.
+  seeds, drawn from a hash of the recorded results (``rerun_seeds``), is evaluated again and must give the
+  recorded episodes exactly.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -26,8 +28,7 @@ from handbench.errors import HandbenchError
 from handbench.leaderboard.validate import EPISODES_FILE, META_FILE, RunResults, runs_by_task
 from handbench.leaderboard.versions import check_versions
 
-# Episodes of each (task, hand) of a reference entry evaluated again by validation: the first protocol seeds
-# (the evaluator's ``--episodes`` subset).
+# Episodes of each (task, hand) of a reference entry evaluated again by validation (seeds from ``rerun_seeds``).
 REFERENCE_RERUN_EPISODES = 3
 # Columns a re-run reference episode must reproduce exactly (as the CSV writes them).
 REPRODUCED_COLUMNS = ("success", "success_at_end", "steps", "return", "time_to_success")
@@ -186,9 +187,12 @@ def check_machine_paths(run: RunResults) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ all runs
-def check_entry_provenance(runs: Sequence[RunResults], reference: bool, protocol: str) -> None:
+def check_entry_provenance(runs: Sequence[RunResults], reference: bool, protocol: str,
+                           rerun_references: bool = True) -> None:
+    """Checks across an entry's runs; ``rerun_references=False`` skips evaluating reference seeds again (for
+    views of an already checked leaderboard: ``submit`` and ``--check`` always re-run them)."""
     check_same_versions(runs)
-    if reference:
+    if reference and rerun_references:
         check_reference_rerun(runs, protocol)
     else:
         check_distinct_results(runs)
@@ -226,20 +230,35 @@ def check_distinct_results(runs: Sequence[RunResults]) -> None:
 
 
 @functools.cache
-def _rerun(policy: str, task: str, hand: str, obs_mode: str, protocol: str, episodes: int) -> pd.DataFrame:
+def _rerun(policy: str, task: str, hand: str, obs_mode: str, protocol: str, seeds: tuple[int, ...]) -> pd.DataFrame:
     from handbench.evaluation import evaluate
 
-    return evaluate(policy=policy, task=task, hand=hand, obs_mode=obs_mode, workers=0, episodes=episodes,
+    return evaluate(policy=policy, task=task, hand=hand, obs_mode=obs_mode, workers=0, seeds=seeds,
                     protocol=protocol, progress=False)
+
+
+def rerun_seeds(episodes: pd.DataFrame, count: int = REFERENCE_RERUN_EPISODES) -> tuple[int, ...]:
+    """``count`` of the recorded seeds of one (task, hand), drawn from a SHA-256 hash of the recorded outcomes:
+    the same results always check the same seeds (validation is deterministic), and a submitter cannot know which
+    seeds will be checked before fixing every result, since changing any recorded episode draws other seeds. (A
+    forger who edits, hashes and retries until the draw misses the edited episodes still gets through: only
+    ``handbench leaderboard --verify`` of every run re-evaluates every seed.)"""
+    rows = episodes.sort_values("seed")[["seed", *REPRODUCED_COLUMNS]]
+    # Canonical text of the outcomes (as compared: six decimals), whatever the frame's dtypes.
+    text = "\n".join(",".join("nan" if pd.isna(value) else f"{float(value):.6f}" for value in row)
+                     for row in rows.itertuples(index=False))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    seeds = [int(seed) for seed in rows["seed"]]
+    return tuple(sorted(sorted(seeds, key=lambda seed: hashlib.sha256(f"{digest}:{seed}".encode()).digest())[:count]))
 
 
 def check_reference_rerun(runs: Sequence[RunResults], protocol: str,
                           episodes: int = REFERENCE_RERUN_EPISODES) -> None:
-    """A reference policy is deterministic: its first ``episodes`` protocol seeds per (task, hand) are evaluated
+    """A reference policy is deterministic: ``episodes`` seeds per (task, hand) (``rerun_seeds``) are evaluated
     again here and must reproduce the recorded rows exactly."""
     for run in runs:
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
-            fresh = _rerun(run.policy, task, hand, run.obs_mode, protocol, episodes)
+            fresh = _rerun(run.policy, task, hand, run.obs_mode, protocol, rerun_seeds(group, episodes))
             for _, row in fresh.iterrows():
                 recorded = group[group["seed"] == int(row["seed"])]
                 if recorded.empty:

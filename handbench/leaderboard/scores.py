@@ -172,6 +172,17 @@ def all_task_keys(scores: list[EntryScores]) -> list[TaskKey]:
     return sorted({key for s in scores for key in s.tasks})
 
 
+def coverage_text(scores: EntryScores, protocol: Protocol) -> str:
+    """``k/M``: how many of the protocol's (task, hand) pairs the entry reports."""
+    return f"{len(scores.tasks)}/{len(protocol_task_set(protocol))}"
+
+
+def unreported_pairs(scores: list[EntryScores], protocol: Protocol) -> list[TaskKey]:
+    """The protocol's (task, hand) pairs that no entry (method or reference) reports yet."""
+    reported = set(all_task_keys(scores))
+    return [key for key in protocol_task_set(protocol) if key not in reported]
+
+
 @dataclass(frozen=True)
 class Comparison:
     better: str

@@ -25,6 +25,7 @@ from typing import Any
 from handbench.atomic import ensure_writable_dir
 from handbench.errors import HandbenchError, unknown_choice
 from handbench.leaderboard.validate import (
+    EPISODES_FILE,
     META_FILE,
     RESULT_FILES,
     RunResults,
@@ -100,6 +101,14 @@ class Entry:
         """The latest ``handbench leaderboard --verify`` record (date, run, versions), if any."""
         records = self.meta.get(VERIFICATIONS_KEY)
         return records[-1] if isinstance(records, list) and records and isinstance(records[-1], dict) else None
+
+    @property
+    def rederivable_runs(self) -> list[str]:
+        """The runs ``handbench leaderboard --verify`` can re-derive: every run of a reference entry (nothing is
+        trained), and a method's runs whose checkpoint recorded its ``handbench train`` command (checkpoints
+        trained before handbench recorded them cannot be retrained as they were)."""
+        return [f"{RUN_DIR_PREFIX}{index}" for index, run in enumerate(self.runs)
+                if self.reference or "train" in meta_commands(run.meta)]
 
     @property
     def training_seeds(self) -> int:
@@ -183,7 +192,8 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
                 reference: bool = False, prefixes: Sequence[str] = ()) -> Path:
     """Store a validated entry; the directory appears complete or not at all (built aside, then renamed). The
     results files are copied as they are, except that absolute paths under one of ``prefixes`` (the project
-    folder) are made relative; the videos of the filmed seeds come along."""
+    folder) are made relative; the videos of the filmed seeds come along. Replacing an entry keeps what was
+    established about its unchanged runs (see ``carry_over``)."""
     root = ensure_writable_dir(submissions_dir(leaderboard_dir))
     target = root / check_entry_id(entry_id)
     if target.exists() and not replace:
@@ -203,6 +213,10 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
                 (run_dir / name).write_bytes(data)
             copy_videos(run.source, run_dir)
         meta = entry_meta(entry_id, info, runs, rules, submitted, reference)
+        if target.exists():
+            records = carry_over(target, staging)
+            if records:
+                meta[VERIFICATIONS_KEY] = records
         (staging / ENTRY_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{entry_id}.old.", dir=root))
@@ -218,6 +232,30 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
 
 
 VIDEOS_DIR = "videos"
+
+
+def carry_over(old: Path, new: Path) -> list[dict[str, Any]]:
+    """When an entry is replaced (a sweep resubmits it as it covers more tasks), a new run whose episodes are
+    byte-identical to a stored run's is the same result: it keeps that run's videos (when it brings none) and
+    its verification records, renamed to its new run folder. Returns the records kept, oldest first."""
+    try:
+        old_meta = json.loads((old / ENTRY_META_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    same: dict[str, str] = {}  # old run folder -> new run folder
+    old_runs = {path.name: (path / EPISODES_FILE).read_bytes() for path in old.iterdir()
+                if path.is_dir() and (path / EPISODES_FILE).is_file()}
+    for run_dir in sorted(path for path in new.iterdir() if path.is_dir()):
+        episodes = (run_dir / EPISODES_FILE).read_bytes()
+        match = next((name for name, stored in old_runs.items() if stored == episodes and name not in same), None)
+        if match is None:
+            continue
+        same[match] = run_dir.name
+        if not (run_dir / VIDEOS_DIR).exists() and (old / match / VIDEOS_DIR).is_dir():
+            shutil.copytree(old / match / VIDEOS_DIR, run_dir / VIDEOS_DIR)
+    records = old_meta.get(VERIFICATIONS_KEY) if isinstance(old_meta, dict) else None
+    return [{**record, "run": same[record["run"]]} for record in (records if isinstance(records, list) else [])
+            if isinstance(record, dict) and record.get("run") in same]
 
 
 def copy_videos(results_dir: Path, run_dir: Path) -> None:
@@ -240,8 +278,10 @@ def entry_protocol_name(entry: Entry) -> str:
     return str(entry.meta.get("protocol", ""))
 
 
-def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | None = None) -> Entry:
-    """Read and fully re-validate one stored entry, against ``rules`` or else the protocol it names."""
+def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | None = None,
+               rerun_references: bool = True) -> Entry:
+    """Read and fully re-validate one stored entry, against ``rules`` or else the protocol it names
+    (``rerun_references``: see ``validate_runs``)."""
     directory = submissions_dir(leaderboard_dir) / entry_id
     if not directory.is_dir():
         raise unknown_choice("entry", entry_id, entry_ids(leaderboard_dir))
@@ -273,7 +313,7 @@ def load_entry(leaderboard_dir: str | Path, entry_id: str, rules: Protocol | Non
         raise HandbenchError(f"{meta_path}: reference must be true or false, not {reference!r}")
     _check_verifications(meta, meta_path, listed)
     runs = [load_results_dir(directory / name) for name in listed]
-    validate_runs(runs, rules, reference)
+    validate_runs(runs, rules, reference, rerun_references)
     for record, run in zip(meta["runs"], runs, strict=True):
         if record.get("checkpoint_hash") != run.checkpoint_hash:
             raise HandbenchError(f"{meta_path}: run {record['dir']} records checkpoint "
@@ -298,7 +338,8 @@ def _check_verifications(meta: dict[str, Any], meta_path: Path, runs: Sequence[s
                                  f"the entry's runs ({', '.join(runs)}); records are written by --verify")
 
 
-def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None, without: str | None = None) -> list[Entry]:
+def load_entries(leaderboard_dir: str | Path, rules: Protocol | None = None, without: str | None = None,
+                 rerun_references: bool = True) -> list[Entry]:
     """Every stored entry, each validated against ``rules`` or else its own protocol."""
-    return [load_entry(leaderboard_dir, entry_id, rules) for entry_id in entry_ids(leaderboard_dir)
+    return [load_entry(leaderboard_dir, entry_id, rules, rerun_references) for entry_id in entry_ids(leaderboard_dir)
             if entry_id != without]

@@ -22,6 +22,7 @@ from handbench.leaderboard.scores import (
     Interval,
     TaskKey,
     all_task_keys,
+    coverage_text,
     overall_ranks,
     protocol_task_set,
     rank_groups,
@@ -30,10 +31,12 @@ from handbench.leaderboard.scores import (
     reference_entries,
     task_label,
     task_set,
+    unreported_pairs,
 )
 
 if TYPE_CHECKING:
     from handbench.leaderboard.generate import ProtocolBoard
+    from handbench.protocol import Protocol
 
 OVERALL = "overall"
 WILSON = "wilson-95"
@@ -44,6 +47,7 @@ CSV_COLUMNS = ("protocol", "task_set", "rank", "entry_id", "method", "obs_mode",
                "kind")
 METHOD, REFERENCE = "method", "reference"  # the CSV's ``kind``: ranked method entry or unranked reference
 REFERENCE_RANK = "ref"  # shown instead of a rank in the Markdown and terminal views
+TERMINAL_TASK_COLUMNS = 6  # more per-task columns than this do not fit a terminal table
 
 
 def _number(value: float) -> str:
@@ -161,12 +165,23 @@ def task_set_heading(tasks: Sequence[TaskKey], board: ProtocolBoard) -> str:
     return f"Ranked on {names} ({len(tasks)} of the {len(full)} task/hand pairs of {board.name})"
 
 
+CANNOT_VERIFY = "cannot be: no train command recorded"
+
+
 def verified_cell(scores: EntryScores) -> str:
-    """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run."""
-    record = scores.entry.last_verification
-    if not record:
-        return "no"
-    return f"{record.get('date', '?')} ({record.get('run', '?')})"
+    """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run;
+    else whether it can be (runs whose checkpoints recorded no train command cannot be re-derived)."""
+    entry = scores.entry
+    record = entry.last_verification
+    if record:
+        how = ", re-evaluated from its checkpoint" if record.get("kind") == "re-evaluated" else ""
+        return f"{record.get('date', '?')} ({record.get('run', '?')}{how})"
+    able = entry.rederivable_runs
+    if not able:
+        return CANNOT_VERIFY
+    if len(able) < len(entry.runs):
+        return f"no; {len(able)} of {len(entry.runs)} runs can be ({', '.join(able)})"
+    return "no"
 
 
 def ranking_markdown(board: ProtocolBoard, entry_link_prefix: str = "submissions/") -> str:
@@ -187,18 +202,20 @@ def ranking_markdown(board: ProtocolBoard, entry_link_prefix: str = "submissions
     return "\n".join(parts)
 
 
-def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "submissions/") -> str:
+def reference_markdown(scores: Sequence[EntryScores], entry_link_prefix: str = "submissions/",
+                       protocol: Protocol | None = None) -> str:
     """The reference entries, unranked, with the same task columns as their own results."""
     references = reference_entries(list(scores))
     keys = all_task_keys(references)
-    header = ["Reference", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Episodes", "Verified",
-              "Links"]
+    header = ["Reference", "Obs", "IQM", "Mean", *(f"`{task_label(key)}`" for key in keys), "Tasks", "Episodes",
+              "Verified", "Links"]
     rows = []
     for entry_scores in references:
         info = entry_scores.entry.info
         method = f"[{markdown_text(info.method)}]({entry_link_prefix}{entry_scores.entry_id}/)"
         rows.append([method, entry_scores.obs_mode, interval_cell(entry_scores.iqm),
                      interval_cell(entry_scores.mean), *(_task_cell(entry_scores, key) for key in keys),
+                     coverage_text(entry_scores, protocol) if protocol else str(len(entry_scores.tasks)),
                      str(entry_scores.episodes), verified_cell(entry_scores), _links(entry_scores)])
     return markdown_table(header, rows)
 
@@ -215,8 +232,9 @@ README_INTRO = """\
 <!-- Generated from submissions/ by `handbench submit` and `handbench leaderboard --regenerate`.
      Do not edit by hand: CI regenerates this file and fails if it differs. -->
 
-Entries are kept per protocol, newest first; a protocol whose successor has entries is *legacy*: its entries
-were made under the older rules and stay valid, but are never ranked against the newer ones. Browse the tables,
+Entries are kept per protocol, newest first, and never ranked across protocols. An *open* protocol is not
+released yet: its tasks may still change, so its entries are provisional. A protocol is *legacy* once a newer
+released protocol has entries: its entries were made under the older rules and stay valid. Browse the tables,
 the interval plots and the entries' videos side by side on the page: open [index.html](index.html).
 """
 
@@ -304,9 +322,41 @@ def protocol_heading(board: ProtocolBoard) -> str:
     return f"## {board.title}"
 
 
+OPEN_NOTE = """\
+**Open protocol.** {name} is not released yet: until it is, its tasks may still change (a change re-runs the
+affected entries), so these entries are provisional{released}.
+"""
+
+
+def status_markdown(board: ProtocolBoard) -> str:
+    """What the protocol's status means for its entries (open protocols), or nothing."""
+    if board.released:
+        return ""
+    from handbench.errors import HandbenchError
+    from handbench.protocol import latest_released
+
+    try:
+        newest = latest_released()
+    except HandbenchError:  # no released protocol at all: nothing to point to
+        newest = ""
+    released = f"; {newest} is the released protocol until then" if newest and newest != board.name else ""
+    return OPEN_NOTE.format(name=board.name, released=released)
+
+
+def coverage_markdown(board: ProtocolBoard) -> str:
+    """Which of the protocol's (task, hand) pairs have results at all: partial coverage said plainly."""
+    full = protocol_task_set(board.protocol)
+    missing = unreported_pairs(list(board.scores), board.protocol)
+    if not board.scores or not missing:
+        return ""
+    return (f"Reported so far: {len(full) - len(missing)} of the {len(full)} task/hand pairs of {board.name}. No "
+            f"entry reports {', '.join(f'`{task_label(key)}`' for key in missing)} yet.\n")
+
+
 def protocol_markdown(board: ProtocolBoard) -> str:
     training_seeds = max((task.training_seeds for task in board.protocol.tasks.values()), default=1)
     parts = [protocol_heading(board) + "\n", PROTOCOL_INTRO.format(training_seeds=training_seeds)]
+    parts.extend(text for text in (status_markdown(board), coverage_markdown(board)) if text)
     methods = rank_overall(list(board.scores), board.protocol)
     if methods:
         parts.append(ranking_markdown(board))
@@ -319,7 +369,7 @@ def protocol_markdown(board: ProtocolBoard) -> str:
     if reference_entries(list(board.scores)):
         parts.append(f"### Reference ({board.name})\n")
         parts.append(README_REFERENCE)
-        parts.append(reference_markdown(board.scores))
+        parts.append(reference_markdown(board.scores, protocol=board.protocol))
     return "\n".join(parts)
 
 
@@ -363,20 +413,27 @@ def rich_table(board: ProtocolBoard, task: str | None = None):
     references = reference_entries(scores)
     ranks = overall_ranks(ranked)
     shown = [(str(ranks[s.entry_id]), s) for s in ranked] + [(REFERENCE_RANK, s) for s in references]
-    # The ranked entries' tasks only: the reference covers every task and hand, which would not fit a terminal
-    # (the caption says where to see the rest).
+    # The ranked entries' tasks only (the references may cover more), and none when they would not fit a terminal
+    # (the caption says where to see them).
     keys = all_task_keys(ranked) or all_task_keys(references)
-    hidden = len(set(all_task_keys(references)) - set(keys))
-    caption = (f"the reference's {hidden} other task/hand results: --task T or --format md" if hidden else None)
-    legacy = " (legacy: made under the older rules)" if board.legacy else ""
-    table = Table(title=f"handbench leaderboard {board.name}{legacy} (success %, 95% intervals; ranked by IQM "
-                        f"within each task set; ref: not ranked)", caption=caption)
+    if len(keys) > TERMINAL_TASK_COLUMNS:
+        keys = []
+    hidden = len(set(all_task_keys(scores)) - set(keys))
+    caption = (f"{hidden} task/hand result column(s) not shown: --task T or --format md" if hidden else None)
+    status = f" ({board.status})" if board.status else ""
+    notes = [caption] if caption else []
+    missing = unreported_pairs(scores, board.protocol)
+    if missing:
+        notes.append(f"no entry reports {len(missing)} of the {len(protocol_task_set(board.protocol))} task/hand "
+                     f"pairs yet: {', '.join(task_label(key) for key in missing)}")
+    table = Table(title=f"handbench leaderboard {board.name}{status} (success %, 95% intervals; ranked by IQM "
+                        f"within each task set; ref: not ranked)", caption="\n".join(notes) or None)
     for column in ("#", "entry", "method", "obs", "IQM", "mean", *(task_label(key) for key in keys), "seeds",
-                   "task set"):
+                   "tasks", "verified"):
         table.add_column(column)
     for rank, entry_scores in shown:
         table.add_row(rank, entry_scores.entry_id, escape(entry_scores.entry.info.method), entry_scores.obs_mode,
                       interval_cell(entry_scores.iqm), interval_cell(entry_scores.mean),
                       *(_task_cell(entry_scores, key) for key in keys), str(entry_scores.entry.training_seeds),
-                      f"{len(entry_scores.tasks)} pairs" if not entry_scores.reference else "")
+                      coverage_text(entry_scores, board.protocol), verified_cell(entry_scores))
     return table

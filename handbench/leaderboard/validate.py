@@ -403,11 +403,13 @@ def runs_by_task(runs: Sequence[RunResults]) -> dict[tuple[str, str], list[RunRe
             for key in keys}
 
 
-def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, reference: bool = False) -> None:
+def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, reference: bool = False,
+                  rerun_references: bool = True) -> None:
     """Validate each run, then what the runs of one entry must share (and must not).
 
     A method entry has one run per training seed (distinct checkpoints, at least the protocol's number); a
     reference entry holds the scripted expert's results, exactly one run per (task, hand) and no checkpoint.
+    ``rerun_references=False`` skips evaluating a sample of a reference's seeds again (the one slow check).
     """
     from handbench.leaderboard.provenance import check_entry_provenance, check_run_provenance
 
@@ -432,7 +434,7 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
         _check_training_seeds(runs, rules)
     for run in runs:
         check_run_provenance(run, reference)
-    check_entry_provenance(runs, reference, rules.name)
+    check_entry_provenance(runs, reference, rules.name, rerun_references)
 
 
 def _check_entry_kind(run: RunResults, reference: bool) -> None:

@@ -9,11 +9,15 @@ Results are reproducible to the episode across machines, so a run can be checked
 3. re-evaluate with the recorded ``handbench eval`` command;
 4. compare every episode with the stored results exactly, and report the first difference.
 
-A reference run (scripted expert, random or hold floor) has no training: step 3 and 4 only. Commands run in a
-scratch project folder (the recorded paths are relative to the project), one after the other, as subprocesses.
-Only ``handbench train`` and ``handbench eval`` commands are run; anything else in a submission is refused.
-On success the entry's ``meta.json`` records the verification (date, run, versions) and the generated files
-are rewritten, so the tables show when each entry was last verified and on which run.
+A reference run (scripted expert, random or hold floor) has no training: step 3 and 4 only, and that is a full
+re-derivation (``--run all`` does every run of a reference entry). Whoever holds a method run's checkpoint can
+re-evaluate it without retraining (``--checkpoint PATH``: its hash must be the run's): steps 3 and 4, recorded as
+a re-evaluation, not a re-derivation. Commands run in a scratch project folder (the recorded paths are relative
+to the project), one after the other, as subprocesses. Only ``handbench train`` and ``handbench eval`` commands
+are run; anything else in a submission is refused. The replayed evaluation films the first protocol seeds
+(``--videos``, which changes no result: the comparison proves it), and a stored run without videos gets them.
+On success the entry's ``meta.json`` records the verification (date, run, kind, versions) and the generated
+files are rewritten, so the tables show when each entry was last verified and on which run.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from handbench.leaderboard.submissions import (
     ENTRY_META_FILE,
     RUN_DIR_PREFIX,
     VERIFICATIONS_KEY,
+    VIDEOS_DIR,
     Entry,
     copy_videos,
     load_entry,
@@ -52,6 +57,8 @@ COMPARED_COLUMNS = ("task", "hand", "seed", "success", "success_at_end", "steps"
 ALLOWED_COMMANDS = ("train", "eval")
 PATH_OPTIONS = ("--dataset", "--out", "--checkpoint")
 RUNNER = "import sys; from handbench.cli import main; sys.argv[0] = 'handbench'; sys.exit(main())"
+VERIFY_VIDEOS = 2  # protocol seeds per task the replayed evaluation films (the page shows them side by side)
+RE_DERIVED, RE_EVALUATED = "re-derived", "re-evaluated"  # a verification record's kind
 
 
 class VerificationFailed(HandbenchError):
@@ -65,12 +72,18 @@ class Verification:
     episodes: int
     seconds: float
     work_dir: Path
-    retrained: bool = True  # False for a reference run: nothing to train, re-evaluated only
+    retrained: bool = True  # False for a reference run (nothing to train) or a given checkpoint
+    kind: str = RE_DERIVED  # RE_EVALUATED: a given checkpoint evaluated again, not retrained
+    videos: int = 0  # videos added to the stored run
 
     def describe(self) -> str:
-        steps = "demos regenerated, policy retrained, re-evaluated" if self.retrained else "re-evaluated"
+        if self.retrained:
+            steps = "demos regenerated, policy retrained, re-evaluated"
+        else:
+            steps = "checkpoint re-evaluated" if self.kind == RE_EVALUATED else "re-evaluated"
+        added = f"; {self.videos} videos added to the entry" if self.videos else ""
         return (f"verified {self.entry_id} {self.run}: all {self.episodes} episodes identical to the stored results "
-                f"({steps}; {self.seconds:.0f} s, work in {self.work_dir})")
+                f"({steps}; {self.seconds:.0f} s, work in {self.work_dir}{added})")
 
 
 def parse_command(command: str, kind: str) -> list[str]:
@@ -133,6 +146,22 @@ def accepts_option(command: str, option: str) -> bool:
     return False
 
 
+def with_option(argv: list[str], option: str, value: str) -> list[str]:
+    """``argv`` with ``option`` set to ``value`` (replaced where present, else appended)."""
+    out, skip = [], False
+    for index, token in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if token == option and index + 1 < len(argv):
+            skip = True
+            continue
+        if token.startswith(option + "="):
+            continue
+        out.append(token)
+    return [*out, option, value]
+
+
 def pin_protocol(argv: list[str], command: str, protocol: str) -> list[str]:
     """A recorded command without ``--protocol`` ran under the default protocol of its day, which is the entry's
     protocol: replay it under that protocol explicitly (today's default may be a newer one)."""
@@ -183,24 +212,70 @@ def first_difference(stored: pd.DataFrame, fresh: pd.DataFrame) -> str | None:
     return None
 
 
+def parse_runs(text: str) -> list[int] | None:
+    """``--run``: a run number, or ``all`` (None)."""
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise HandbenchError(f"--run {text!r} is not a run number (0, 1, ...) or 'all'")
+    return [int(text)]
+
+
+def verify_runs(leaderboard_dir: str | Path, entry_id: str, runs: list[int] | None = None,
+                work_dir: str | Path | None = None, checkpoint: str | Path | None = None,
+                say: Callable[[str], None] = print) -> list[Verification]:
+    """``verify_run`` for each of ``runs`` (None: every run of the entry), one after the other; every run asked
+    for must be verifiable before any work starts."""
+    entry = load_entry(leaderboard_dir, entry_id, rerun_references=False)
+    indexes = list(range(len(entry.runs))) if runs is None else runs
+    if checkpoint is not None and len(indexes) != 1:
+        raise HandbenchError("--checkpoint re-evaluates one run: give its number with --run K")
+    if checkpoint is None:
+        blocked = [index for index in indexes if 0 <= index < len(entry.runs)
+                   and f"{RUN_DIR_PREFIX}{index}" not in entry.rederivable_runs]
+        if blocked:
+            raise HandbenchError(cannot_rederive(entry, blocked))
+    results = []
+    for index in indexes:
+        where = work_dir
+        if work_dir is not None and len(indexes) > 1:  # one scratch project per run
+            where = Path(work_dir) / f"{RUN_DIR_PREFIX}{index}"
+        results.append(verify_run(leaderboard_dir, entry_id, index, where, checkpoint, say))
+    return results
+
+
+def cannot_rederive(entry: Entry, indexes: Sequence[int]) -> str:
+    names = ", ".join(f"{RUN_DIR_PREFIX}{index}" for index in indexes)
+    return (f"{entry.entry_id} {names} record{'s' if len(indexes) == 1 else ''} no train command (trained before "
+            f"handbench recorded them), so {'it' if len(indexes) == 1 else 'they'} cannot be re-derived; runs that "
+            f"can: {', '.join(run.removeprefix(RUN_DIR_PREFIX) for run in entry.rederivable_runs) or 'none'} "
+            f"(whoever holds a run's checkpoint can re-evaluate it: --checkpoint PATH)")
+
+
 def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, work_dir: str | Path | None = None,
-               say: Callable[[str], None] = print) -> Verification:
-    """Re-derive run ``run_index`` of an entry and compare it episode by episode; raises ``VerificationFailed``
-    naming the first difference. On success, records the verification and regenerates the leaderboard files."""
-    entry = load_entry(leaderboard_dir, entry_id)
+               checkpoint: str | Path | None = None, say: Callable[[str], None] = print) -> Verification:
+    """Re-derive run ``run_index`` of an entry (or, with ``checkpoint``, re-evaluate that file, whose hash must be
+    the run's) and compare it episode by episode; raises ``VerificationFailed`` naming the first difference. On
+    success, adds the replay's videos to a stored run that has none, records the verification and regenerates the
+    leaderboard files."""
+    entry = load_entry(leaderboard_dir, entry_id, rerun_references=False)  # the replay re-runs every seed
     if not 0 <= run_index < len(entry.runs):
         raise HandbenchError(f"entry {entry_id} has runs 0..{len(entry.runs) - 1}; --run {run_index} is not one")
     run = entry.runs[run_index]
     run_name = f"{RUN_DIR_PREFIX}{run_index}"
     commands = meta_commands(run.meta)
     protocol = str(entry.meta.get("protocol", ""))
-    if not entry.reference and "train" not in commands:
-        able = [f"{index}" for index, other in enumerate(entry.runs) if "train" in meta_commands(other.meta)]
-        raise HandbenchError(f"{entry_id} {run_name} records no train command (its checkpoint was trained before "
-                             f"handbench recorded them), so it cannot be re-derived; runs that can: "
-                             f"{', '.join(able) or 'none'}")
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint).absolute()
+        _check_checkpoint(entry, run, checkpoint)
+    elif run_name not in entry.rederivable_runs:
+        raise HandbenchError(cannot_rederive(entry, [run_index]))
     eval_argv = pin_protocol(parse_command(commands.get("eval", ""), "eval"), "eval", protocol)
-    train_argv = None if entry.reference else parse_command(commands["train"], "train")
+    if checkpoint is not None:
+        eval_argv = with_option(eval_argv, "--checkpoint", str(checkpoint))
+    if option_value(eval_argv, "--videos") is None:
+        eval_argv = [*eval_argv, "--videos", str(VERIFY_VIDEOS)]
+    train_argv = None if entry.reference or checkpoint is not None else parse_command(commands["train"], "train")
     out = option_value(eval_argv, "--out")
     if out is None:
         raise HandbenchError(f"{run.source}: the recorded eval command has no --out; cannot find its results")
@@ -214,22 +289,40 @@ def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, w
     results = work / out
     if results.exists():
         shutil.rmtree(results)  # never resume from an earlier attempt's episodes
-    say("re-evaluating with the recorded eval command")
+    say("re-evaluating with the recorded eval command" + (f" on {checkpoint}" if checkpoint else ""))
     run_handbench(eval_argv, work, log, say)
     fresh = load_results_dir(results)
     difference = first_difference(run.episodes, fresh.episodes)
     if difference:
-        raise VerificationFailed(f"{entry_id} {run_name} differs from its re-derivation: {difference} "
+        raise VerificationFailed(f"{entry_id} {run_name} differs from its "
+                                 f"{'re-evaluation' if checkpoint else 're-derivation'}: {difference} "
                                  f"(work kept in {work})")
     stored_dir = submissions_dir(leaderboard_dir) / entry_id / run_name
-    if not (stored_dir / "videos").exists():
+    videos = 0
+    if not (stored_dir / VIDEOS_DIR).exists():
         copy_videos(results, stored_dir)  # the same episodes, filmed
-    record_verification(leaderboard_dir, entry, run_name, len(fresh.episodes))
+        videos = len(list((stored_dir / VIDEOS_DIR).glob("*.mp4"))) if (stored_dir / VIDEOS_DIR).exists() else 0
+    kind = RE_EVALUATED if checkpoint is not None else RE_DERIVED
+    record_verification(leaderboard_dir, entry, run_name, len(fresh.episodes), kind)
     from handbench.leaderboard.generate import regenerate
 
     regenerate(leaderboard_dir)
     return Verification(entry_id, run_name, len(fresh.episodes), time.monotonic() - started, work,
-                        retrained=train_argv is not None)
+                        retrained=train_argv is not None, kind=kind, videos=videos)
+
+
+def _check_checkpoint(entry: Entry, run: RunResults, checkpoint: Path) -> None:
+    from handbench.evaluation.policies import file_hash
+
+    if entry.reference:
+        raise HandbenchError(f"{entry.entry_id} is a reference entry: its policy has no checkpoint; verify it "
+                             f"without --checkpoint")
+    if not checkpoint.is_file():
+        raise HandbenchError(f"--checkpoint {checkpoint} is not a file; give the run's policy.pt")
+    found = file_hash(checkpoint)
+    if found != run.checkpoint_hash:
+        raise HandbenchError(f"--checkpoint {checkpoint} hashes {found}, but the run evaluated checkpoint "
+                             f"{run.checkpoint_hash}; give that run's own checkpoint")
 
 
 def _retrain(run: RunResults, train_argv: list[str], work: Path, log: Path, say: Callable[[str], None]) -> None:
@@ -261,7 +354,8 @@ def _retrain(run: RunResults, train_argv: list[str], work: Path, log: Path, say:
     run_handbench(train_argv, work, log, say)
 
 
-def record_verification(leaderboard_dir: str | Path, entry: Entry, run_name: str, episodes: int) -> None:
+def record_verification(leaderboard_dir: str | Path, entry: Entry, run_name: str, episodes: int,
+                        kind: str = RE_DERIVED) -> None:
     import mujoco
 
     import handbench
@@ -270,7 +364,7 @@ def record_verification(leaderboard_dir: str | Path, entry: Entry, run_name: str
     meta = json.loads(path.read_text())
     records = meta.get(VERIFICATIONS_KEY) if isinstance(meta.get(VERIFICATIONS_KEY), list) else []
     records.append({"date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(), "run": run_name,
-                    "episodes": episodes, "handbench_version": handbench.__version__,
+                    "kind": kind, "episodes": episodes, "handbench_version": handbench.__version__,
                     "mujoco_version": mujoco.__version__})
     meta[VERIFICATIONS_KEY] = records
     atomic_write_text(path, json.dumps(meta, indent=2) + "\n")
