@@ -937,7 +937,7 @@ def test_a_replaced_entry_keeps_the_videos_and_verifications_of_its_unchanged_ru
     assert outdated_files(board) == []
 
 
-def test_an_open_protocol_is_marked_and_the_released_one_stays_current(tmp_path, board, monkeypatch):
+def test_an_open_protocol_is_marked_and_the_released_one_stays_current(tmp_path, board, monkeypatch, capsys):
     """Entries of an open (unreleased) protocol are provisional and say so; the released protocol's entries are not
     legacy until a newer *released* protocol has entries. Which of the protocol's pairs nobody reports is listed."""
     import dataclasses
@@ -969,6 +969,11 @@ def test_an_open_protocol_is_marked_and_the_released_one_stays_current(tmp_path,
     assert '<h2 class="open">Protocol hb-v9 (open:' in page and '<p class="status"><b>Open protocol.</b>' in page
     assert '<a href="#hb-v9">hb-v9 (open)</a> · <a href="#hb-v1">hb-v1</a>' in page
     assert outdated_files(board) == []
+    capsys.readouterr()
+    assert main(["leaderboard", "--leaderboard-dir", str(board)]) == 0  # the newest protocol, and where the rest is
+    printed = capsys.readouterr().out
+    assert "handbench leaderboard hb-v9 (open: not released yet" in " ".join(printed.split())
+    assert "also on the leaderboard: hb-v1 (released); show one with --protocol NAME" in printed
 
 
 def test_verification_records_are_shown_only_when_well_formed(tmp_path, board):

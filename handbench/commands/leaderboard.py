@@ -113,4 +113,8 @@ def run(args: argparse.Namespace) -> int:
         if not console.is_terminal:  # piped: no terminal width to respect, keep rows unwrapped
             console = Console(width=200)
         console.print(rich_table(board, task=args.task))
+        others = [f"{other.name} ({other.status or 'released'})" for other in leaderboard.boards
+                  if other.scores and other.name != board.name]
+        if others:
+            print(f"also on the leaderboard: {', '.join(others)}; show one with --protocol NAME")
     return 0

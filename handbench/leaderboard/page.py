@@ -50,6 +50,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .missing { width: 160px; color: #777; font-size: 12px; }
 img.plot { max-width: 100%; border: 1px solid #eee; }
 .scroll { overflow-x: auto; }
+.tasks { display: flex; flex-wrap: wrap; gap: 0 2em; } .tasks h4 { margin: 0.8em 0 0; }
 """
 
 # Sort a table by the clicked column: numbers (data-sort) numerically, text alphabetically; click again to reverse.
@@ -169,9 +170,9 @@ def task_tables(board: ProtocolBoard) -> str:
                         _cell(spread, score.seed_std, numeric=True) +
                         _cell(str(score.training_seeds), score.training_seeds, numeric=True) +
                         _cell(f"{score.mean_return:.2f}", score.mean_return, numeric=True) + "</tr>")
-        parts.append(f"<h4>{_e(task_label(key))}</h4>\n" + _sortable_table(
-            ["#", "Method", "Obs", "Success % [Wilson 95%]", "± seeds", "Seeds", "Mean return"], rows))
-    return "\n".join(parts)
+        parts.append(f'<div class="task"><h4>{_e(task_label(key))}</h4>\n' + _sortable_table(
+            ["#", "Method", "Obs", "Success % [Wilson 95%]", "± seeds", "Seeds", "Mean return"], rows) + "</div>")
+    return '<div class="tasks">' + "\n".join(parts) + "</div>"
 
 
 def video_for(scores: EntryScores, key: TaskKey, seed: int) -> tuple[str | None, bool | None, str]:
