@@ -6,9 +6,8 @@ choose_gl_backend()
 with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by the CLI and doctor, not a crash here
     import mujoco  # noqa: F401
 
-__version__ = "0.1.0"
-
 from handbench.registry import make, make_env, register_envs, register_task, task_names  # noqa: E402
+from handbench.version import __version__  # noqa: E402
 
 register_envs()
 

@@ -35,13 +35,13 @@ def interrupted_message(command: str, exc: KeyboardInterrupt) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import handbench
     import handbench.commands as commands
+    from handbench.version import __version__
 
     parser = OneLineParser(
         prog="handbench", description="Imitation-learning benchmark for dexterous robot hands in MuJoCo."
     )
-    parser.add_argument("--version", action="version", version=f"handbench {handbench.__version__}")
+    parser.add_argument("--version", action="version", version=f"handbench {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{commands.__name__}.{module_info.name}")

@@ -12,9 +12,8 @@ A physics failure (MuJoCo flags an unstable state and resets the simulation, see
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -22,65 +21,61 @@ import mujoco
 import numpy as np
 
 from handbench.errors import HandbenchError
-from handbench.hands import BoundHand, get_hand
-from handbench.scene import MAX_RENDER_SIZE, STANDARD_CAMERAS, make_scene
-from handbench.task import Task
+from handbench.expert import Expert
+from handbench.hands import BoundHand, HandSpec
+from handbench.scene import MAX_RENDER_SIZE, STANDARD_CAMERAS
+from handbench.task import OBS_MODES, EpisodeParams, Task
 
-OBS_MODES = ("state", "pixels")
 DEFAULT_IMAGE_SIZE = (96, 96)
 # MuJoCo warnings that mean the simulation became unstable; on each, mj_step resets the state to the
 # model's defaults (sim time jumps back to ~0) and carries on, so an episode must end there.
 PHYSICS_WARNINGS = (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
                     mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADCTRL)
 
-
-@functools.lru_cache(maxsize=32)
-def compiled_model(task_name: str, hand_name: str, version: int | None = None) -> tuple[mujoco.MjModel, str]:
-    """Compile a task scene once per process; returns the model and its content hash."""
-    from handbench.registry import get_task_class
-
-    spec = make_scene(get_hand(hand_name))
-    get_task_class(task_name, version)().build(spec)
-    model = spec.compile()
-    return model, model_hash(model)
+__all__ = ["DEFAULT_IMAGE_SIZE", "OBS_MODES", "PHYSICS_WARNINGS", "Episode", "HandEnv"]
 
 
-def model_hash(model: mujoco.MjModel) -> str:
-    """sha256 of the binary compiled model (first 16 hex digits): any change to physics or geometry changes it.
+@dataclass(frozen=True)
+class Episode:
+    """The current episode: its seed and its parameters, the one place they are held."""
 
-    The binary includes the file paths the model was loaded from; hands load their mesh and texture files
-    under relative names (see ``handbench.hands.shadow``), so the hash does not depend on the machine."""
-    buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
-    mujoco.mj_saveModel(model, None, buffer)
-    return hashlib.sha256(buffer.tobytes()).hexdigest()[:16]
+    seed: int | None
+    params: EpisodeParams
 
 
 class HandEnv(gym.Env):
+    """One task (one version) with one hand. Build it with :func:`handbench.make_env` or ``gymnasium.make``: the
+    registry compiles (and caches) the scene and hands the env what it runs; the env only copies the model,
+    because tasks change some of its fields per episode (``Task.model_fields``, restored before each episode).
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(
         self,
-        task: str,
-        hand: str = "hb16",
+        task: Task,
+        hand: HandSpec,
+        model: mujoco.MjModel,
+        model_hash: str,
         obs_mode: str = "state",
         cameras: Sequence[str] | None = None,
         image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE,
         render_mode: str | None = None,
         render_size: tuple[int, int] = (240, 320),
-        version: int | None = None,
     ) -> None:
-        from handbench.registry import get_task_class
-
         if obs_mode not in OBS_MODES:
             raise HandbenchError(f"unknown observation mode {obs_mode!r}; valid: {', '.join(OBS_MODES)}")
-        self.task: Task = get_task_class(task, version)()
-        self.hand_spec = get_hand(hand)
-        base_model, self.model_hash = compiled_model(self.task.name, hand, self.task.version)
-        self.model = copy.copy(base_model)  # tasks may resize or reweigh objects per episode
+        if obs_mode not in task.obs_modes:
+            raise HandbenchError(f"task {task.name} has no observation mode {obs_mode!r}; valid: "
+                                 f"{', '.join(task.obs_modes)}")
+        self.task = task
+        self.hand_spec = hand
+        self.model_hash = model_hash
+        self._base_model = model
+        self.model = copy.copy(model)  # tasks change some fields per episode; the base stays as compiled
         self.data = mujoco.MjData(self.model)
-        self.hand = BoundHand(self.hand_spec, self.model)
+        self.hand = BoundHand(hand, self.model)
         self.task.bind(self.model, self.hand)
-        self._base_model = base_model
         self.obs_mode = obs_mode
         self.cameras = tuple(cameras) if cameras is not None else STANDARD_CAMERAS[:2]
         valid_cameras = [self.model.camera(i).name for i in range(self.model.ncam)]
@@ -104,9 +99,7 @@ class HandEnv(gym.Env):
         self._action_shape = (len(self.hand.ctrl_low),)  # checked every step; the space's property is slower
         self.action_space = gym.spaces.Box(self.hand.ctrl_low.astype(np.float32),
                                            self.hand.ctrl_high.astype(np.float32), dtype=np.float32)
-        self.data.qpos[:] = self.model.qpos0
-        mujoco.mj_forward(self.model, self.data)
-        env_dim = self.task.environment_state(self.data).shape[0]
+        env_dim = self.task.state_size
         spaces: dict[str, gym.Space] = {
             "agent_pos": gym.spaces.Box(-np.inf, np.inf, (2 * len(hand_qpos),), np.float32),
             "tactile": gym.spaces.Box(0.0, np.inf, (len(self.hand.touch_adr),), np.float32),
@@ -119,25 +112,23 @@ class HandEnv(gym.Env):
             })
         self.observation_space = gym.spaces.Dict(spaces)
         self.home_ctrl = self._home_ctrl()
-        self.episode_seed: int | None = None
-        self.episode_params: dict[str, Any] = {}
+        self.episode: Episode | None = None
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.episode_seed = seed
-        self._restore_model_params()
+        self._restore_model_fields()
         mujoco.mj_resetData(self.model, self.data)
         self.set_hand_home()
         self.data.ctrl[:] = self.home_ctrl
-        params = self.task.sample(self.np_random)
-        self.task.set_params(params)
-        self.task.apply(self.data, params)
-        self.episode_params = params
+        self.episode = Episode(seed, self.task.sample(self.np_random))
+        self.task.start_episode(self.data, self.episode.params)
         mujoco.mj_forward(self.model, self.data)
         return self._observation(), {"is_success": False}
 
     def step(self, action):
+        if self.episode is None:
+            raise HandbenchError("call reset() before step()")
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self._action_shape:
             raise HandbenchError(f"action has shape {action.shape}; expected {self._action_shape}")
@@ -231,12 +222,24 @@ class HandEnv(gym.Env):
         wrist = self.model.qpos0[self.hand.wrist_qpos]
         return self.hand.action(wrist, self.hand.synergy("open", 0.0))
 
-    def _restore_model_params(self) -> None:
-        """Undo per-episode model changes so an episode never depends on the previous one."""
-        base = self._base_model
-        for field in ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia",
-                      "geom_friction", "dof_damping", "body_pos", "geom_rgba"):
-            getattr(self.model, field)[:] = getattr(base, field)
+    def _restore_model_fields(self) -> None:
+        """Undo the task's per-episode model changes (its declared ``model_fields``), so an episode never
+        depends on the previous one."""
+        for name in self.task.model_fields:
+            getattr(self.model, name)[:] = getattr(self._base_model, name)
+
+    # ------------------------------------------------------------------ episode
+    @property
+    def episode_seed(self) -> int | None:
+        return None if self.episode is None else self.episode.seed
+
+    def make_expert(self, seed: int, action_noise: float = 0.0) -> Expert:
+        """The task's scripted expert for the current episode (after ``reset(seed=seed)``): it gets the task,
+        the hand, the sim data and the episode's parameters. ``action_noise`` is Gaussian noise as a fraction
+        of each actuator's range. Raises :class:`HandbenchError` before the first reset."""
+        if self.episode is None:
+            raise HandbenchError("call reset() before make_expert()")
+        return self.task.expert(self.task, self.hand, self.data, self.episode.params, seed, action_noise)
 
     def set_hand_home(self) -> None:
         """Put the hand at its home pose with fingers open (used by ``reset``)."""

@@ -8,20 +8,15 @@ grasp site and a finger synergy, and returns absolute joint targets through the 
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import mujoco
 import numpy as np
 
+from handbench.hands import BoundHand
 from handbench.seeding import stream_rng
 
-if TYPE_CHECKING:
-    from handbench.env import HandEnv
-
-
-def expert_version(env: HandEnv) -> int:
-    """The version of the scripted expert this env's task uses with this env's hand."""
-    return int(type(env.task.make_expert(env, 0)).version)
+TaskT = TypeVar("TaskT")  # the task class an expert is written for (``class LiftCubeExpert(Expert[LiftCube])``)
 
 
 class WristMotion:
@@ -59,14 +54,24 @@ class WristMotion:
         return max(dist - step_limit, 0.0) + angle
 
 
-class Expert(abc.ABC):
-    """Base class of scripted experts; also a valid evaluation Policy (``reset`` / ``act``)."""
+class Expert(abc.ABC, Generic[TaskT]):
+    """Base class of scripted experts; also a valid evaluation Policy (``reset`` / ``act``).
+
+    An expert sees exactly what an episode gives it: the task (its state accessors), the hand, the sim data
+    and the episode's parameters, nothing more. ``reset()`` starts the episode and always runs before the
+    first action (``act`` calls it when the caller did not); subclasses put their per-episode setup in
+    :meth:`on_reset`. Its random stream (strategy, then action noise) derives from the episode seed only.
+    """
 
     version: ClassVar[int] = 0
     strategies: ClassVar[tuple[str, ...]] = ("default",)
 
-    def __init__(self, env: HandEnv, seed: int, action_noise: float = 0.0) -> None:
-        self.env = env
+    def __init__(self, task: TaskT, hand: BoundHand, data: mujoco.MjData, params: Any, seed: int,
+                 action_noise: float = 0.0) -> None:
+        self.task = task
+        self.hand = hand
+        self.data = data
+        self.params = params  # the episode's EpisodeParams (frozen)
         self.seed = int(seed)
         self.action_noise = float(action_noise)
         # A stream separate from the task's, so expert choices never change the initial state.
@@ -74,28 +79,29 @@ class Expert(abc.ABC):
         self.strategy = self.strategies[int(self.rng.integers(len(self.strategies)))]
         self.phase = "start"
         self.phase_steps = 0
-
-    @property
-    def hand(self):
-        return self.env.hand
-
-    @property
-    def data(self) -> mujoco.MjData:
-        return self.env.data
+        self._started = False
 
     def goto(self, phase: str) -> None:
         self.phase = phase
         self.phase_steps = 0
 
     def reset(self) -> None:
+        """Start the episode from the current state (phase ``start``, then :meth:`on_reset`)."""
         self.phase = "start"
         self.phase_steps = 0
+        self.on_reset()
+        self._started = True
+
+    def on_reset(self) -> None:
+        """Per-episode setup from the initial state (e.g. where the wrist starts); override it, not reset."""
 
     @abc.abstractmethod
     def plan(self) -> np.ndarray:
         """The noiseless action for the current state."""
 
     def act(self, observation: Any = None) -> np.ndarray:
+        if not self._started:
+            self.reset()
         action = self.plan()
         self.phase_steps += 1
         if self.action_noise > 0:

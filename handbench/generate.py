@@ -18,7 +18,6 @@ from typing import Any
 import mujoco
 import numpy as np
 
-import handbench
 from handbench.atomic import atomic_write_text, ensure_writable_dir, removed_if_empty_on_error
 from handbench.dataset import (
     FORMAT_VERSION,
@@ -33,7 +32,6 @@ from handbench.dataset import (
 )
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES, HandEnv
 from handbench.errors import HandbenchError, unknown_choice
-from handbench.expert import expert_version
 from handbench.hands import HANDS
 from handbench.locking import output_lock
 from handbench.parallel import WorkerPool, cluster_address, probe_address
@@ -41,7 +39,8 @@ from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
 from handbench.registry import env_id, get_task_class, make_env
 from handbench.rollout import EpisodeDriver, EpisodeRequest, run_lanes
 from handbench.seeding import EVAL_SEED_BASE, demo_seeds
-from handbench.task import Task, params_to_attrs
+from handbench.task import Task
+from handbench.version import __version__
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
             observations.setdefault(key, []).append(value)
     return Episode(
         seed=int(seed), success=trace.success_at_end, strategy=trace.strategy, action_noise=float(action_noise),
-        episode_params=params_to_attrs(trace.episode_params),
+        episode_params=trace.episode_params,
         actions=np.asarray(trace.actions, dtype=np.float32).reshape(len(trace.actions), -1),
         observations={key: np.stack(values) for key, values in observations.items()},
         rewards=np.asarray(trace.rewards, dtype=np.float32),
@@ -97,7 +96,7 @@ def run_expert_episode(env: HandEnv, seed: int, action_noise: float = 0.0, recor
 
 def expert_driver(action_noise: float = 0.0) -> EpisodeDriver:
     """The scripted expert in the rollout engine: built per episode from the env and the seed."""
-    return EpisodeDriver(lambda env, seed: env.task.make_expert(env, seed, action_noise), 1)
+    return EpisodeDriver(lambda env, seed: env.make_expert(seed, action_noise), 1)
 
 
 def expert_request(env: HandEnv, seed: int, record: bool) -> EpisodeRequest:
@@ -173,11 +172,11 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
     return DatasetHeader(
         task=task.name, task_version=int(task.version), hand=config.env.hand,
         env_name=env_id(task.name, config.env.hand, task.version),
-        expert_version=expert_version(env), model_hash=env.model_hash,
+        expert_version=int(task.expert.version), model_hash=env.model_hash,
         obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
         image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
         action_noise=float(config.action_noise), protocol=config.protocol,
-        handbench_version=handbench.__version__, mujoco_version=mujoco.__version__, failed_seeds=failed_seeds,
+        handbench_version=__version__, mujoco_version=mujoco.__version__, failed_seeds=failed_seeds,
         action_low=env.action_space.low.tolist(), action_high=env.action_space.high.tolist(),
     )
 

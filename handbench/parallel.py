@@ -47,7 +47,7 @@ def resolve_workers(requested: int | None, items: int, cluster: bool = False) ->
 
 def worker_env_vars(threads: int = 1) -> dict[str, str]:
     """Environment of every Ray worker: headless GL, thread counts, and the driver's import path."""
-    import handbench  # noqa: F401  (chooses MUJOCO_GL)
+    import handbench.rendering  # noqa: F401  (importing handbench chooses MUJOCO_GL)
 
     path = [os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)]]
     env = {
@@ -232,7 +232,7 @@ class _RemoteWorker:
     """The Ray actor around a worker object: thread limit, then method calls by name."""
 
     def __init__(self, worker_class: type, args: tuple, threads: int) -> None:
-        import handbench  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads, registers tasks)
+        import handbench.rendering  # noqa: F401  (importing handbench sets MUJOCO_GL before MuJoCo loads)
 
         self.threads = threads
         limit_threads(threads)

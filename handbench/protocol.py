@@ -169,7 +169,6 @@ def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
 
     This is what an unreleased manifest must equal. A released protocol is never rebuilt (see
     :func:`check_released`)."""
-    from handbench.env import OBS_MODES
     from handbench.hands import HANDS
     from handbench.registry import get_task_class, task_names
 
@@ -179,7 +178,7 @@ def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
         cls = get_task_class(task_name)
         tasks[task_name] = TaskProtocol(
             task=task_name, task_version=int(cls.version), episode_steps=int(cls.max_episode_steps),
-            success_rule=str(cls.success_rule), obs_modes=tuple(getattr(cls, "obs_modes", OBS_MODES)),
+            success_rule=str(cls.success_rule), obs_modes=tuple(cls.obs_modes),
             hands=tuple(HANDS), eval_seeds=seeds, training_seeds=TRAINING_SEEDS)
     description = (f"handbench evaluation protocol {name}: {EVAL_EPISODES} eval seeds per task from "
                    f"{EVAL_SEED_BASE}, episode ends on success or after episode_steps, "
@@ -193,7 +192,6 @@ def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
 def check_released(protocol: Protocol) -> list[str]:
     """What no longer holds for a released protocol: each (task, version) it pins must still be registered
     with the same episode length, success rule and observation modes. Empty when all is well."""
-    from handbench.env import OBS_MODES
     from handbench.registry import get_task_class, task_versions
 
     problems = []
@@ -204,7 +202,7 @@ def check_released(protocol: Protocol) -> list[str]:
                             f"{', '.join(f'v{v}' for v in versions) or 'none'})")
             continue
         cls = get_task_class(name, entry.task_version)
-        now = (int(cls.max_episode_steps), str(cls.success_rule), tuple(getattr(cls, "obs_modes", OBS_MODES)))
+        now = (int(cls.max_episode_steps), str(cls.success_rule), tuple(cls.obs_modes))
         if now != (entry.episode_steps, entry.success_rule, entry.obs_modes):
             problems.append(f"{name} v{entry.task_version} changed: (episode_steps, success_rule, obs_modes) "
                             f"is {now} in the code, {(entry.episode_steps, entry.success_rule, entry.obs_modes)} "

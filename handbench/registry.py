@@ -7,6 +7,9 @@ reproducible: a protocol pins each task's version and the evaluator builds exact
 Each (task, hand, version) gets the gymnasium id ``handbench/<task>-<hand>-v<version>``, for example
 ``handbench/lift-cube-hb16-v0``, with the task's episode length as ``max_episode_steps``. A task defined
 outside the package is added with :func:`register_task`.
+
+The registry is also where envs are made: it compiles each (task, version, hand) scene once per process,
+caches the model and its hash, and hands them to :class:`~handbench.env.HandEnv` (:func:`make_env`).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import pkgutil
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 
+from handbench.env import HandEnv
 from handbench.errors import HandbenchError, unknown_choice
-from handbench.hands import HANDS
+from handbench.hands import HANDS, get_hand
+from handbench.scene import make_scene, model_hash
 from handbench.task import Task
 
 
@@ -42,6 +48,7 @@ def _registry() -> dict[str, dict[int, type[Task]]]:
 def _add(registry: dict[str, dict[int, type[Task]]], cls: type[Task], source: str) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise HandbenchError(f"{source}: {cls!r} is not a Task subclass")
+    cls.check_contract()
     versions = registry.setdefault(cls.name, {})
     if cls.version in versions and versions[cls.version] is not cls:
         raise HandbenchError(f"{source}: task {cls.name} v{cls.version} is registered twice "
@@ -103,15 +110,30 @@ def register_envs() -> None:
                              max_episode_steps=task_cls.max_episode_steps)
 
 
-def make_env(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any):
-    """A :class:`~handbench.env.HandEnv` for ``task`` (at ``version``, newest by default) and ``hand``,
-    without gymnasium's wrappers; ``kwargs`` go to HandEnv (obs_mode, cameras, image_size, render_mode, ...)."""
-    from handbench.env import HandEnv
+def compiled_model(task: str, hand: str, version: int | None = None) -> tuple[mujoco.MjModel, str]:
+    """The compiled scene of ``task`` (at ``version``, newest by default) with ``hand``, and its hash.
 
-    get_task_class(task, version)
+    Compiled once per process; treat the model as read-only (envs copy it)."""
+    cls = get_task_class(task, version)
     if hand not in HANDS:
         raise unknown_choice("hand", hand, HANDS)
-    return HandEnv(task, hand, version=version, **kwargs)
+    return _compile(cls, hand)
+
+
+@functools.lru_cache(maxsize=64)
+def _compile(cls: type[Task], hand: str) -> tuple[mujoco.MjModel, str]:
+    spec = make_scene(get_hand(hand))
+    cls().build(spec)
+    model = spec.compile()
+    return model, model_hash(model)
+
+
+def make_env(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any) -> HandEnv:
+    """A :class:`~handbench.env.HandEnv` for ``task`` (at ``version``, newest by default) and ``hand``,
+    without gymnasium's wrappers; ``kwargs`` go to HandEnv (obs_mode, cameras, image_size, render_mode, ...).
+    Raises :class:`HandbenchError` naming the valid choices for an unknown task, version or hand."""
+    model, digest = compiled_model(task, hand, version)
+    return HandEnv(get_task_class(task, version)(), get_hand(hand), model, digest, **kwargs)
 
 
 def make(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any) -> gym.Env:

@@ -16,9 +16,9 @@ import numpy as np
 
 from handbench.atomic import atomic_path
 from handbench.dataset import DatasetHeader, DemoDataset, Episode, camera_of, image_key, write_dataset
-from handbench.env import HandEnv, compiled_model
+from handbench.env import HandEnv
 from handbench.errors import HandbenchError
-from handbench.registry import make_env
+from handbench.registry import compiled_model, make_env
 from handbench.scene import MAX_RENDER_SIZE
 
 

@@ -190,7 +190,7 @@ def _start(lane: int, env: HandEnv, driver: LaneDriver, request: EpisodeRequest)
     started = time.perf_counter()
     trace = EpisodeTrace(seed=int(request.seed))
     observation, _ = env.reset(seed=int(request.seed))
-    trace.episode_params = dict(env.episode_params)
+    trace.episode_params = env.episode.params.to_attrs()
     if request.video is not None:
         trace.frames.append(env.render_camera(*request.video))
     tic = time.perf_counter()

@@ -6,6 +6,7 @@ table height (z = 0 is the table top), lighting, physics options and camera name
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import mujoco
@@ -44,6 +45,16 @@ def make_scene(hand: HandSpec) -> mujoco.MjSpec:
     world.add_camera(name="side", pos=[0.65, 0.05, 0.3], xyaxes=look_at([0.65, 0.05, 0.3], [0, 0.02, 0.08]),
                      fovy=45)
     return spec
+
+
+def model_hash(model: mujoco.MjModel) -> str:
+    """sha256 of the binary compiled model (first 16 hex digits): any change to physics or geometry changes it.
+
+    The binary includes the file paths the model was loaded from; hands load their mesh and texture files
+    under relative names (see ``handbench.hands.shadow``), so the hash does not depend on the machine."""
+    buffer = np.zeros(mujoco.mj_sizeModel(model), dtype=np.uint8)
+    mujoco.mj_saveModel(model, None, buffer)
+    return hashlib.sha256(buffer.tobytes()).hexdigest()[:16]
 
 
 def look_at(position, target) -> list[float]:

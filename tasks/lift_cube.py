@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -12,7 +12,7 @@ from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
 from handbench.rewards import Term
 from handbench.scene import add_free_box, bind_free_object, set_body_mass, set_box_half_size
-from handbench.task import StepScore, Task
+from handbench.task import EpisodeParams, StepScore, Task
 
 LIFT_HEIGHT = 0.10
 HOLD_STEPS = 10
@@ -20,6 +20,14 @@ GRASP_HEIGHT = 0.004  # grasp site this far above the cube centre when the finge
 CLOSE_STEPS = 8
 SETTLE_TOLERANCE = 0.005  # the wrist servo lags the command; close only once the hand is really there
 SETTLE_TIMEOUT = 16  # ... or once it has stopped getting closer (it rests on the cube)
+
+
+@dataclass(frozen=True)
+class CubeParams(EpisodeParams):
+    cube_xy: np.ndarray  # (2,) m, cube centre on the table
+    cube_yaw: float  # rad
+    cube_half_size: float  # m
+    cube_mass: float  # kg
 
 
 class LiftCube(Task):
@@ -36,6 +44,9 @@ class LiftCube(Task):
         Term("success", 5.0, "1 on success"),
     )
     max_episode_steps = 100
+    state_size = 14  # cube pose (7), velocity (6), half size
+    params_type = CubeParams
+    model_fields = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")  # cube size and mass
 
     def build(self, spec: mujoco.MjSpec) -> None:
         add_free_box(spec, "cube", 0.025, rgba=[0.85, 0.25, 0.2, 1], mass=0.1)
@@ -45,19 +56,19 @@ class LiftCube(Task):
         cube = bind_free_object(model, "cube")
         self.cube_body, self.cube_geom, self.cube_qpos, self.cube_qvel = cube.body, cube.geom, cube.qpos, cube.qvel
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {
-            "cube_xy": rng.uniform([-0.10, -0.06], [0.10, 0.08]),
-            "cube_yaw": float(rng.uniform(-np.pi / 4, np.pi / 4)),
-            "cube_half_size": float(rng.uniform(0.022, 0.028)),
-            "cube_mass": float(rng.uniform(0.05, 0.2)),
-        }
+    def sample(self, rng: np.random.Generator) -> CubeParams:
+        return CubeParams(
+            cube_xy=rng.uniform([-0.10, -0.06], [0.10, 0.08]),
+            cube_yaw=float(rng.uniform(-np.pi / 4, np.pi / 4)),
+            cube_half_size=float(rng.uniform(0.022, 0.028)),
+            cube_mass=float(rng.uniform(0.05, 0.2)),
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
-        half = params["cube_half_size"]
+    def apply(self, data: mujoco.MjData, params: CubeParams) -> None:
+        half = params.cube_half_size
         set_box_half_size(self.model, self.cube_geom, half)
-        set_body_mass(self.model, self.cube_body, params["cube_mass"])
-        data.qpos[self.cube_qpos] = [*params["cube_xy"], half, *yaw_quat(params["cube_yaw"])]
+        set_body_mass(self.model, self.cube_body, params.cube_mass)
+        data.qpos[self.cube_qpos] = [*params.cube_xy, half, *yaw_quat(params.cube_yaw)]
         self.start_height = half
         self.hold_steps = 0
 
@@ -77,16 +88,13 @@ class LiftCube(Task):
         gained = cube[2] - self.start_height
         self.hold_steps = self.hold_steps + 1 if self.lifted(data, gained) else 0
         success = self.hold_steps >= HOLD_STEPS
-        touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))
+        touching = float(np.sum(self.hand.digit_touch(data) > 0.01))
         return self.step_score({
             "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - cube)),
             "grasp": rewards.contact(touching, 0.5),
             "lift": rewards.progress(gained, LIFT_HEIGHT),
             "success": rewards.flag(success),
         }, success)
-
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
-        return LiftCubeExpert(env, seed, action_noise)
 
 
 class LiftCubeV1(rules.HeldObjectTask, LiftCube):
@@ -101,7 +109,7 @@ class LiftCubeV1(rules.HeldObjectTask, LiftCube):
         return gained >= LIFT_HEIGHT and self.held(data, self.cube_geom, self.cube_qvel, self.cube_position(data))
 
 
-class LiftCubeExpert(Expert):
+class LiftCubeExpert(Expert["LiftCube"]):
     """Top-down power grasp. Strategy picks which pair of cube faces the fingers close on."""
 
     version = 1  # v1: grasps where the hand's power grasp cages the cube (HandSpec.power_grasp_offset)
@@ -109,12 +117,11 @@ class LiftCubeExpert(Expert):
     # Hold the cube where the hand's power grasp cages it (HandSpec.power_grasp_offset).
     use_power_grasp_offset = True
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
         self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
 
     def _grasp_yaw(self) -> float:
-        yaw = float(self.env.episode_params["cube_yaw"])
+        yaw = float(self.params.cube_yaw)
         if self.strategy == "grasp-front-back":
             return yaw
         # A quarter turn either way grasps the same pair of faces; take the one inside the wrist's range.
@@ -126,10 +133,8 @@ class LiftCubeExpert(Expert):
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
-            self.reset() if not hasattr(self, "motion") else None
             self.goto("approach")
-        task: LiftCube = self.env.task
-        cube = task.cube_position(self.data).copy()
+        cube = self.task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
         fingers = self.hand.synergy("open", 0.0)
         grasp = self._grasp_centre(cube, rotation) + [0, 0, GRASP_HEIGHT]
@@ -155,5 +160,5 @@ class LiftCubeExpert(Expert):
         return self.hand.action(wrist, fingers)
 
 
-TASK = LiftCube
+LiftCube.expert = LiftCubeExpert  # declared once the expert class exists
 TASKS = (LiftCube, LiftCubeV1)  # v0: hb-v1; v1: hb-v2

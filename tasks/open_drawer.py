@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -12,7 +12,7 @@ from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
 from handbench.rewards import Term
 from handbench.scene import finger_body_sets
-from handbench.task import StepScore, Task
+from handbench.task import EpisodeParams, StepScore, Task
 
 OPEN_DISTANCE = 0.09
 DRAWER_TRAVEL = 0.16
@@ -55,6 +55,14 @@ def _add_drawer(cabinet: mujoco.MjsBody) -> None:
     drawer.add_site(name="handle_site", pos=[0, bar_y, hz], size=[0.004, 0, 0], rgba=[0, 0, 0, 0])
 
 
+@dataclass(frozen=True)
+class DrawerParams(EpisodeParams):
+    cabinet_xy: np.ndarray  # (2,) m
+    cabinet_yaw: float  # rad
+    drawer_damping: float  # N s/m on the slide
+    drawer_friction: float  # N, the slide's friction loss
+
+
 class OpenDrawer(Task):
     name = "open-drawer"
     order = 40
@@ -69,6 +77,9 @@ class OpenDrawer(Task):
         Term("success", 5.0, "1 on success"),
     )
     max_episode_steps = 80
+    state_size = 10  # cabinet position (3), cos/sin yaw, opening and its speed, handle position (3)
+    params_type = DrawerParams
+    model_fields = ("dof_damping", "dof_frictionloss")  # the drawer slide's damping and friction
 
     def build(self, spec: mujoco.MjSpec) -> None:
         wx, dy, hz = CABINET_HALF
@@ -86,7 +97,7 @@ class OpenDrawer(Task):
         _add_drawer(cabinet)
         for body in (cabinet, spec.body("drawer")):
             for geom in body.geoms:
-                geom.margin = 0.0  # explicit: the shadow MJCF's default geom margin must not leak in
+                geom.margin = 0.0  # explicit: a hand MJCF's default geom margin must not leak in
         spec.add_exclude(bodyname1="cabinet", bodyname2="table")
 
     def bind(self, model, hand) -> None:
@@ -97,19 +108,19 @@ class OpenDrawer(Task):
         self.joint_dof = int(joint.dofadr[0])
         self.handle_site = model.site("handle_site").id
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {
-            "cabinet_xy": rng.uniform([-0.08, 0.15], [0.08, 0.21]),
-            "cabinet_yaw": float(rng.uniform(-0.35, 0.35)),
-            "drawer_damping": float(rng.uniform(2.0, 8.0)),
-            "drawer_friction": float(rng.uniform(0.3, 1.5)),
-        }
+    def sample(self, rng: np.random.Generator) -> DrawerParams:
+        return DrawerParams(
+            cabinet_xy=rng.uniform([-0.08, 0.15], [0.08, 0.21]),
+            cabinet_yaw=float(rng.uniform(-0.35, 0.35)),
+            drawer_damping=float(rng.uniform(2.0, 8.0)),
+            drawer_friction=float(rng.uniform(0.3, 1.5)),
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
-        self.model.dof_damping[self.joint_dof] = params["drawer_damping"]
-        self.model.dof_frictionloss[self.joint_dof] = params["drawer_friction"]
-        data.mocap_pos[self.mocap_id] = [*params["cabinet_xy"], 0.0]
-        data.mocap_quat[self.mocap_id] = yaw_quat(params["cabinet_yaw"])
+    def apply(self, data: mujoco.MjData, params: DrawerParams) -> None:
+        self.model.dof_damping[self.joint_dof] = params.drawer_damping
+        self.model.dof_frictionloss[self.joint_dof] = params.drawer_friction
+        data.mocap_pos[self.mocap_id] = [*params.cabinet_xy, 0.0]
+        data.mocap_quat[self.mocap_id] = yaw_quat(params.cabinet_yaw)
         data.qpos[self.joint_qpos] = 0.0
 
     # ------------------------------------------------------------------ state queries
@@ -127,7 +138,7 @@ class OpenDrawer(Task):
         return out
 
     def environment_state(self, data: mujoco.MjData) -> np.ndarray:
-        yaw = self.params.get("cabinet_yaw", 0.0)
+        yaw = self.params.cabinet_yaw
         return np.concatenate([data.mocap_pos[self.mocap_id], [np.cos(yaw), np.sin(yaw)],
                                [self.opening(data), data.qvel[self.joint_dof]], self.handle_position(data)])
 
@@ -143,9 +154,6 @@ class OpenDrawer(Task):
             "open": rewards.progress(opening, OPEN_DISTANCE),
             "success": rewards.flag(success),
         }, success)
-
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
-        return OpenDrawerExpert(env, seed, action_noise)
 
 
 # hb-v2: at least this share of the opening must be made while the hand is on the handle (bar or posts).
@@ -177,7 +185,7 @@ class OpenDrawerV1(rules.BoundedWristTask, OpenDrawer):
         self.handle_geoms = tuple(model.geom(name).id for name in
                                   ("handle_bar", "handle_post_left", "handle_post_right"))
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+    def apply(self, data: mujoco.MjData, params: DrawerParams) -> None:
         super().apply(data, params)
         self.pulled = 0.0  # opening made while the hand was on the handle
         self.last_opening = 0.0
@@ -213,7 +221,7 @@ def finger_joint_mask(hand, finger: str) -> np.ndarray:
     return np.array([int(model.jnt_bodyid[j]) in bodies for j in joint_ids])
 
 
-class OpenDrawerExpert(Expert):
+class OpenDrawerExpert(Expert["OpenDrawer"]):
     """Grip the handle bar from above, then pull along the drawer's axis (closed loop on the handle).
 
     ``hook``: index, middle and ring curl over the bar and pull on its far side. ``pinch``: thumb and
@@ -226,8 +234,7 @@ class OpenDrawerExpert(Expert):
     pinch_fraction = 0.3
     hook_bar_offset = np.array([0.0, 0.012, 0.016])  # bar centre from the curled tips: forward and up
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
         self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
         if self.strategy == "hook":  # the bar lies inside the curled fingers, a little above the tips
             tips = synergy_tip_offsets(self.hand, "hook", 1.0, ("index", "middle", "ring"))
@@ -240,11 +247,9 @@ class OpenDrawerExpert(Expert):
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
-            if not hasattr(self, "motion"):
-                self.reset()
             self.goto("approach")
-        task: OpenDrawer = self.env.task
-        rotation = yaw_quat(float(self.env.episode_params["cabinet_yaw"]))
+        task = self.task
+        rotation = yaw_quat(float(self.params.cabinet_yaw))
         pull = task.pull_direction(self.data)
         offset = np.empty(3)
         mujoco.mju_rotVecQuat(offset, self.bar_point, rotation)
@@ -279,5 +284,5 @@ class OpenDrawerExpert(Expert):
         return self.hand.action(wrist, fingers)
 
 
-TASK = OpenDrawer
+OpenDrawer.expert = OpenDrawerExpert  # declared once the expert class exists
 TASKS = (OpenDrawer, OpenDrawerV1)  # v0: hb-v1; v1: hb-v2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -18,7 +18,7 @@ from handbench.scene import (
     set_body_mass,
     set_box_half_size,
 )
-from handbench.task import StepScore, Task
+from handbench.task import EpisodeParams, StepScore, Task
 
 GOAL_TOLERANCE = 0.03  # metres between cube centre and goal
 HOLD_STEPS = 5
@@ -29,6 +29,15 @@ ARC_HEIGHT = 0.05  # the 'arc' carry passes this far above the goal before comin
 MIN_GOAL_DISTANCE = 0.10  # the goal is never closer than this to the cube's start (no success at reset)
 GOAL_LOW = np.array([-0.12, -0.08, 0.07])
 GOAL_HIGH = np.array([0.12, 0.08, 0.16])
+
+
+@dataclass(frozen=True)
+class PickPlaceParams(EpisodeParams):
+    cube_xy: np.ndarray  # (2,) m, cube centre on the table
+    cube_yaw: float  # rad
+    cube_half_size: float  # m
+    cube_mass: float  # kg
+    goal: np.ndarray  # (3,) m, where the cube centre must be held
 
 
 class PickPlace(Task):
@@ -46,6 +55,9 @@ class PickPlace(Task):
         Term("success", 5.0, "1 on success"),
     )
     max_episode_steps = 100
+    state_size = 20  # cube pose (7), velocity (6), half size, goal (3), goal - cube (3)
+    params_type = PickPlaceParams
+    model_fields = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")  # cube size and mass
 
     def build(self, spec: mujoco.MjSpec) -> None:
         add_free_box(spec, "cube", 0.025, rgba=[0.2, 0.45, 0.85, 1], mass=0.1)
@@ -57,7 +69,7 @@ class PickPlace(Task):
         self.cube_body, self.cube_geom, self.cube_qpos, self.cube_qvel = cube.body, cube.geom, cube.qpos, cube.qvel
         self.goal_mocap = model.body_mocapid[model.body("goal").id]
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(self, rng: np.random.Generator) -> PickPlaceParams:
         cube_xy = rng.uniform([-0.10, -0.06], [0.10, 0.06])
         half = float(rng.uniform(0.021, 0.026))
         # Rejection sampling from the same stream keeps the draw a pure function of the seed.
@@ -65,21 +77,21 @@ class PickPlace(Task):
             goal = rng.uniform(GOAL_LOW, GOAL_HIGH)
             if np.linalg.norm(goal - [*cube_xy, half]) >= MIN_GOAL_DISTANCE:
                 break
-        return {
-            "cube_xy": cube_xy,
-            "cube_yaw": float(rng.uniform(-np.pi / 4, np.pi / 4)),
-            "cube_half_size": half,
-            "cube_mass": float(rng.uniform(0.05, 0.15)),
-            "goal": goal,
-        }
+        return PickPlaceParams(
+            cube_xy=cube_xy,
+            cube_yaw=float(rng.uniform(-np.pi / 4, np.pi / 4)),
+            cube_half_size=half,
+            cube_mass=float(rng.uniform(0.05, 0.15)),
+            goal=goal,
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
-        half = params["cube_half_size"]
+    def apply(self, data: mujoco.MjData, params: PickPlaceParams) -> None:
+        half = params.cube_half_size
         set_box_half_size(self.model, self.cube_geom, half)
-        set_body_mass(self.model, self.cube_body, params["cube_mass"])
-        data.qpos[self.cube_qpos] = [*params["cube_xy"], half, *yaw_quat(params["cube_yaw"])]
-        data.mocap_pos[self.goal_mocap] = params["goal"]
-        self.goal = np.asarray(params["goal"], dtype=np.float64)
+        set_body_mass(self.model, self.cube_body, params.cube_mass)
+        data.qpos[self.cube_qpos] = [*params.cube_xy, half, *yaw_quat(params.cube_yaw)]
+        data.mocap_pos[self.goal_mocap] = params.goal
+        self.goal = np.asarray(params.goal, dtype=np.float64)
         self.hold_steps = 0
 
     def cube_position(self, data: mujoco.MjData) -> np.ndarray:
@@ -99,16 +111,13 @@ class PickPlace(Task):
         distance = float(np.linalg.norm(cube - self.goal))
         self.hold_steps = self.hold_steps + 1 if self.at_goal(data, distance) else 0
         success = self.hold_steps >= HOLD_STEPS
-        touching = float(np.sum(self.hand.touch(data)[:-1] > 0.01))  # digits only (the palm is last)
+        touching = float(np.sum(self.hand.digit_touch(data) > 0.01))
         return self.step_score({
             "reach": rewards.reach(np.linalg.norm(self.hand.grasp_site_pos(data) - cube)),
             "grasp": rewards.contact(touching, 0.25),
             "place": rewards.reach(distance, sharpness=5.0),
             "success": rewards.flag(success),
         }, success)
-
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
-        return PickPlaceExpert(env, seed, action_noise)
 
 
 class PickPlaceV1(rules.HeldObjectTask, PickPlace):
@@ -124,7 +133,7 @@ class PickPlaceV1(rules.HeldObjectTask, PickPlace):
                                                         self.cube_position(data))
 
 
-class PickPlaceExpert(Expert):
+class PickPlaceExpert(Expert["PickPlace"]):
     """Top-down power grasp, lift, carry, hold. Strategy: which pair of cube faces the digits close on
     (front-back or left-right) and the carry route (straight to the goal, or an arc through a point above it).
 
@@ -134,14 +143,13 @@ class PickPlaceExpert(Expert):
 
     strategies = ("front-back-direct", "front-back-arc", "left-right-direct", "left-right-arc")
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
         self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
         self.correction = np.zeros(3)
         self.above_goal = False
 
     def _grasp_yaw(self) -> float:
-        yaw = float(self.env.episode_params["cube_yaw"])
+        yaw = float(self.params.cube_yaw)
         if self.strategy.startswith("left-right"):  # the quarter turn that keeps the wrist yaw small
             yaw += -np.pi / 2 if yaw > 0 else np.pi / 2
         return yaw
@@ -157,10 +165,8 @@ class PickPlaceExpert(Expert):
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
-            if not hasattr(self, "motion"):
-                self.reset()
             self.goto("approach")
-        task: PickPlace = self.env.task
+        task = self.task
         cube = task.cube_position(self.data).copy()
         rotation = yaw_quat(self._grasp_yaw())
         fingers = self.hand.synergy("open", 0.0)
@@ -202,5 +208,5 @@ class PickPlaceExpert(Expert):
         return self.hand.action(wrist, fingers)
 
 
-TASK = PickPlace
+PickPlace.expert = PickPlaceExpert  # declared once the expert class exists
 TASKS = (PickPlace, PickPlaceV1)  # v0: hb-v1; v1: hb-v2

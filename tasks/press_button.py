@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -12,7 +12,7 @@ from handbench.expert import Expert, WristMotion
 from handbench.hands import axis_angle_quat, yaw_quat
 from handbench.rewards import Term
 from handbench.scene import finger_body_sets, subtree_bodies
-from handbench.task import StepScore, Task
+from handbench.task import EpisodeParams, StepScore, Task
 
 PRESS_FINGERS = ("index", "middle", "ring")
 # Cap colour tells a pixel policy which finger to use (index red, middle green, ring blue).
@@ -29,6 +29,15 @@ def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty(4)
     mujoco.mju_mulQuat(out, a, b)
     return out
+
+
+@dataclass(frozen=True)
+class ButtonParams(EpisodeParams):
+    button_xy: np.ndarray  # (2,) m
+    cap_radius: float  # m
+    spring_stiffness: float  # N/m
+    button_damping: float  # N s/m
+    finger: str  # the finger that must press: index, middle or ring
 
 
 class PressButton(Task):
@@ -48,6 +57,10 @@ class PressButton(Task):
         Term("success", 5.0, "1 on success"),
     )
     max_episode_steps = 70
+    state_size = 9  # button position (3), cap travel and its speed, cap radius, named finger one-hot (3)
+    params_type = ButtonParams
+    # the cap's radius and colour, its spring and damping
+    model_fields = ("geom_size", "geom_rbound", "geom_aabb", "geom_rgba", "jnt_stiffness", "dof_damping")
 
     def build(self, spec: mujoco.MjSpec) -> None:
         base = spec.worldbody.add_body(name="button_base", mocap=True, pos=[0.0, 0.1, 0.0])
@@ -65,7 +78,7 @@ class PressButton(Task):
                      friction=[1.0, 0.01, 0.001], condim=3)
         cap.add_site(name="button_top", pos=[0, 0, CAP_HALF_HEIGHT], size=[0.003, 0, 0], rgba=[0, 0, 0, 0])
         for geom in (*base.geoms, *cap.geoms):
-            geom.margin = 0.0  # explicit: the shadow MJCF's default geom margin must not leak in
+            geom.margin = 0.0  # explicit: a hand MJCF's default geom margin must not leak in
         spec.add_exclude(bodyname1="button_base", bodyname2="table")
 
     def bind(self, model, hand) -> None:
@@ -83,27 +96,27 @@ class PressButton(Task):
         self.hand_bodies = subtree_bodies(model, root)
         self.distal_bodies = {f: int(model.site_bodyid[s]) for f, s in hand.fingertip_site_ids.items()}
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        return {
-            "button_xy": rng.uniform([-0.10, -0.02], [0.10, 0.10]),
-            "cap_radius": float(rng.uniform(0.012, 0.016)),
-            "spring_stiffness": float(rng.uniform(80.0, 160.0)),
-            "button_damping": float(rng.uniform(1.0, 3.0)),
-            "finger": PRESS_FINGERS[int(rng.integers(len(PRESS_FINGERS)))],
-        }
+    def sample(self, rng: np.random.Generator) -> ButtonParams:
+        return ButtonParams(
+            button_xy=rng.uniform([-0.10, -0.02], [0.10, 0.10]),
+            cap_radius=float(rng.uniform(0.012, 0.016)),
+            spring_stiffness=float(rng.uniform(80.0, 160.0)),
+            button_damping=float(rng.uniform(1.0, 3.0)),
+            finger=PRESS_FINGERS[int(rng.integers(len(PRESS_FINGERS)))],
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+    def apply(self, data: mujoco.MjData, params: ButtonParams) -> None:
         model = self.model
-        model.geom_size[self.cap_geom, 0] = params["cap_radius"]
-        model.geom_rbound[self.cap_geom] = np.hypot(params["cap_radius"], CAP_HALF_HEIGHT)
-        model.geom_aabb[self.cap_geom, 3:5] = params["cap_radius"]
-        model.geom_rgba[self.cap_geom] = FINGER_COLOURS[params["finger"]]
-        model.jnt_stiffness[self.joint_id] = params["spring_stiffness"]
-        model.dof_damping[self.joint_dof] = params["button_damping"]
-        data.mocap_pos[self.mocap_id] = [*params["button_xy"], 0.0]
+        model.geom_size[self.cap_geom, 0] = params.cap_radius
+        model.geom_rbound[self.cap_geom] = np.hypot(params.cap_radius, CAP_HALF_HEIGHT)
+        model.geom_aabb[self.cap_geom, 3:5] = params.cap_radius
+        model.geom_rgba[self.cap_geom] = FINGER_COLOURS[params.finger]
+        model.jnt_stiffness[self.joint_id] = params.spring_stiffness
+        model.dof_damping[self.joint_dof] = params.button_damping
+        data.mocap_pos[self.mocap_id] = [*params.button_xy, 0.0]
         data.mocap_quat[self.mocap_id] = [1.0, 0.0, 0.0, 0.0]
         data.qpos[self.joint_qpos] = 0.0
-        self.finger = params["finger"]
+        self.finger = params.finger
         self.other_bodies = self.hand_bodies - self.finger_bodies[self.finger]
 
     # ------------------------------------------------------------------ state queries
@@ -135,7 +148,7 @@ class PressButton(Task):
         return named, other
 
     def environment_state(self, data: mujoco.MjData) -> np.ndarray:
-        one_hot = [float(f == self.params.get("finger", PRESS_FINGERS[0])) for f in PRESS_FINGERS]
+        one_hot = [float(f == self.params.finger) for f in PRESS_FINGERS]
         return np.concatenate([data.mocap_pos[self.mocap_id], [self.travel(data), data.qvel[self.joint_dof],
                                self.model.geom_size[self.cap_geom, 0]], one_hot])
 
@@ -151,11 +164,8 @@ class PressButton(Task):
             "success": rewards.flag(success),
         }, success)
 
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
-        return PressButtonExpert(env, seed, action_noise)
 
-
-class PressButtonExpert(Expert):
+class PressButtonExpert(Expert["PressButton"]):
     """Point with the named finger, tilt it down and press, steering the fingertip itself (not the palm).
 
     The strategy picks the side the hand comes from: its yaw and the hover point lean left or right.
@@ -164,13 +174,12 @@ class PressButtonExpert(Expert):
     strategies = ("approach-left", "approach-right")
     pitch = 0.95  # radians the pointing finger is tilted down, so curled fingers and thumb stay high
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
         side = -1.0 if self.strategy == "approach-left" else 1.0
         self.side = side
         self.yaw = side * float(self.rng.uniform(0.15, 0.4))
         self.rotation = _quat_mul(yaw_quat(self.yaw), axis_angle_quat(np.array([1.0, 0, 0]), -self.pitch))
-        self.finger = str(self.env.episode_params["finger"])
+        self.finger = str(self.params.finger)
         self.motion = WristMotion(self._tip(), max_step=0.014, max_turn=0.15)
 
     def _tip(self) -> np.ndarray:
@@ -178,10 +187,8 @@ class PressButtonExpert(Expert):
 
     def plan(self) -> np.ndarray:
         if self.phase == "start":
-            if not hasattr(self, "motion"):
-                self.reset()
             self.goto("tilt")
-        task: PressButton = self.env.task
+        task = self.task
         top = task.cap_top(self.data)
         top[2] += task.travel(self.data)  # aim at the cap's rest height, not where it has sunk to
         fingers = self.hand.synergy(f"point_{self.finger}", min(1.0, (self.phase_steps + 1) / 6)
@@ -207,4 +214,5 @@ class PressButtonExpert(Expert):
         return self.hand.action(wrist, fingers)
 
 
+PressButton.expert = PressButtonExpert  # declared once the expert class exists
 TASK = PressButton

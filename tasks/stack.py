@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from handbench.tasks.lift_cube import GRASP_HEIGHT, LiftCube, LiftCubeExpert
+from handbench.tasks.lift_cube import GRASP_HEIGHT, CubeParams, LiftCube, LiftCubeExpert
 
 from handbench import rewards, rules
 from handbench.hands import yaw_quat
 from handbench.rewards import Term
 from handbench.scene import add_free_box, free_joint_qpos, free_joint_qvel, set_box_half_size, subtree_bodies
 from handbench.task import StepScore
+
+
+@dataclass(frozen=True)
+class StackParams(CubeParams):
+    base_xy: np.ndarray  # (2,) m, the base cube's centre on the table
+    base_yaw: float  # rad
 
 BASE_HALF_SIZE = 0.03
 BASE_MASS = 0.6
@@ -29,21 +35,15 @@ RELEASE_RISE = 0.012  # the hand rises this much while letting go
 RETREAT_HEIGHT = 0.1
 WRIST_YAW_LIMIT = 1.55  # both hands' wrist yaw range is +/-1.6 rad
 STALL_STEPS = 5  # lowering has stalled when the cube got no lower for this many steps
-# Hands that let go by slipping off: their grasp holds the cube tilted, and opening it on the base (thumb
-# and little finger sweeping past the cube's faces) pushes the cube off. They loosen the grip only by
-# LOOSEN of the way to open (taken from the joints' measured pose, so the squeeze goes at once), hold
-# still, then rise straight up and open only once the fingertips are WITHDRAW_MARGIN above the cube.
-SLIP_OFF_HANDS = ("shadow",)
+# Hands whose release style is "slip-off" (HandSpec.release_style) loosen the grip only by LOOSEN of the
+# way to open (taken from the joints' measured pose, so the squeeze goes at once), hold still, then rise
+# straight up and open only once the fingertips are WITHDRAW_MARGIN above the cube.
 LOOSEN = 0.15
 LOOSEN_STEPS = 3
 LOOSEN_WAIT = 2  # steps holding still after loosening, so the cube settles before the hand rises
 WITHDRAW_MARGIN = 0.01
 WITHDRAW_SPEED = 0.004  # m per step while the loosened fingers slide up along the cube
 OPEN_RISE = 0.02  # the fingers open fully over this much further rise
-# Grasp-site height above the cube's bottom face when closing, per hand (others grasp at the cube centre).
-# Shadow's closing fingers and thumb squeeze a cube out sideways when the palm is low (at the centre) and
-# slip off a large cube when it is high (its power-grasp offset): this height lifts best for every size.
-GRASP_ABOVE_BOTTOM = {"shadow": 0.048}
 DROPPED_BELOW = 0.12  # a carried cube this far below the commanded grasp site has fallen out
 RESTING_SPEED = 0.05  # cube speed (free-joint velocity norm) below which a missed cube is picked up again
 
@@ -65,6 +65,8 @@ class Stack(LiftCube):
         Term("success", 5.0, "1 on success"),
     )
     max_episode_steps = 200
+    state_size = 27  # lift-cube's 14, then the base cube's pose (7) and velocity (6)
+    params_type = StackParams
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)
@@ -77,20 +79,20 @@ class Stack(LiftCube):
         self.base_qvel = free_joint_qvel(model, "base_joint")
         self.hand_bodies = subtree_bodies(model, model.body(hand.spec.root_body).id)
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
-        params = super().sample(rng)
+    def sample(self, rng: np.random.Generator) -> StackParams:
+        cube = super().sample(rng)
         while True:  # rejection sampling from the episode's own generator: still a pure function of the seed
             base_xy = rng.uniform([-0.10, -0.06], [0.10, 0.08])
-            if np.linalg.norm(base_xy - params["cube_xy"]) >= MIN_SEPARATION:
+            if np.linalg.norm(base_xy - cube.cube_xy) >= MIN_SEPARATION:
                 break
-        params["base_xy"] = base_xy
-        params["base_yaw"] = float(rng.uniform(-np.pi / 4, np.pi / 4))
-        return params
+        base_yaw = float(rng.uniform(-np.pi / 4, np.pi / 4))
+        return StackParams(cube_xy=cube.cube_xy, cube_yaw=cube.cube_yaw, cube_half_size=cube.cube_half_size,
+                           cube_mass=cube.cube_mass, base_xy=base_xy, base_yaw=base_yaw)
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+    def apply(self, data: mujoco.MjData, params: StackParams) -> None:
         super().apply(data, params)
         set_box_half_size(self.model, self.base_geom, BASE_HALF_SIZE)
-        data.qpos[self.base_qpos] = [*params["base_xy"], BASE_HALF_SIZE, *yaw_quat(params["base_yaw"])]
+        data.qpos[self.base_qpos] = [*params.base_xy, BASE_HALF_SIZE, *yaw_quat(params.base_yaw)]
         self.stack_steps = 0
 
     def base_position(self, data: mujoco.MjData) -> np.ndarray:
@@ -136,9 +138,6 @@ class Stack(LiftCube):
             "success": rewards.flag(success),
         }, success)
 
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> StackExpert:
-        return StackExpert(env, seed, action_noise)
-
 
 class StackV1(rules.HeldObjectTask, Stack):
     """hb-v2: the hand must have carried the cube (held it off the table) before the stack counts, and the
@@ -151,7 +150,7 @@ class StackV1(rules.HeldObjectTask, Stack):
                     f"m/s, for {HOLD_STEPS} consecutive steps, after the hand has carried it (held by the thumb and "
                     "another finger, or palm and two fingers, off the table)")
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
+    def apply(self, data: mujoco.MjData, params: StackParams) -> None:
         super().apply(data, params)
         self.carried = False
 
@@ -168,20 +167,20 @@ class StackExpert(LiftCubeExpert):
     does not end up stacked is picked up again where it lies."""
 
     # v1: servos on the cube (not the hand) while carrying and lowering, lets go where lowering stalls,
-    # shadow opens its thumb first, and a missed placement is retried
-    # v2: shadow grasps at a fixed height above the cube's bottom and lets go by loosening, then sliding its
-    # fingers up off the cube (SLIP_OFF_HANDS); hb16 unchanged
+    # the thumb opens first, and a missed placement is retried
+    # v2: a hand with HandSpec.grasp_above_bottom grasps at that height above the cube's bottom, and one whose
+    # release_style is "slip-off" lets go by loosening, then sliding its fingers up off the cube
     version = 2
     strategies = ("fingers-left", "fingers-right")
-    # Shadow's offset grasp lifts more surely but carries the cube tilted (~27 degrees against ~10 centred),
-    # and a tilted cube lands on an edge and topples off the base when let go: grasp it centred here.
+    # An offset power grasp (HandSpec.power_grasp_offset) can lift more surely but carry the cube tilted, and a
+    # tilted cube lands on an edge and topples off the base when let go: grasp it centred here.
     use_power_grasp_offset = False
 
     def _cube_yaw(self) -> float:
         """The cube's current yaw folded into [-pi/4, pi/4] (a cube looks the same every quarter turn): after a
         failed placement the cube is grasped again where it lies."""
         axes = np.empty(9)
-        mujoco.mju_quat2Mat(axes, self.data.qpos[self.env.task.cube_qpos][3:])
+        mujoco.mju_quat2Mat(axes, self.data.qpos[self.task.cube_qpos][3:])
         x_axis = axes.reshape(3, 3)[:, 0]
         yaw = float(np.arctan2(x_axis[1], x_axis[0]))
         return (yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4
@@ -196,7 +195,7 @@ class StackExpert(LiftCubeExpert):
         """A quarter-turn grasp yaw, inside the wrist range, that keeps the hand's long axis across the line
         to the base: open fingers reach far forward and the thumb far back, so neither lands on the base.
         Two such yaws usually exist (fingers to the left or right of the base); the strategy picks one."""
-        task: Stack = self.env.task
+        task = self.task
         away = task.cube_position(self.data)[:2] - task.base_position(self.data)[:2]
         away = away / max(float(np.linalg.norm(away)), 1e-6)
         yaw = self._cube_yaw()
@@ -210,15 +209,15 @@ class StackExpert(LiftCubeExpert):
                   == (self.strategy == "fingers-left")]
         return wanted[0] if wanted else ranked[0]
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
+        super().on_reset()
         self.chosen_yaw: float | None = None
 
     def _grasp_centre(self, cube: np.ndarray, rotation: np.ndarray) -> np.ndarray:
-        height = GRASP_ABOVE_BOTTOM.get(self.hand.spec.name)
+        height = self.hand.spec.grasp_above_bottom
         if height is None:
             return super()._grasp_centre(cube, rotation)
-        bottom = cube[2] - self.env.model.geom_size[self.env.task.cube_geom, 0]
+        bottom = cube[2] - self.task.model.geom_size[self.task.cube_geom, 0]
         return np.array([cube[0], cube[1], bottom + height - GRASP_HEIGHT])
 
     def _loosened(self, amount: float) -> np.ndarray:
@@ -229,12 +228,12 @@ class StackExpert(LiftCubeExpert):
         if self.phase not in ("carry", "lower", "release", "retreat", "loosen", "withdraw"):
             action = super().plan()
             if self.phase == "lift" and self.phase_steps > 0:
-                task: Stack = self.env.task
+                task = self.task
                 clear = task.place_target(self.data)[2] + CLEARANCE
                 if task.cube_position(self.data)[2] >= clear:
                     self.goto("carry")
             return action
-        task = self.env.task
+        task = self.task
         fingers = self.hand.synergy("power")
         cube = task.cube_position(self.data)
         goal = task.place_target(self.data)
@@ -260,19 +259,19 @@ class StackExpert(LiftCubeExpert):
                 # hand's real position so it does not press on while letting go
                 self.motion.position = self.hand.grasp_site_pos(self.data)
                 self.release_from = self.motion.position.copy()
-                if self.hand.spec.name in SLIP_OFF_HANDS:
+                if self.hand.spec.release_style == "slip-off":
                     self.hold_pose = self.data.qpos[self.hand.finger_qpos].copy()
                     self.goto("loosen")
                 else:
                     self.goto("release")
-        elif self.phase == "loosen":  # SLIP_OFF_HANDS only: relax the squeeze in place
+        elif self.phase == "loosen":  # slip-off release only: relax the squeeze in place
             fingers = self._loosened(min(1.0, (self.phase_steps + 1) / LOOSEN_STEPS))
             self.motion.toward(self.release_from, rotation)
             if self.phase_steps + 1 >= LOOSEN_STEPS + LOOSEN_WAIT:
                 self.goto("withdraw")
         elif self.phase == "withdraw":  # ... then slide the fingers up off the cube and open above it
             risen = self.motion.position[2] - self.release_from[2]
-            clear = 2 * self.env.model.geom_size[task.cube_geom, 0] + WITHDRAW_MARGIN
+            clear = 2 * task.model.geom_size[task.cube_geom, 0] + WITHDRAW_MARGIN
             opening = float(np.clip((risen - clear) / OPEN_RISE, 0.0, 1.0))
             fingers = self._loosened(1.0) + opening * (self.hand.synergy("open", 0.0) - self._loosened(1.0))
             remaining = self.motion.toward(self.release_from + [0, 0, RETREAT_HEIGHT], rotation,
@@ -301,5 +300,5 @@ class StackExpert(LiftCubeExpert):
         return self.hand.action(wrist, fingers)
 
 
-TASK = Stack
+Stack.expert = StackExpert  # declared once the expert class exists
 TASKS = (Stack, StackV1)  # v0: hb-v1; v1: hb-v2

@@ -134,12 +134,10 @@ ENV_CASES: list[tuple[dict[str, str], list[str], str]] = [
 
 
 @pytest.fixture(scope="module")
-def fixtures(tmp_path_factory) -> dict[str, str]:
-    from handbench.generate import EnvConfig, GenerateConfig, generate_demos
-
+def fixtures(tmp_path_factory, lift_cube_demos) -> dict[str, str]:
     root = tmp_path_factory.mktemp("fixtures")
     dataset = root / "demos.hdf5"
-    generate_demos(GenerateConfig(EnvConfig(TASK, "hb16"), num_demos=2, out=dataset, progress=False))
+    shutil.copy(lift_cube_demos, dataset)  # two lift-cube demos (TASK), hb16
     dataset_dir = root / "d"
     dataset_dir.mkdir()
     shutil.copy(dataset, dataset_dir / "D.hdf5")

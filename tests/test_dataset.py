@@ -18,10 +18,10 @@ from handbench.dataset import (
     open_dataset,
     write_dataset,
 )
-from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.generate import EnvConfig, GenerateConfig, generate_demos
 from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
+from handbench.registry import make_env
 from handbench.rerender import rerender_dataset, write_video
 from handbench.seeding import is_demo_seed
 
@@ -34,10 +34,8 @@ REQUIRED_DATA_ATTRS = {
 
 
 @pytest.fixture(scope="module")
-def state_dataset(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("state") / "demos.hdf5"
-    generate_demos(GenerateConfig(EnvConfig(TASK, HAND), num_demos=2, out=out, progress=False))
-    return out
+def state_dataset(lift_cube_demos) -> Path:
+    return lift_cube_demos  # two demos of TASK with HAND (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +59,14 @@ def test_schema(state_dataset: Path) -> None:
         assert seeds == sorted(seeds) and all(is_demo_seed(s) for s in seeds)
         assert data.attrs["num_failed"] == len(json.loads(data.attrs["failed_seeds"]))
         assert sorted(data) == ["demo_0", "demo_1"]
-        env = HandEnv(TASK, HAND)
+        env = make_env(TASK, HAND)
         total = 0
         for index, name in enumerate(["demo_0", "demo_1"]):
             demo = data[name]
             steps = int(demo.attrs["num_samples"])
             total += steps
             assert demo.attrs["seed"] == seeds[index] and bool(demo.attrs["success"])
-            assert demo.attrs["strategy"] in env.task.make_expert(env, 0).strategies
+            assert demo.attrs["strategy"] in env.task.expert.strategies
             json.loads(demo.attrs["episode_params"])
             assert demo["actions"].dtype == np.float32 and demo["actions"].shape == (steps, env.action_space.shape[0])
             assert demo["states"].dtype == np.float64 and demo["states"].shape == (steps, env.full_state().size)
@@ -82,7 +80,7 @@ def test_schema(state_dataset: Path) -> None:
 
 def test_states_are_taken_with_their_observations(state_dataset: Path) -> None:
     """states[t] is the sim state at which obs[t] was recorded (before actions[t])."""
-    env = HandEnv(TASK, HAND)
+    env = make_env(TASK, HAND)
     with open_dataset(state_dataset) as dataset:
         episode = dataset.episode(1)
     env.reset(seed=episode.seed)
@@ -162,7 +160,7 @@ def test_content_hash_covers_what_training_reads(tmp_path: Path, state_dataset: 
 
 def test_reader_layout_state(state_dataset: Path) -> None:
     """The rules robomimic, srl_il and Diffusion Policy's converter rely on, for a state dataset."""
-    env = HandEnv(TASK, HAND)
+    env = make_env(TASK, HAND)
     with h5py.File(state_dataset, "r") as file:
         data = file["data"]
         env_args = json.loads(data.attrs["env_args"])
@@ -202,7 +200,7 @@ def test_reader_layout_pixels(pixels_dataset: Path) -> None:
             images = demo[f"{part}/top_image"]
             assert isinstance(images, h5py.Dataset) and images.dtype == np.uint8 and images.shape == (steps, 24, 32, 3)
         np.testing.assert_array_equal(demo["next_obs/top_image"][:-1], demo["obs/top_image"][1:])
-        env = HandEnv(TASK, HAND, obs_mode="pixels", cameras=["top"], image_size=(24, 32))
+        env = make_env(TASK, HAND, obs_mode="pixels", cameras=["top"], image_size=(24, 32))
         env.reset(seed=int(demo.attrs["seed"]))
         env.set_full_state(demo["final_state"][()])
         np.testing.assert_array_equal(demo["next_obs/top_image"][-1], env.render_camera("top"))

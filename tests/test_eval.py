@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 
 from handbench.cli import main as cli_main
-from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.evaluation import EvalConfig, evaluate, run_evaluation
 from handbench.evaluation.policies import CheckpointSource, resolve_policy
 from handbench.evaluation.results import EPISODE_COLUMNS, SUMMARY_COLUMNS, TIMING_COLUMNS, read_episodes
 from handbench.parallel import probe_address
 from handbench.protocol import DEFAULT_PROTOCOL, eval_seeds
+from handbench.registry import make_env
 from handbench.stats import wilson_interval
 
 TASK = "lift-cube"
@@ -31,9 +31,9 @@ def deterministic(frame: pd.DataFrame) -> pd.DataFrame:
 
 def expert_rollout(seed: int) -> tuple[bool, int]:
     """The expert run the way demos are generated: no evaluator involved."""
-    env = HandEnv(TASK, "hb16")
+    env = make_env(TASK, "hb16")
     obs, _ = env.reset(seed=seed)
-    expert = env.task.make_expert(env, seed, 0.0)
+    expert = env.make_expert(seed, 0.0)
     expert.reset()
     for step in range(env.task.max_episode_steps):
         obs, _, terminated, _, info = env.step(expert.act(obs))
@@ -89,7 +89,7 @@ def test_resume_skips_finished_episodes_and_loses_nothing_on_interrupt(tmp_path)
         def __call__(self, env, seed):
             if seed == self.interrupt_seed:
                 raise KeyboardInterrupt
-            return env.task.make_expert(env, seed, 0.0)
+            return env.make_expert(seed, 0.0)
 
     seeds = eval_seeds(TASK)[:3]
     with pytest.raises(KeyboardInterrupt):
@@ -233,12 +233,12 @@ def test_unreachable_cluster_is_one_clear_line():
 
 def test_checkpoint_policies_load_on_the_device_asked_for(tmp_path, monkeypatch):
     """``--device`` reaches load_policy in every worker (physics stays on the CPU)."""
-    import handbench
+    import handbench.training.checkpoint as checkpoints
 
     checkpoint = tmp_path / "policy.pt"
     checkpoint.write_bytes(b"weights")
     asked = []
-    monkeypatch.setattr(handbench, "load_policy", lambda path, **kwargs: asked.append(kwargs) or object())
+    monkeypatch.setattr(checkpoints, "load_policy", lambda path, **kwargs: asked.append(kwargs) or object())
     import handbench.training.trainer as trainer
 
     monkeypatch.setattr(trainer, "resolve_device", str)  # no GPU needed to check that the name is passed on

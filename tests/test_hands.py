@@ -9,9 +9,9 @@ import mujoco
 import numpy as np
 import pytest
 
-from handbench.env import HandEnv
 from handbench.hands import FINGERS, HANDS, BoundHand, get_hand, yaw_quat
 from handbench.hands.shadow import adroit_model_path
+from handbench.registry import make_env
 from handbench.scene import make_scene
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +87,7 @@ def test_power_grasp_site_turns_the_offset_with_the_hand(bound):
 @pytest.mark.parametrize("hand", sorted(HANDS))
 def test_wrist_ik_reaches_targets_within_5mm(hand):
     """Commanded IK targets are reached in simulation (servo + IK), not only kinematically."""
-    env = HandEnv("lift-cube", hand)
+    env = make_env("lift-cube", hand)
     env.reset(seed=0)
     env.data.qpos[env.task.cube_qpos.start:env.task.cube_qpos.start + 3] = [0.4, 0.4, 0.03]  # out of the way
     fingers = env.hand.synergy("open")

@@ -10,11 +10,10 @@ import pandas as pd
 import pytest
 
 import handbench.hands.shadow as shadow
-from handbench.env import compiled_model, model_hash
 from handbench.hands import get_hand
 from handbench.protocol import load_protocol
-from handbench.registry import get_task_class
-from handbench.scene import make_scene
+from handbench.registry import compiled_model, get_task_class
+from handbench.scene import make_scene, model_hash
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "leaderboard" / "submissions" / "scripted-expert"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from handbench.env import HandEnv
 from handbench.floors import HoldPolicy, RandomPolicy
+from handbench.registry import make_env
 
 BLOWUP_SEED = 1_000_013
 NOISY_DEMO_LEVEL = 0.02  # above the expert's 0.01 limit: noisy (the issue kept throws at 0.08), yet 9 in 10 succeed
@@ -27,7 +27,7 @@ def test_random_floor_fails_the_first_eval_seeds_of_every_hb_v2_task(hand: str) 
 
     protocol = load_protocol("hb-v2")
     for task, version in _v2_tasks():
-        env = HandEnv(task, hand, version=version)
+        env = make_env(task, hand, version=version)
         for seed in protocol.task(task).eval_seeds[:3]:
             obs, _ = env.reset(seed=seed)
             policy = RandomPolicy(env.action_space.low, env.action_space.high, seed)
@@ -40,7 +40,7 @@ def test_random_floor_fails_the_first_eval_seeds_of_every_hb_v2_task(hand: str) 
 
 def _throw_cube(version: int) -> bool:
     """Launch the lift-cube cube upward (as a flailing hand does) with the hand at rest; True if it counts."""
-    env = HandEnv("lift-cube", "hb16", version=version)
+    env = make_env("lift-cube", "hb16", version=version)
     env.reset(seed=BLOWUP_SEED)
     cube = env.task.cube_qpos
     env.data.qpos[cube.start] += 0.3  # beside the hand, so nothing stops the flight
@@ -63,7 +63,7 @@ def test_a_thrown_cube_is_not_a_lift() -> None:
 def test_the_drawer_cannot_pass_its_slide(version: int) -> None:
     from handbench.tasks.open_drawer import DRAWER_TRAVEL, SLIDE_TOLERANCE
 
-    env = HandEnv("open-drawer", "hb16", version=version)
+    env = make_env("open-drawer", "hb16", version=version)
     env.reset(seed=1_000_000)
     drawer = env.model.body("drawer").id
     widest = 0.0
@@ -75,7 +75,7 @@ def test_the_drawer_cannot_pass_its_slide(version: int) -> None:
 
 
 def test_a_drawer_knocked_open_without_the_handle_does_not_count() -> None:
-    env = HandEnv("open-drawer", "hb16", version=1)
+    env = make_env("open-drawer", "hb16", version=1)
     env.reset(seed=1_000_000)
     drawer = env.model.body("drawer").id
     for _ in range(20):  # opened by a push (no hand near the handle)
@@ -86,7 +86,7 @@ def test_a_drawer_knocked_open_without_the_handle_does_not_count() -> None:
 
 
 def test_a_valve_turned_without_the_hand_does_not_count() -> None:
-    env = HandEnv("turn-valve", "hb16", version=1)
+    env = make_env("turn-valve", "hb16", version=1)
     env.reset(seed=1_000_000)
     for _ in range(30):  # a torque on the hinge (a blow, or anything but the hand) turns the knob past pi
         env.data.qfrc_applied[env.task.hinge_dof] = 0.5
@@ -106,7 +106,7 @@ def test_kept_noisy_lift_cube_demos_hold_the_cube_through_the_hold_window(tmp_pa
     out = tmp_path / "noisy.hdf5"
     generate_demos(GenerateConfig(EnvConfig("lift-cube", "hb16"), num_demos=3, action_noise=NOISY_DEMO_LEVEL,
                                   out=out, progress=False))
-    env = HandEnv("lift-cube", "hb16", version=1)
+    env = make_env("lift-cube", "hb16", version=1)
     contacts = HandContacts(env.model, env.hand)
     with open_dataset(out) as dataset:
         episodes = list(dataset)

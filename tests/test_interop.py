@@ -11,6 +11,7 @@ import pytest
 
 import handbench
 from handbench.env import HandEnv
+from handbench.registry import make_env
 
 PIXELS = {"obs_mode": "pixels", "cameras": ["top"], "image_size": (24, 32)}
 
@@ -23,7 +24,7 @@ def _steps(env: HandEnv, count: int) -> list[dict]:
 @pytest.mark.parametrize("clone", [lambda env: pickle.loads(pickle.dumps(env)), copy.deepcopy],
                          ids=["pickle", "deepcopy"])
 def test_env_copies_after_rendering_continue_identically(clone) -> None:
-    env = HandEnv("lift-cube", "hb16", **PIXELS)
+    env = make_env("lift-cube", "hb16", **PIXELS)
     env.reset(seed=3)
     _steps(env, 2)  # rendered: the env holds a GL renderer now
     assert env._renderers
@@ -58,12 +59,12 @@ def test_async_vector_env_with_pixels_matches_single_envs() -> None:
     try:
         observations, _ = vector.reset(seed=[11, 12])
         assert observations["pixels"]["top"].shape == (2, 24, 32, 3)
-        actions = np.stack([HandEnv("lift-cube", "hb16").home_ctrl] * 2).astype(np.float32)
+        actions = np.stack([make_env("lift-cube", "hb16").home_ctrl] * 2).astype(np.float32)
         stepped = vector.step(actions)[0]
     finally:
         vector.close()
     for lane, seed in enumerate([11, 12]):
-        single = HandEnv("lift-cube", "hb16", **PIXELS)
+        single = make_env("lift-cube", "hb16", **PIXELS)
         first = single.reset(seed=seed)[0]
         np.testing.assert_array_equal(observations["pixels"]["top"][lane], first["pixels"]["top"])
         second = single.step(actions[lane])[0]

@@ -3,7 +3,6 @@ submit writes an entry and the tables; each refusal names its problem."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
@@ -17,9 +16,7 @@ import pytest
 
 import handbench.evaluation.results as evaluator_results
 from handbench.cli import main
-from handbench.env import HandEnv, compiled_model
 from handbench.errors import HandbenchError
-from handbench.expert import expert_version
 from handbench.leaderboard.generate import CSV_FILE, PAGE_FILE, README_FILE, outdated_files, regenerate
 from handbench.leaderboard.plots import plot_file
 from handbench.leaderboard.provenance import _rerun
@@ -27,11 +24,13 @@ from handbench.leaderboard.submissions import EntryInfo
 from handbench.leaderboard.submit import submit
 from handbench.leaderboard.verify import verify_runs
 from handbench.protocol import load_protocol
+from handbench.registry import compiled_model, get_task_class
 from handbench.stats import wilson_interval
 
 REPO_LEADERBOARD = Path(__file__).resolve().parents[1] / "leaderboard"
 PROTOCOL = load_protocol("hb-v1")
 TASK = "lift-cube"
+TASK_VERSION = PROTOCOL.task(TASK).task_version
 PLOT_FILE = plot_file(PROTOCOL.name)
 REPRODUCED = ("success", "success_at_end", "steps", "return", "time_to_success")
 
@@ -61,15 +60,13 @@ def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
                          "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
                          "task_version": fixed.task_version,
                          "model_hash": compiled_model(task, hand, fixed.task_version)[1],
-                         "expert_version": expert_versions(task, hand) if policy == "expert" else "",
+                         "expert_version": expert_versions(task, fixed.task_version) if policy == "expert" else "",
                          "handbench_version": "0.1.0", "mujoco_version": mujoco.__version__, "error": ""})
     return evaluator_results.episodes_frame(rows)
 
 
-@functools.cache
-def expert_versions(task: str, hand: str) -> int:
-    with HandEnv(task, hand) as env:
-        return expert_version(env)
+def expert_versions(task: str, version: int) -> int:
+    return get_task_class(task, version).expert.version
 
 
 def summary_frame(episodes: pd.DataFrame) -> pd.DataFrame:
@@ -626,7 +623,7 @@ def test_reference_keeps_the_protocol_checks(name, tmp_path, board):
 def test_reference_from_an_older_expert_is_refused(tmp_path, board):
     """An expert changed since the reference was evaluated makes its row stale; submit and the check say so."""
     run = make_expert_run(tmp_path / "expert", pairs=((TASK, "hb16"),))
-    current = expert_versions(TASK, "hb16")
+    current = expert_versions(TASK, TASK_VERSION)
     edit_episodes(0, lambda f: f.assign(expert_version=current - 1))([run])
     stale = f"expert version {current - 1} but the current expert is version {current}"
     with pytest.raises(HandbenchError, match=stale):
@@ -760,7 +757,7 @@ def test_a_method_relabelled_as_a_reference_is_refused(tmp_path, board):
     """Learned-policy results relabelled as the scripted expert pass the protocol checks, but the expert is
     deterministic: evaluated again on a sample of seeds, it does not give those episodes."""
     run = write_results(tmp_path / "fake", episode_rows("", 0.42, 5, ((TASK, "hb16"),), policy="diffusion")
-                        .assign(policy="expert", expert_version=expert_versions(TASK, "hb16")))
+                        .assign(policy="expert", expert_version=expert_versions(TASK, TASK_VERSION)))
     meta = json.loads((run / "meta.json").read_text())
     (run / "meta.json").write_text(json.dumps({**meta, "policy": {**meta["policy"], "provenance": {}}}))
     with pytest.raises(HandbenchError, match=r"lift-cube/hb16 seed \d+ records .* but policy 'expert' gives .* "

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from handbench.commands.tasks import reward_list_md
-from handbench.env import HandEnv
 from handbench.floors import RandomPolicy
-from handbench.registry import get_task_class, task_names
+from handbench.registry import get_task_class, make_env, task_names
 from handbench.rewards import Term, describe, total, weighted
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -19,11 +18,11 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 @pytest.mark.parametrize("task", task_names())
 def test_reward_terms_sum_to_the_reward_on_every_step(task: str) -> None:
-    env = HandEnv(task, "hb16")
+    env = make_env(task, "hb16")
     names = [term.name for term in env.task.reward_terms]
     for seed, steps in ((0, 25), (1, 8)):  # the expert (touches, lifts, turns) then random actions
         obs, _ = env.reset(seed=seed)
-        policy = (env.task.make_expert(env, seed) if seed == 0
+        policy = (env.make_expert(seed) if seed == 0
                   else RandomPolicy(env.action_space.low, env.action_space.high, seed))
         policy.reset()
         for _ in range(steps):

@@ -7,10 +7,10 @@ import pytest
 import torch
 from handbench.baselines import BASELINES, get_baseline
 
-from handbench.env import HandEnv
 from handbench.evaluation import EvalConfig, run_evaluation
 from handbench.evaluation.results import TIMING_COLUMNS
 from handbench.policy import BatchPolicy, Policy
+from handbench.registry import make_env
 from handbench.rollout import BatchDriver, EpisodeDriver, EpisodeRequest, run_lanes
 from handbench.seeding import policy_noise_seed
 from handbench.training.batch import model_inputs
@@ -29,7 +29,7 @@ class NoisyLanes:
     """
 
     def __init__(self, scale: float = 0.05) -> None:
-        env = HandEnv(TASK, HAND)
+        env = make_env(TASK, HAND)
         self.home = env.home_ctrl.astype(np.float32)
         self.low, self.high = env.action_space.low, env.action_space.high
         env.close()
@@ -62,7 +62,7 @@ class NoisyLanes:
 
 def traces_by_seed(width: int, policy_noise: str, seeds=SEEDS, steps=(6, 3, 8, 2, 5)):
     policy = NoisyLanes()
-    envs = [HandEnv(TASK, HAND) for _ in range(width)]
+    envs = [make_env(TASK, HAND) for _ in range(width)]
     requests = [EpisodeRequest(seed, max_steps, stop_on_success=False)
                 for seed, max_steps in zip(seeds, steps, strict=True)]
     traces = {t.seed: t for t in run_lanes(envs, BatchDriver(policy, width, policy_noise), requests)}
@@ -111,7 +111,7 @@ def test_a_bad_action_fails_only_its_episode():
             actions[1] = np.nan
             return actions
 
-    envs = [HandEnv(TASK, HAND) for _ in range(2)]
+    envs = [make_env(TASK, HAND) for _ in range(2)]
     requests = [EpisodeRequest(seed, 4, stop_on_success=False) for seed in SEEDS[:2]]
     traces = {t.seed: t for t in run_lanes(envs, BatchDriver(NaNOnLaneOne(), 2, "episode"), requests)}
     assert traces[SEEDS[0]].error == "" and traces[SEEDS[0]].steps == 4
@@ -119,8 +119,8 @@ def test_a_bad_action_fails_only_its_episode():
 
 
 def test_simple_policies_and_experts_run_one_lane_per_episode():
-    env = HandEnv(TASK, HAND)
-    driver = EpisodeDriver(lambda env, seed: env.task.make_expert(env, seed, 0.0))
+    env = make_env(TASK, HAND)
+    driver = EpisodeDriver(lambda env, seed: env.make_expert(seed, 0.0))
     (trace,) = run_lanes([env], driver, [EpisodeRequest(SEEDS[0], env.task.max_episode_steps)])
     assert trace.success and trace.error == "" and trace.strategy
 
@@ -128,7 +128,7 @@ def test_simple_policies_and_experts_run_one_lane_per_episode():
 # ---------------------------------------------------------------------------------------------- baselines
 def baseline_policy(name: str, device: str = "cpu") -> TrainedPolicy:
     """An untrained cpu-small baseline for lift-cube/hb16 state observations (its inference path is what counts)."""
-    env = HandEnv(TASK, HAND)
+    env = make_env(TASK, HAND)
     obs = env.reset(seed=SEEDS[0])[0]
     keys = ("agent_pos", "environment_state", "tactile")
     state_dim = sum(obs[key].size for key in keys)
@@ -145,7 +145,7 @@ def baseline_policy(name: str, device: str = "cpu") -> TrainedPolicy:
 
 def lane_observations(count: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
-    env = HandEnv(TASK, HAND)
+    env = make_env(TASK, HAND)
     observations = []
     for _ in range(count):
         obs = env.reset(seed=int(rng.integers(1_000_000, 1_000_050)))[0]

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from handbench.tasks.open_drawer import OPEN_DISTANCE
 
 from handbench.env import HandEnv
 from handbench.generate import run_expert_episode
-from handbench.hands import HANDS
+from handbench.registry import make_env
 
 SEEDS = (0, 3, 4)  # hook, hook, pinch
 
 
-@pytest.fixture(scope="module", params=list(HANDS))
-def env(request):
-    env = HandEnv("open-drawer", request.param)
-    yield env
-    env.close()
+TASK = "open-drawer"  # the shared `env` fixture (conftest.py) builds it with each hand
 
 
 def test_expert_opens_the_drawer(env: HandEnv) -> None:
@@ -42,12 +37,12 @@ def test_success_cannot_trigger_at_reset_or_while_idle(env: HandEnv) -> None:
 
 
 def test_drawer_slides_along_its_pull_direction() -> None:
-    env = HandEnv("open-drawer", "hb16")
+    env = make_env("open-drawer", "hb16")
     env.reset(seed=2)
     start = env.task.handle_position(env.data)
     env.data.qpos[env.task.joint_qpos] = 0.05
     env.set_full_state(env.full_state())  # recompute positions
     moved = env.task.handle_position(env.data) - start
     np.testing.assert_allclose(moved, 0.05 * env.task.pull_direction(env.data), atol=1e-9)
-    yaw = env.episode_params["cabinet_yaw"]
+    yaw = env.episode.params.cabinet_yaw
     np.testing.assert_allclose(env.task.pull_direction(env.data), [np.sin(yaw), -np.cos(yaw), 0.0], atol=1e-9)

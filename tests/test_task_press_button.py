@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from handbench.tasks.press_button import PRESS_DEPTH, PRESS_FINGERS
 
 from handbench.env import HandEnv
 from handbench.generate import run_expert_episode
-from handbench.hands import HANDS
+from handbench.registry import make_env
 
 SEEDS = (0, 1, 4)  # middle, ring and index finger; both approach sides
 
 
-@pytest.fixture(scope="module", params=list(HANDS))
-def env(request):
-    env = HandEnv("press-button", request.param)
-    yield env
-    env.close()
+TASK = "press-button"  # the shared `env` fixture (conftest.py) builds it with each hand
 
 
 def test_expert_presses_with_the_named_finger(env: HandEnv) -> None:
@@ -36,7 +31,7 @@ def test_success_cannot_trigger_at_reset_or_while_idle(env: HandEnv) -> None:
         obs, info = env.reset(seed=seed)
         assert not info["is_success"] and not env.task.score(env.data).success
         one_hot = obs["environment_state"][-3:]
-        assert one_hot.tolist() == [float(f == env.episode_params["finger"]) for f in PRESS_FINGERS]
+        assert one_hot.tolist() == [float(f == env.episode.params.finger) for f in PRESS_FINGERS]
     for _ in range(10):
         _, _, terminated, _, info = env.step(env.home_ctrl.astype(np.float32))
         assert not terminated and not info["is_success"]
@@ -46,9 +41,9 @@ def test_success_cannot_trigger_at_reset_or_while_idle(env: HandEnv) -> None:
 def test_pressing_with_another_finger_does_not_count(env: HandEnv) -> None:
     seed = SEEDS[0]
     env.reset(seed=seed)
-    expert = env.task.make_expert(env, seed)
+    expert = env.make_expert(seed)
     expert.reset()
-    named = env.episode_params["finger"]
+    named = env.episode.params.finger
     expert.finger = next(f for f in PRESS_FINGERS if f != named)  # the expert uses the wrong finger
     deepest = 0.0
     for _ in range(env.task.max_episode_steps):
@@ -59,7 +54,7 @@ def test_pressing_with_another_finger_does_not_count(env: HandEnv) -> None:
 
 
 def test_same_seed_same_rollout() -> None:
-    first, second = HandEnv("press-button", "hb16"), HandEnv("press-button", "hb16")
+    first, second = make_env("press-button", "hb16"), make_env("press-button", "hb16")
     run_expert_episode(second, seed=9)
     a, b = run_expert_episode(first, seed=3), run_expert_episode(second, seed=3)
     np.testing.assert_array_equal(a.states, b.states)

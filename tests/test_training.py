@@ -12,8 +12,8 @@ from handbench.baselines import get_baseline
 import handbench
 from handbench.cli import main as cli_main
 from handbench.dataset import DatasetHeader, Episode, dataset_hash, flat_observation, write_dataset
-from handbench.env import HandEnv
 from handbench.errors import HandbenchError
+from handbench.registry import make_env
 from handbench.training import trainer as trainer_module
 from handbench.training.checkpoint import FORMAT_VERSION, load_policy, read_checkpoint, save_checkpoint
 from handbench.training.data import DemoData, WindowSampler, load_demos, split_episodes
@@ -35,11 +35,11 @@ def record_expert_dataset(path, obs_mode: str, seeds, steps: int) -> None:
     """The lift-cube expert's first ``steps`` steps for each seed, written in the canonical schema."""
     import mujoco  # after handbench, which picks the headless GL backend first
     cameras = ["overview", "top"] if obs_mode == "pixels" else []
-    env = HandEnv("lift-cube", "hb16", obs_mode=obs_mode, cameras=cameras or None, image_size=IMAGE_SIZE)
+    env = make_env("lift-cube", "hb16", obs_mode=obs_mode, cameras=cameras or None, image_size=IMAGE_SIZE)
     episodes = []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
-        expert = env.task.make_expert(env, seed)
+        expert = env.make_expert(seed)
         expert.reset()
         observations, actions, states = {}, [], []
         for _ in range(steps):
@@ -151,7 +151,7 @@ def test_train_writes_checkpoint_logs_and_a_ready_policy(state_dataset, tmp_path
     assert set(provenance["train_episodes"]).isdisjoint(provenance["val_episodes"])
     policy = handbench.load_policy(result.checkpoint)
     assert policy.provenance["task"] == "lift-cube" and policy.provenance["obs_mode"] == "state"
-    env = HandEnv("lift-cube", "hb16")
+    env = make_env("lift-cube", "hb16")
     obs, _ = env.reset(seed=1_000_000)
     action = policy.act(obs)
     assert action.shape == env.action_space.shape and np.all(np.isfinite(action))
@@ -198,7 +198,7 @@ def test_save_and_load_give_identical_actions(state_dataset, tmp_path):
                            normalizer=normalizer, weights=model.state_dict(), provenance={"dataset_attrs": attrs})
     in_memory = TrainedPolicy(model, normalizer, data.spec)
     loaded = load_policy(path)
-    env = HandEnv("lift-cube", "hb16")
+    env = make_env("lift-cube", "hb16")
     runs = []
     for policy in (in_memory, loaded, loaded):
         obs, _ = env.reset(seed=1_000_001)
@@ -217,7 +217,7 @@ def test_pixels_mode_trains_and_acts_on_rendered_observations(policy, overrides,
                                val_fraction=0.0))
     loaded = load_policy(result.checkpoint)
     assert loaded.spec.cameras == ("overview", "top")
-    env = HandEnv("lift-cube", "hb16", obs_mode="pixels", cameras=["overview", "top"], image_size=IMAGE_SIZE)
+    env = make_env("lift-cube", "hb16", obs_mode="pixels", cameras=["overview", "top"], image_size=IMAGE_SIZE)
     obs, _ = env.reset(seed=1_000_000)
     action = loaded.act(obs)
     assert action.shape == env.action_space.shape and np.all(np.isfinite(action))

@@ -13,6 +13,7 @@ from handbench.evaluation.jobs import EpisodeJob, run_episode
 from handbench.evaluation.policies import FactorySource, resolve_policy
 from handbench.floors import HoldPolicy, RandomPolicy
 from handbench.generate import EnvConfig, GenerateConfig, generate_demos
+from handbench.registry import make_env
 
 # The issue's blow-up input: lift-cube/hb16, env seed 1000013, np.random.seed(1000013), uniform actions.
 BLOWUP_SEED = 1_000_013
@@ -32,7 +33,7 @@ class GlobalUniform:
 
 
 def test_physics_blowup_input_truncates_the_episode_with_the_warning_named() -> None:
-    env = HandEnv("lift-cube", "hb16", version=0)  # hb-v1's lift-cube: v1 bounds the wrist's force
+    env = make_env("lift-cube", "hb16", version=0)  # hb-v1's lift-cube: v1 bounds the wrist's force
     env.reset(seed=BLOWUP_SEED)
     np.random.seed(BLOWUP_SEED)
     policy = GlobalUniform(env)
@@ -49,14 +50,14 @@ def test_physics_blowup_input_truncates_the_episode_with_the_warning_named() -> 
 
 
 def test_a_stable_step_reports_no_physics_error() -> None:
-    env = HandEnv("lift-cube", "hb16")
+    env = make_env("lift-cube", "hb16")
     env.reset(seed=0)
     _, _, _, truncated, info = env.step(env.home_ctrl)
     assert not truncated and "physics_error" not in info
 
 
 def test_evaluator_records_physics_error_as_a_failure() -> None:
-    env = HandEnv("lift-cube", "hb16", version=0)
+    env = make_env("lift-cube", "hb16", version=0)
     source = FactorySource(lambda env, seed: GlobalUniform(env), label="uniform")
     outcome = run_episode(env, source, EpisodeJob("lift-cube", "hb16", BLOWUP_SEED, 100))
     assert outcome.row["error"].startswith("step ") and "mjWARN_BADQACC" in outcome.row["error"]
@@ -80,7 +81,7 @@ def test_generate_demos_skips_and_counts_physics_failures(tmp_path: Path, monkey
 
 
 def test_floor_policies_are_valid_and_reproducible() -> None:
-    env = HandEnv("lift-cube", "hb16")
+    env = make_env("lift-cube", "hb16")
     env.reset(seed=3)
     random_policy = RandomPolicy(env.action_space.low, env.action_space.high, 3)
     first = [random_policy.act(None) for _ in range(5)]

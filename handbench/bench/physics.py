@@ -30,9 +30,9 @@ def measure_physics(task: str, hand: str, steps: int, repeats: int) -> tuple[flo
     """
     import mujoco
 
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
 
-    env = HandEnv(task, hand, obs_mode="state")
+    env = make_env(task, hand, obs_mode="state")
     try:
         env.reset(seed=0)
         start = env.full_state()
@@ -59,9 +59,9 @@ def measure_physics(task: str, hand: str, steps: int, repeats: int) -> tuple[flo
 
 def profile_env_step(task: str, hand: str, steps: int, top: int = 12) -> str:
     """cProfile of an ``env.step`` loop: the functions where the time goes, by own time."""
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
 
-    env = HandEnv(task, hand, obs_mode="state")
+    env = make_env(task, hand, obs_mode="state")
     env.reset(seed=0)
     actions = _random_actions(env, steps)
     profiler = cProfile.Profile()
@@ -94,12 +94,12 @@ def physics_section(config: BenchConfig, report: BenchReport) -> None:
 
 
 def render_section(config: BenchConfig, report: BenchReport) -> None:
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
 
     task, hand = first_task(config), first_hand(config)
     sizes = [(64, 64), (128, 128)] if config.quick else [(64, 64), (96, 96), (128, 128), (240, 320)]
     frames = 5 if config.quick else 30
-    env = HandEnv(task, hand, obs_mode="state")
+    env = make_env(task, hand, obs_mode="state")
     try:
         env.reset(seed=0)
         for size in sizes:

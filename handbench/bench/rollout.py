@@ -116,10 +116,10 @@ class LaneTiming:
 def time_lanes(policy: Any, task: str, hand: str, seeds: Sequence[int], lanes: int, steps: int,
                stop_on_success: bool, policy_noise: str = "episode") -> LaneTiming:
     """Run ``seeds`` through the rollout engine at width ``lanes`` (envs built beforehand) and time its parts."""
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
     from handbench.rollout import BatchDriver, EpisodeRequest, run_lanes
 
-    envs = [HandEnv(task, hand) for _ in range(lanes)]
+    envs = [make_env(task, hand) for _ in range(lanes)]
     requests = [EpisodeRequest(seed, steps, stop_on_success) for seed in seeds]
     with TimedDriver(BatchDriver(policy, lanes, policy_noise)) as driver:
         tic = time.perf_counter()
@@ -139,10 +139,10 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
     them, the seconds spent waiting for the vector env (reset and step)."""
     from gymnasium.vector import AsyncVectorEnv
 
-    from handbench.env import HandEnv
+    from handbench.registry import make_env
     from handbench.seeding import policy_noise_seed
 
-    vector = AsyncVectorEnv([functools.partial(HandEnv, task, hand) for _ in range(width)])
+    vector = AsyncVectorEnv([functools.partial(make_env, task, hand) for _ in range(width)])
     try:
         vector.reset(seed=0)  # start the subprocesses before the clock
         tic, waiting = time.perf_counter(), 0.0

@@ -185,11 +185,10 @@ def check_torch() -> Check:
 
 
 def check_hand_assets() -> list[Check]:
-    from handbench.env import compiled_model
     from handbench.errors import HandbenchError
     from handbench.hands import HANDS
     from handbench.hands.shadow import adroit_model_path
-    from handbench.registry import task_names
+    from handbench.registry import compiled_model, task_names
 
     checks = []
     try:

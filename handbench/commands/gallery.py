@@ -26,10 +26,10 @@ def register(subparsers) -> None:
 
 def expert_frame(task: str, hand: str, seed: int, camera: str, size: tuple[int, int], fraction: float) -> np.ndarray:
     """Roll the expert out, then render the state reached after ``fraction`` of its episode."""
-    from handbench.env import HandEnv
     from handbench.generate import run_expert_episode
+    from handbench.registry import make_env
 
-    env = HandEnv(task, hand)
+    env = make_env(task, hand)
     episode = run_expert_episode(env, seed, record=True)  # the rollout engine; states before every step
     states = [*episode.states, env.full_state()]
     env.set_full_state(states[int(fraction * (len(states) - 1))])

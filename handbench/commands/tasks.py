@@ -15,13 +15,12 @@ def register(subparsers) -> None:
 
 
 def task_rows() -> list[dict[str, str]]:
-    from handbench.env import OBS_MODES
     from handbench.hands import HANDS
     from handbench.registry import get_task_class, task_names
 
     return [
         {"task": name, "version": f"v{cls.version}", "skill": cls.skill, "episode steps": str(cls.max_episode_steps),
-         "hands": ", ".join(HANDS), "observation modes": ", ".join(OBS_MODES), "success rule": cls.success_rule,
+         "hands": ", ".join(HANDS), "observation modes": ", ".join(cls.obs_modes), "success rule": cls.success_rule,
          "reward": cls.reward_doc, "description": cls.description}
         for name, cls in ((name, get_task_class(name)) for name in task_names())
     ]

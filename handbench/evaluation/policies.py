@@ -122,7 +122,7 @@ class ExpertSource(PolicySource):
         self.action_noise = float(action_noise)
 
     def policy_for(self, env: HandEnv, seed: int) -> Policy:
-        return env.task.make_expert(env, seed, self.action_noise)
+        return env.make_expert(seed, self.action_noise)
 
     def lane_driver(self, env: HandEnv, lanes: int, policy_noise: str) -> LaneDriver:
         from handbench.rollout import EpisodeDriver
@@ -130,9 +130,7 @@ class ExpertSource(PolicySource):
         return EpisodeDriver(self.policy_for, 1)  # built per episode; physics-bound, nothing to batch
 
     def expert_version(self, env: HandEnv) -> str:
-        from handbench.expert import expert_version
-
-        return str(expert_version(env))
+        return str(env.task.expert.version)
 
 
 class FloorSource(PolicySource):
@@ -170,12 +168,9 @@ class CheckpointSource(PolicySource):
         self._obs_spec = None  # the checkpoint's ObsActionSpec, read once
 
     def _load(self) -> Policy:
-        import handbench
+        from handbench.training.checkpoint import load_policy
 
-        loader = getattr(handbench, "load_policy", None)
-        if loader is None:
-            raise HandbenchError("this handbench has no load_policy (the training package is missing)")
-        return loader(self.checkpoint, device=self.device)
+        return load_policy(self.checkpoint, device=self.device)
 
     def _describe(self) -> None:
         """Load the checkpoint once (in the driver) for its provenance and observation spec."""
@@ -220,7 +215,7 @@ class CheckpointSource(PolicySource):
 
     def _check_observation_spec(self, task: str, hand: str, obs_mode: str, name: str) -> None:
         """Refuse up front (not at every episode's first step) a pixel spec this install cannot render."""
-        from handbench.env import compiled_model
+        from handbench.registry import compiled_model
         from handbench.scene import MAX_RENDER_SIZE
 
         if obs_mode != "pixels":

@@ -93,9 +93,9 @@ def library_versions() -> dict[str, str]:
     """Installed versions of what shapes results; read from package metadata, so an in-process run needs no Ray."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import handbench
+    from handbench.version import __version__
 
-    versions = {"handbench": handbench.__version__, "python": platform.python_version()}
+    versions = {"handbench": __version__, "python": platform.python_version()}
     for package in ("mujoco", "numpy", "gymnasium", "ray", "pandas", "torch"):
         try:
             versions[package] = version(package)
@@ -173,7 +173,7 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
 
     if config.policy_noise is not None and config.policy_noise not in POLICY_NOISES:
         raise HandbenchError(f"unknown policy noise {config.policy_noise!r}; valid: {', '.join(POLICY_NOISES)}")
-    from handbench.env import compiled_model
+    from handbench.registry import compiled_model
 
     protocol = load_protocol(config.protocol)
     source = resolve_policy(config.policy, config.checkpoint, config.device)
@@ -215,8 +215,7 @@ def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str, proto
                   policy_noise: str = "fixed") -> tuple[dict[str, dict[str, Any]], set[str]]:
     """Finished rows that still hold, and how many others are stale and rerun: rows from another task version
     (than the protocol pins), compiled model, expert version, policy code or weights, or library version."""
-    from handbench.env import compiled_model
-    from handbench.registry import make_env
+    from handbench.registry import compiled_model, make_env
 
     if store is None:
         return {}, set()

@@ -26,7 +26,7 @@ class EpisodeWorker:
     """Runs groups of episode jobs; the same class serves in-process and as a Ray actor."""
 
     def __init__(self, source: PolicySource, obs_mode: str, lanes: int = 1, policy_noise: str = "fixed") -> None:
-        import handbench  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads, registers tasks)
+        import handbench.rendering  # noqa: F401  (importing handbench sets MUJOCO_GL before MuJoCo loads)
 
         self.source, self.obs_mode, self.lanes, self.policy_noise = source, obs_mode, lanes, policy_noise
         self.envs: dict[tuple[str, str, int | None], list[HandEnv]] = {}
@@ -57,8 +57,8 @@ class EpisodeWorker:
         """Run jobs of one (task, hand) in lockstep lanes; outcomes in completion order."""
         import mujoco
 
-        import handbench
         from handbench.rollout import EpisodeTrace, run_lanes
+        from handbench.version import __version__
 
         task, hand, version = jobs[0].task, jobs[0].hand, jobs[0].task_version
         driver = self.driver_for(task, hand, version)
@@ -77,7 +77,7 @@ class EpisodeWorker:
             outcome = outcome_of(by_seed[trace.seed], trace, fps=1.0 / env.dt)
             outcome.row.update(obs_mode=self.obs_mode, task_version=int(env.task.version), model_hash=env.model_hash,
                                expert_version=self.source.expert_version(env), lanes=width,
-                               handbench_version=handbench.__version__, mujoco_version=mujoco.__version__)
+                               handbench_version=__version__, mujoco_version=mujoco.__version__)
             outcome.extra["node"] = node
             outcomes.append(outcome)
         return outcomes

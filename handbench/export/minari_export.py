@@ -73,14 +73,13 @@ def export_minari(dataset: DemoDataset, out_dir: Path) -> dict[str, Any]:
     import gymnasium as gym
     import minari
 
-    from handbench.env import HandEnv
-    from handbench.registry import register_envs
+    from handbench.registry import make_env, register_envs
 
     register_envs()
     header = dataset.header
     cameras = dataset_cameras(dataset)
-    env = HandEnv(header.task, header.hand, obs_mode=header.obs_mode, cameras=cameras or None,
-                  image_size=tuple(header.image_size))
+    env = make_env(header.task, header.hand, header.task_version, obs_mode=header.obs_mode,
+                   cameras=cameras or None, image_size=tuple(header.image_size))
     env.close()
     spec = dataclasses.replace(gym.spec(header.env_name), kwargs={**gym.spec(header.env_name).kwargs,
                                                                    **_spec_kwargs(header.obs_mode, cameras,

@@ -16,9 +16,16 @@ import numpy as np
 FINGERS = ("thumb", "index", "middle", "ring")
 
 
+RELEASE_STYLES = ("open", "slip-off")
+
+
 @dataclass(frozen=True)
 class HandSpec:
-    """Static description of a hand. The action layout is ``wrist_joints`` then ``finger_joints``."""
+    """Static description of a hand. The action layout is ``wrist_joints`` then ``finger_joints``.
+
+    Everything that differs between hands lives here, never in a task: the fields after ``synergies`` are the
+    hand's quirks that experts adapt to (each documented where it is set, in the hand's module).
+    """
 
     name: str
     description: str
@@ -44,6 +51,21 @@ class HandSpec:
     # Planning experts' settings for this hand on top of a task's (``handbench.planning.PlannerConfig`` fields):
     # a hand with more finger joints has more directions to search.
     planner_overrides: Mapping[str, float] = field(default_factory=dict)
+    # The palm's touch sensor (one of touch_sensors); the others are the digits' (BoundHand.digit_touch).
+    palm_sensor: str = ""
+    # How the hand lets go of an object it set down: "open" opens the fingers in place; "slip-off" loosens the
+    # grip a little, rises until the fingertips are above the object, and only then opens (for hands whose
+    # opening fingers sweep a set-down object away).
+    release_style: str = "open"
+    # Grasp-site height above a cube's bottom face when closing on it from above, for hands that lift best
+    # there; None grasps at the power-grasp point (power_grasp_offset).
+    grasp_above_bottom: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.release_style not in RELEASE_STYLES:
+            raise ValueError(f"hand {self.name}: release_style must be one of {RELEASE_STYLES}")
+        if self.palm_sensor and self.palm_sensor not in self.touch_sensors:
+            raise ValueError(f"hand {self.name}: palm_sensor {self.palm_sensor!r} is not one of its touch_sensors")
 
     @property
     def fingers(self) -> tuple[str, ...]:
@@ -71,6 +93,8 @@ class BoundHand:
         self.fingertip_site_ids = {f: model.site(s).id for f, s in spec.fingertip_sites.items()}
         self.grasp_site_id = model.site(spec.grasp_site).id
         self.touch_adr = np.array([model.sensor_adr[model.sensor(s).id] for s in spec.touch_sensors])
+        self.digit_touch_adr = np.array([adr for s, adr in zip(spec.touch_sensors, self.touch_adr, strict=True)
+                                         if s != spec.palm_sensor])
         self._synergy_vectors = {name: self._finger_vector(pose) for name, pose in spec.synergies.items()}
         self._scratch = mujoco.MjData(model)
         self.home_site_quat = self._site_quat_at(np.zeros(self.n_wrist))
@@ -112,7 +136,12 @@ class BoundHand:
         return {f: data.site_xpos[i].copy() for f, i in self.fingertip_site_ids.items()}
 
     def touch(self, data: mujoco.MjData) -> np.ndarray:
+        """Every touch sensor's reading (N), in ``touch_sensors`` order."""
         return data.sensordata[self.touch_adr].copy()
+
+    def digit_touch(self, data: mujoco.MjData) -> np.ndarray:
+        """The touch readings (N) of the digits only (all touch sensors but the palm's)."""
+        return data.sensordata[self.digit_touch_adr].copy()
 
     def grasp_site_pos(self, data: mujoco.MjData) -> np.ndarray:
         return data.site_xpos[self.grasp_site_id].copy()

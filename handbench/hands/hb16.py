@@ -72,6 +72,7 @@ HB16 = HandSpec(
     finger_joints=FINGER_JOINTS,
     fingertip_sites={f: f"{f}_tip" for f in ("thumb", "index", "middle", "ring")},
     touch_sensors=("thumb_touch", "index_touch", "middle_touch", "ring_touch", "palm_touch"),
+    palm_sensor="palm_touch",
     grasp_site="grasp_site",
     synergies=SYNERGIES,
     palm_up_joint="wrist_ry",

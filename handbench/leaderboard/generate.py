@@ -19,16 +19,14 @@ from pathlib import Path
 
 from handbench.atomic import atomic_write_bytes, ensure_writable_dir
 from handbench.leaderboard.plots import fingerprint, plot_data, plot_file, png_fingerprint, render_png
-from handbench.leaderboard.scores import EntryScores, score_entry
+from handbench.leaderboard.scores import EntryScores, ProtocolBoard, score_entry
 from handbench.leaderboard.submissions import entry_protocol_name, load_entries, submissions_dir
-from handbench.protocol import Protocol, load_protocol
+from handbench.protocol import load_protocol
 
 CSV_FILE = "leaderboard.csv"
 README_FILE = "README.md"
 PAGE_FILE = "index.html"
 GITKEEP = ".gitkeep"
-OPEN_STATUS = "open: not released yet; its tasks may still change, so its entries are provisional"
-LEGACY_STATUS = "legacy: made under the older rules"
 
 
 def default_protocol_name() -> str:
@@ -42,35 +40,6 @@ def protocol_order(name: str) -> tuple[int, str]:
     """Sort key, newest first: hb-v2 before hb-v1."""
     match = re.search(r"(\d+)$", name)
     return (-(int(match.group(1)) if match else 0), name)
-
-
-@dataclass(frozen=True)
-class ProtocolBoard:
-    """The scored entries of one protocol."""
-
-    protocol: Protocol
-    scores: list[EntryScores]
-    legacy: bool  # a newer released protocol has entries: these were made under the older rules
-
-    @property
-    def name(self) -> str:
-        return self.protocol.name
-
-    @property
-    def released(self) -> bool:
-        return self.protocol.released
-
-    @property
-    def status(self) -> str:
-        """The protocol's standing in a few words: open, legacy, or empty for the current released protocol."""
-        if not self.released:
-            return OPEN_STATUS
-        return LEGACY_STATUS if self.legacy else ""
-
-    @property
-    def title(self) -> str:
-        """``Protocol NAME``, with its status (open or legacy) in brackets."""
-        return f"Protocol {self.name}" + (f" ({self.status})" if self.status else "")
 
 
 @dataclass(frozen=True)
@@ -125,7 +94,7 @@ class Leaderboard:
 
         return {CSV_FILE: render_csv([row for board in self.boards for row in leaderboard_rows(board)]).encode(),
                 README_FILE: readme_markdown(self.boards).encode(),
-                PAGE_FILE: page_html(self).encode()}
+                PAGE_FILE: page_html(self.boards).encode()}
 
     def plots(self) -> dict[str, dict]:
         """File name -> drawn data, one plot per protocol with entries."""

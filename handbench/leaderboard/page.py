@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import html
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from handbench.leaderboard.plots import plot_file
 from handbench.leaderboard.scores import (
     EntryScores,
+    ProtocolBoard,
     TaskKey,
     all_task_keys,
     coverage_text,
@@ -31,9 +32,6 @@ from handbench.leaderboard.scores import (
 )
 from handbench.leaderboard.submissions import RUN_DIR_PREFIX, SUBMISSIONS_DIR, VIDEOS_DIR
 from handbench.leaderboard.tables import interval_cell, percent_interval, status_markdown, verified_cell
-
-if TYPE_CHECKING:
-    from handbench.leaderboard.generate import Leaderboard, ProtocolBoard
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; padding: 0 1em; color: #222; }
@@ -278,11 +276,12 @@ def protocol_section(board: ProtocolBoard) -> str:
     return "\n".join(parts)
 
 
-def page_html(leaderboard: Leaderboard) -> str:
-    sections = "\n".join(protocol_section(board) for board in leaderboard.boards)
+def page_html(boards: Sequence[ProtocolBoard]) -> str:
+    """The page of a leaderboard's protocol boards (newest protocol first)."""
+    sections = "\n".join(protocol_section(board) for board in boards)
     contents = " · ".join(f'<a href="#{_e(board.name)}">{_e(board.name)}'
                           f'{" (open)" if not board.released else " (legacy)" if board.legacy else ""}</a>'
-                          for board in leaderboard.boards)
+                          for board in boards)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

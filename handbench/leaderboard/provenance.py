@@ -25,8 +25,16 @@ from typing import Any
 import pandas as pd
 
 from handbench.errors import HandbenchError
-from handbench.leaderboard.validate import EPISODES_FILE, META_FILE, RunResults, runs_by_task
+from handbench.leaderboard.validate import (
+    EPISODES_FILE,
+    META_FILE,
+    RunResults,
+    current_protocol,
+    runs_by_task,
+    validate_protocol_runs,
+)
 from handbench.leaderboard.versions import check_versions
+from handbench.protocol import Protocol
 
 # Episodes of each (task, hand) of a reference entry evaluated again by validation (seeds from ``rerun_seeds``).
 REFERENCE_RERUN_EPISODES = 3
@@ -79,23 +87,9 @@ def check_run_versions(run: RunResults) -> None:
 @functools.cache
 def compiled_hash(task: str, task_version: int, hand: str) -> str:
     """What ``task`` at ``task_version`` compiles to with ``hand`` under the installed MuJoCo."""
-    from handbench import registry
-    from handbench.env import compiled_model
+    from handbench.registry import compiled_model
 
-    try:
-        cls = registry.get_task_class(task, task_version)  # type: ignore[call-arg]  # (task, version) registries
-    except TypeError:
-        cls = registry.get_task_class(task)
-        if int(cls.version) != task_version:
-            raise HandbenchError(f"task {task} v{task_version} is not registered here (this handbench has "
-                                 f"v{cls.version}); cannot check its model_hash") from None
-        return compiled_model(task, hand)[1]
-    try:
-        return compiled_model(task, hand, task_version)[1]  # type: ignore[call-arg]
-    except TypeError:
-        if int(cls.version) != task_version:
-            raise HandbenchError(f"cannot compile task {task} v{task_version} here") from None
-        return compiled_model(task, hand)[1]
+    return compiled_model(task, hand, task_version)[1]  # HandbenchError if that version is not registered
 
 
 def check_model_hashes(run: RunResults) -> None:
@@ -281,3 +275,15 @@ def _same(recorded: Any, fresh: Any) -> bool:
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return round(a, 6) == round(b, 6)  # the CSV's precision
+
+
+def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, reference: bool = False,
+                  rerun_references: bool = True) -> None:
+    """Everything an entry's runs must satisfy: the protocol (:func:`validate_protocol_runs`), then provenance
+    (each run's, and what the runs of one entry must share). ``rules`` defaults to the newest released protocol;
+    ``rerun_references=False`` skips evaluating a sample of a reference's seeds again (the one slow check)."""
+    rules = rules or current_protocol()
+    validate_protocol_runs(runs, rules, reference)
+    for run in runs:
+        check_run_provenance(run, reference)
+    check_entry_provenance(runs, reference, rules.name, rerun_references)

@@ -204,3 +204,36 @@ def compare(a: EntryScores, b: EntryScores) -> Comparison:
     columns_b = [list(b.tasks).index(key) for key in common]
     value, low, high = probability_of_improvement_with_interval(a.matrix[:, columns_a], b.matrix[:, columns_b])
     return Comparison(better=a.entry_id, worse=b.entry_id, tasks=common, probability=Interval(value, low, high))
+
+
+OPEN_STATUS = "open: not released yet; its tasks may still change, so its entries are provisional"
+LEGACY_STATUS = "legacy: made under the older rules"
+
+
+@dataclass(frozen=True)
+class ProtocolBoard:
+    """The scored entries of one protocol."""
+
+    protocol: Protocol
+    scores: list[EntryScores]
+    legacy: bool  # a newer released protocol has entries: these were made under the older rules
+
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    @property
+    def released(self) -> bool:
+        return self.protocol.released
+
+    @property
+    def status(self) -> str:
+        """The protocol's standing in a few words: open, legacy, or empty for the current released protocol."""
+        if not self.released:
+            return OPEN_STATUS
+        return LEGACY_STATUS if self.legacy else ""
+
+    @property
+    def title(self) -> str:
+        """``Protocol NAME``, with its status (open or legacy) in brackets."""
+        return f"Protocol {self.name}" + (f" ({self.status})" if self.status else "")

@@ -24,6 +24,7 @@ from typing import Any
 
 from handbench.atomic import ensure_writable_dir
 from handbench.errors import HandbenchError, unknown_choice
+from handbench.leaderboard.provenance import validate_runs
 from handbench.leaderboard.validate import (
     EPISODES_FILE,
     META_FILE,
@@ -32,7 +33,6 @@ from handbench.leaderboard.validate import (
     load_results_dir,
     meta_commands,
     runs_by_task,
-    validate_runs,
 )
 from handbench.protocol import Protocol, load_protocol
 
@@ -136,7 +136,7 @@ def submissions_dir(leaderboard_dir: str | Path) -> Path:
 def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules: Protocol,
                submitted: str, reference: bool = False) -> dict[str, Any]:
     """The entry's meta.json: submitter's fields, protocol, and per run the checkpoint and exact commands."""
-    import handbench
+    from handbench.version import __version__
 
     return {
         "entry_id": entry_id,
@@ -147,7 +147,7 @@ def entry_meta(entry_id: str, info: EntryInfo, runs: Sequence[RunResults], rules
         "obs_mode": runs[0].obs_mode,
         "tasks": [f"{task}/{hand}" for task, hand in runs_by_task(runs)],
         "submitted": submitted,
-        "submitted_with": f"handbench {handbench.__version__}",
+        "submitted_with": f"handbench {__version__}",
         "runs": [
             {
                 "dir": f"{RUN_DIR_PREFIX}{index}",

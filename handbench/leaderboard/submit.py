@@ -13,6 +13,7 @@ from pathlib import Path
 
 from handbench.errors import HandbenchError
 from handbench.leaderboard.generate import Leaderboard, write_generated
+from handbench.leaderboard.provenance import validate_runs
 from handbench.leaderboard.scores import EntryScores, rank_groups, score_entry, task_label, task_set
 from handbench.leaderboard.submissions import (
     EntryInfo,
@@ -25,7 +26,7 @@ from handbench.leaderboard.submissions import (
     write_entry,
 )
 from handbench.leaderboard.tables import interval_cell, percent_interval
-from handbench.leaderboard.validate import META_FILE, load_results_dir, meta_protocol, validate_runs
+from handbench.leaderboard.validate import META_FILE, load_results_dir, meta_protocol
 from handbench.protocol import Protocol, load_protocol
 
 

@@ -14,12 +14,12 @@ import io
 import math
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from handbench.leaderboard.plots import plot_file
 from handbench.leaderboard.scores import (
     EntryScores,
     Interval,
+    ProtocolBoard,
     TaskKey,
     all_task_keys,
     coverage_text,
@@ -33,10 +33,7 @@ from handbench.leaderboard.scores import (
     task_set,
     unreported_pairs,
 )
-
-if TYPE_CHECKING:
-    from handbench.leaderboard.generate import ProtocolBoard
-    from handbench.protocol import Protocol
+from handbench.protocol import Protocol
 
 OVERALL = "overall"
 WILSON = "wilson-95"

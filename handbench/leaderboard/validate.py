@@ -403,17 +403,13 @@ def runs_by_task(runs: Sequence[RunResults]) -> dict[tuple[str, str], list[RunRe
             for key in keys}
 
 
-def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, reference: bool = False,
-                  rerun_references: bool = True) -> None:
-    """Validate each run, then what the runs of one entry must share (and must not).
+def validate_protocol_runs(runs: Sequence[RunResults], rules: Protocol, reference: bool = False) -> None:
+    """Validate each run against the protocol, then what the runs of one entry must share (and must not);
+    :func:`handbench.leaderboard.provenance.validate_runs` adds the provenance checks.
 
     A method entry has one run per training seed (distinct checkpoints, at least the protocol's number); a
     reference entry holds the scripted expert's results, exactly one run per (task, hand) and no checkpoint.
-    ``rerun_references=False`` skips evaluating a sample of a reference's seeds again (the one slow check).
     """
-    from handbench.leaderboard.provenance import check_entry_provenance, check_run_provenance
-
-    rules = rules or current_protocol()
     if not runs:
         raise HandbenchError("no results directories given")
     for run in runs:
@@ -432,9 +428,6 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
         _check_reference_expert_versions(runs)
     else:
         _check_training_seeds(runs, rules)
-    for run in runs:
-        check_run_provenance(run, reference)
-    check_entry_provenance(runs, reference, rules.name, rerun_references)
 
 
 def _check_entry_kind(run: RunResults, reference: bool) -> None:
@@ -450,27 +443,20 @@ def _check_entry_kind(run: RunResults, reference: bool) -> None:
 
 def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
     """A reference row must come from today's experts: an expert changed since makes it stale."""
-    from handbench.expert import expert_version
+    from handbench.registry import get_task_class
 
     for run in runs:
         if run.policy != REFERENCE_POLICY:
             continue
         recorded = run.episodes.get("expert_version")
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
-            with _task_env(task, hand, _version_number(group["task_version"].iloc[0])) as env:
-                current = str(expert_version(env))
+            version = _version_number(group["task_version"].iloc[0])
+            current = str(get_task_class(task, version).expert.version)
             versions = sorted(set(_text(v) for v in recorded[group.index])) if recorded is not None else [""]
             if versions != [current]:
                 raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with expert version "
                                      f"{', '.join(versions) or '(none)'} but the current expert is version {current}; "
                                      f"re-run `handbench eval --policy expert` and resubmit the reference")
-
-
-def _task_env(task: str, hand: str, version: int | None):
-    """The env of ``task`` at the version the rows were made at."""
-    from handbench.registry import make_env
-
-    return make_env(task, hand, version)
 
 
 def _check_reference_coverage(runs: Sequence[RunResults]) -> None:

@@ -47,9 +47,9 @@ def supported_specifiers() -> dict[str, SpecifierSet]:
 
 
 def handbench_releases() -> tuple[str, ...]:
-    import handbench
+    from handbench.version import __version__
 
-    return tuple(sorted({*HANDBENCH_RELEASES, handbench.__version__}))
+    return tuple(sorted({*HANDBENCH_RELEASES, __version__}))
 
 
 def version_problem(library: str, version: str) -> str | None:

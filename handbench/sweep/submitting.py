@@ -6,14 +6,14 @@ as ``handbench submit``. Reference policies (expert, random, hold) make referenc
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Any
 
 from handbench.leaderboard.submissions import EntryInfo, slugify, submissions_dir
 from handbench.sweep.ledger import waiting_lock
 from handbench.sweep.plan import REFERENCE_POLICIES, Run
 
-if TYPE_CHECKING:
-    from handbench.sweep.runner import Sweep
+# ``sweep`` arguments are handbench.sweep.runner.Sweep objects (not imported: runner imports this module).
+Sweep = Any
 
 REFERENCE_METHODS = {"expert": "Scripted expert", "random": "Random floor", "hold": "Hold floor"}
 

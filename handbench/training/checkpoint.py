@@ -28,10 +28,10 @@ FORMAT_VERSION = 1
 def save_checkpoint(path: str | Path, *, policy: str, preset: str, model_config: dict, train_config: dict,
                     spec: ObsActionSpec, normalizer: Normalizer, weights: dict[str, torch.Tensor],
                     provenance: dict[str, Any]) -> Path:
-    import handbench
+    from handbench.version import __version__
 
     content = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "handbench_version": handbench.__version__,
+        "format": FORMAT, "format_version": FORMAT_VERSION, "handbench_version": __version__,
         "torch_version": str(torch.__version__), "policy": policy, "preset": preset, "model_config": model_config,
         "train_config": train_config, "spec": spec.to_dict(), "normalizer": normalizer.state_dict(),
         "weights": {k: v.detach().cpu() for k, v in weights.items()}, "provenance": provenance,
@@ -47,7 +47,7 @@ def _minor(version: str) -> str:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's content, after the format and version checks."""
-    import handbench
+    from handbench.version import __version__
 
     path = require_file(path, "checkpoint", "give the policy.pt file written by `handbench train`")
     try:
@@ -60,9 +60,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise HandbenchError(f"checkpoint {path} has format version {content.get('format_version')}; this handbench "
                              f"reads version {FORMAT_VERSION}: retrain it")
     written_by = content.get("handbench_version", "?")
-    if _minor(written_by) != _minor(handbench.__version__):
+    if _minor(written_by) != _minor(__version__):
         raise HandbenchError(f"checkpoint {path} was written by handbench {written_by}; this is handbench "
-                             f"{handbench.__version__}: retrain it, or install handbench {written_by}")
+                             f"{__version__}: retrain it, or install handbench {written_by}")
     return content
 
 

@@ -1,0 +1,127 @@
+"""The README's "Adding a task" guide works as written: a task defined in a module of its own, outside the package,
+is registered through the public API and runs like any other (gymnasium id, expert, contract), touching no
+other file."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+import handbench
+from handbench.errors import HandbenchError
+from handbench.generate import run_expert_episode
+from handbench.registry import _registry
+from handbench.task import Task
+
+TINY_TASK = '''
+"""raise-hand: lift the open hand above a height drawn per episode (a minimal handbench task)."""
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from handbench import rewards
+from handbench.expert import Expert, WristMotion
+from handbench.rewards import Term
+from handbench.task import EpisodeParams, Task
+
+
+@dataclass(frozen=True)
+class RaiseParams(EpisodeParams):
+    height: float  # m above the table the grasp site must reach
+
+
+class RaiseHandExpert(Expert["RaiseHand"]):
+    def on_reset(self) -> None:
+        self.motion = WristMotion(self.hand.grasp_site_pos(self.data))
+
+    def plan(self) -> np.ndarray:
+        goal = self.motion.position.copy()
+        goal[2] = self.params.height + 0.02
+        self.motion.toward(goal)
+        wrist = self.hand.wrist_ik(self.data, self.motion.position, self.motion.rotation)
+        return self.hand.action(wrist, self.hand.synergy("open", 0.0))
+
+
+class RaiseHand(Task):
+    name = "raise-hand"
+    version = 0
+    order = 99
+    skill = "reach"
+    description = "Raise the open hand above a marked height."
+    success_rule = "grasp site above the episode's height"
+    reward_terms = (Term("height", 1.0, "grasp site height / target height (max 1)"),
+                    Term("success", 5.0, "1 on success"))
+    max_episode_steps = 30
+    state_size = 1
+    params_type = RaiseParams
+    expert = RaiseHandExpert
+    model_fields = ("site_pos",)  # the marker moves to the episode's height
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        spec.worldbody.add_site(name="target", pos=[0, 0, 0.3], size=[0.01, 0, 0], rgba=[0.1, 0.9, 0.2, 0.5])
+
+    def bind(self, model, hand) -> None:
+        super().bind(model, hand)
+        self.target = model.site("target").id
+
+    def sample(self, rng: np.random.Generator) -> RaiseParams:
+        return RaiseParams(height=float(rng.uniform(0.26, 0.30)))
+
+    def apply(self, data: mujoco.MjData, params: RaiseParams) -> None:
+        self.model.site_pos[self.target, 2] = params.height
+
+    def environment_state(self, data: mujoco.MjData) -> np.ndarray:
+        return np.array([self.params.height])
+
+    def score(self, data: mujoco.MjData):
+        height = self.hand.grasp_site_pos(data)[2]
+        success = height >= self.params.height
+        return self.step_score({"height": min(height / self.params.height, 1.0),
+                                "success": rewards.flag(success)}, success)
+
+
+TASKS = (RaiseHand,)
+'''
+
+
+@pytest.fixture
+def tiny_task_module(tmp_path, monkeypatch):
+    """The tiny task's module, imported from a temporary folder; the registry is left as it was afterwards."""
+    (tmp_path / "raise_hand.py").write_text(TINY_TASK)
+    spec = importlib.util.spec_from_file_location("raise_hand", tmp_path / "raise_hand.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "raise_hand", module)
+    spec.loader.exec_module(module)
+    before = set(_registry())
+    yield module
+    for name in set(_registry()) - before:
+        del _registry()[name]
+
+
+def test_a_task_from_its_own_module_registers_and_runs(tiny_task_module):
+    for task_class in tiny_task_module.TASKS:
+        handbench.register_task(task_class)
+    assert "raise-hand" in handbench.task_names()
+    for hand in ("hb16", "shadow"):
+        env = handbench.make("raise-hand", hand)  # gymnasium.make, with the task's TimeLimit
+        assert env.spec.id == f"handbench/raise-hand-{hand}-v0" and env.spec.max_episode_steps == 30
+        obs, info = env.reset(seed=0)
+        assert obs["environment_state"].shape == (1,) and not info["is_success"]
+        episode = run_expert_episode(handbench.make_env("raise-hand", hand), seed=3)
+        assert episode.success and episode.num_samples < 30
+
+
+def test_an_incomplete_task_is_refused_with_what_it_lacks():
+    class HalfDone(Task):
+        name = "half-done"
+        version = 0
+        expert = object
+
+    with pytest.raises(HandbenchError, match=r"HalfDone: order is not declared; .*state_size is not declared; .*"
+                                             r"expert must be an Expert subclass"):
+        handbench.register_task(HalfDone)
+    assert "half-done" not in handbench.task_names()
