@@ -71,7 +71,8 @@ class InHandTask(rules.BoundedWristTask, Task):
     """Base of the palm-up tasks: one free object (qpos slice ``object_qpos``) on the palm, the wrist still.
 
     Subclasses build the object, set ``object_qpos``/``object_qvel`` in ``bind``, call :meth:`start` in
-    ``apply``, and define :meth:`cost_functions` and :meth:`aligned` (the goal is reached this step). The
+    ``apply``, and define :meth:`cost_functions` and :meth:`aligned` (the goal is reached this step). The expert
+    is :class:`PlanningExpert` (declared below the class). The
     dense reward and the expert's planning cost are the same terms: every ``reward_terms`` entry named like a
     cost function is that function's value (the weights are negative), plus ``wrist`` and ``success`` flags.
     """
@@ -172,39 +173,36 @@ class InHandTask(rules.BoundedWristTask, Task):
         values.update(wrist=rewards.flag(self.wrist_moved), success=rewards.flag(success))
         return self.step_score(values, success)
 
-    def make_expert(self, env, seed: int, action_noise: float = 0.0) -> Expert:
-        return PlanningExpert(env, seed, action_noise)
 
-
-class PlanningExpert(Expert):
+class PlanningExpert(Expert[InHandTask]):
     """Holds the wrist at its initial targets and plans the fingers by predictive sampling on the task's cost.
 
     The noise stream is the expert's own (``Expert.rng``, from the episode seed), so demonstrations are
-    reproducible; the planner's thread count does not change them.
+    reproducible; the planner's thread count does not change them. The planner works on the episode's model
+    (``task.model``, sizes and masses as the episode set them) from the live state, built at the first action.
     """
 
     version = 0
 
-    def reset(self) -> None:
-        super().reset()
+    def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None
+        self.costs: list[float] = []
+        self.boost_steps = 0
 
     def _make_sampler(self) -> PredictiveSampler:
-        task: InHandTask = self.env.task
-        hand = self.hand
+        task, hand = self.task, self.hand
         free = np.zeros(len(hand.ctrl_low), dtype=bool)
         free[hand.n_wrist:] = True
         fixed = hand.action(task.start_wrist, hand.synergy("open", 0.0))
-        sampler = PredictiveSampler(self.env.model, self.env.dt, free, fixed, task.cost_terms(), task.planner_config(),
+        control_dt = task.model.opt.timestep * task.frame_skip
+        sampler = PredictiveSampler(task.model, control_dt, free, fixed, task.cost_terms(), task.planner_config(),
                                     self.rng)
         sampler.set_plan(self.data.ctrl[hand.n_wrist:].copy())
         return sampler
 
     def plan(self) -> np.ndarray:
-        if getattr(self, "sampler", None) is None:
+        if self.sampler is None:
             self.sampler = self._make_sampler()
-            self.costs: list[float] = []
-            self.boost_steps = 0
         # Retry: when the task's cost has not improved for STALL_STEPS steps, explore with wider noise for a while.
         self.costs.append(float(total_cost(self.sampler.terms, PhysicsView.of_data(self.data))))
         if self.boost_steps == 0 and len(self.costs) > STALL_STEPS:
@@ -214,3 +212,6 @@ class PlanningExpert(Expert):
         scale = BOOST_NOISE if self.boost_steps else 1.0
         self.boost_steps = max(self.boost_steps - 1, 0)
         return self.sampler.act(self.data, noise_scale=scale)
+
+
+InHandTask.expert = PlanningExpert  # declared once the expert class exists

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -12,6 +12,7 @@ from handbench.inhand import InHandTask, allow_palm_up, quat_angle, quat_multipl
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import bind_free_object, set_body_mass, set_box_half_size
+from handbench.task import EpisodeParams
 
 ORIENTATION_TOLERANCE = 0.4  # rad
 # A goal is the start turned a quarter turn about one of these world axes (plus a small random tilt); the
@@ -20,6 +21,16 @@ GOAL_AXES = {"yaw+": (0, 0, 1), "yaw-": (0, 0, -1)}
 FACE_COLOURS = ((0.85, 0.2, 0.2), (0.2, 0.7, 0.25), (0.2, 0.35, 0.85), (0.95, 0.8, 0.15), (0.9, 0.9, 0.9),
                 (0.55, 0.25, 0.7))
 GOAL_MARKER_OFFSET = (-0.12, 0.0, 0.0)  # the translucent goal cube floats beside the hand
+
+
+@dataclass(frozen=True)
+class ReorientCubeParams(EpisodeParams):
+    cube_offset: np.ndarray  # (2,) m, the cube's start beside the palm's centre
+    cube_half_size: float  # m
+    cube_mass: float  # kg
+    initial_yaw: float  # rad
+    goal_axis: str  # a key of GOAL_AXES
+    goal_angle: float  # rad, the turn from the start to the goal
 
 
 class ReorientCube(InHandTask):
@@ -40,6 +51,9 @@ class ReorientCube(InHandTask):
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
+    state_size = 19  # cube pose (7), velocity (6), goal quaternion (4), angle to the goal, half size
+    params_type = ReorientCubeParams
+    model_fields = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")  # cube size and mass
     min_goal_distance = np.pi / 2  # rad
     planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.3)
 
@@ -72,30 +86,28 @@ class ReorientCube(InHandTask):
         self.object_qpos, self.object_qvel = cube.qpos, cube.qvel
         self.goal_geom = model.geom("cube_goal_geom").id
         self.goal_mocap = model.body_mocapid[model.body("cube_goal").id]
-        self.goal_quat = np.array([1.0, 0, 0, 0])
-        self.start_position = np.zeros(3)
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(self, rng: np.random.Generator) -> ReorientCubeParams:
         axis = sorted(GOAL_AXES)[int(rng.integers(len(GOAL_AXES)))]
-        return {
-            "cube_offset": rng.uniform(-0.004, 0.004, size=2),
-            "cube_half_size": float(rng.uniform(0.022, 0.026)),
-            "cube_mass": float(rng.uniform(0.03, 0.08)),
-            "initial_yaw": float(rng.uniform(-0.2, 0.2)),
-            "goal_axis": axis,
-            "goal_angle": float(rng.uniform(np.pi / 2, np.pi / 2 + 0.2)),
-        }
+        return ReorientCubeParams(
+            cube_offset=rng.uniform(-0.004, 0.004, size=2),
+            cube_half_size=float(rng.uniform(0.022, 0.026)),
+            cube_mass=float(rng.uniform(0.03, 0.08)),
+            initial_yaw=float(rng.uniform(-0.2, 0.2)),
+            goal_axis=axis,
+            goal_angle=float(rng.uniform(np.pi / 2, np.pi / 2 + 0.2)),
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
-        half = params["cube_half_size"]
+    def apply(self, data: mujoco.MjData, params: ReorientCubeParams) -> None:
+        half = params.cube_half_size
         set_box_half_size(self.model, self.cube_geom, half)
         set_box_half_size(self.model, self.goal_geom, half)
-        set_body_mass(self.model, self.cube_body, params["cube_mass"])
+        set_body_mass(self.model, self.cube_body, params.cube_mass)
         start = self.palm_rest(half)
-        start[:2] += params["cube_offset"]
-        quat = yaw_quat(params["initial_yaw"])
+        start[:2] += params.cube_offset
+        quat = yaw_quat(params.initial_yaw)
         self.start(data, start, quat)
-        turn = axis_angle_quat(np.array(GOAL_AXES[params["goal_axis"]], dtype=np.float64), params["goal_angle"])
+        turn = axis_angle_quat(np.array(GOAL_AXES[params.goal_axis], dtype=np.float64), params.goal_angle)
         self.goal_quat = quat_multiply(turn, quat)
         data.mocap_pos[self.goal_mocap] = start + GOAL_MARKER_OFFSET
         data.mocap_quat[self.goal_mocap] = self.goal_quat

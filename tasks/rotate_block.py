@@ -3,7 +3,7 @@ gaiting), the wrist still. The block looks the same after a half turn, so its ya
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -13,10 +13,20 @@ from handbench.inhand import InHandTask, allow_palm_up
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import free_joint_qpos, free_joint_qvel, set_body_mass
+from handbench.task import EpisodeParams
 
 YAW_TOLERANCE = 0.3  # rad, yaw error modulo pi
 BLOCK_FRICTION = 0.6
 GOAL_MARKER_OFFSET = (-0.13, 0.0, 0.0)  # the translucent goal block floats beside the hand
+
+
+@dataclass(frozen=True)
+class RotateBlockParams(EpisodeParams):
+    block_offset: np.ndarray  # (2,) m, the block's start beside the palm's centre
+    block_half_size: np.ndarray  # (3,) m, half length, width and height
+    block_mass: float  # kg
+    initial_yaw: float  # rad
+    turn: float  # rad, the goal's yaw minus the start's
 
 
 def wrap_half_turn(angle):
@@ -50,6 +60,10 @@ class RotateBlock(InHandTask):
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
+    state_size = 19  # block pose (7), velocity (6), goal yaw (cos 2x, sin 2x), yaw error, half sizes (3)
+    params_type = RotateBlockParams
+    # block size and mass, and the stripe's height on the block
+    model_fields = ("geom_size", "geom_rbound", "geom_aabb", "geom_pos", "body_mass", "body_inertia")
     min_goal_distance = np.pi / 2 - 0.25  # rad; modulo pi, a quarter turn is the farthest goal there is
     planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.3)
 
@@ -78,31 +92,29 @@ class RotateBlock(InHandTask):
         self.goal_mocap = model.body_mocapid[model.body("block_goal").id]
         self.object_qpos = free_joint_qpos(model, "block_joint")
         self.object_qvel = free_joint_qvel(model, "block_joint")
-        self.goal_yaw = 0.0
-        self.start_position = np.zeros(3)
 
-    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(self, rng: np.random.Generator) -> RotateBlockParams:
         initial_yaw = float(rng.uniform(-0.2, 0.2))
         turn = float(rng.choice([-1.0, 1.0]) * rng.uniform(self.min_goal_distance, np.pi / 2))
-        return {
-            "block_offset": rng.uniform(-0.004, 0.004, size=2),
-            "block_half_size": np.array([rng.uniform(0.031, 0.036), rng.uniform(0.017, 0.021),
-                                         rng.uniform(0.017, 0.021)]),
-            "block_mass": float(rng.uniform(0.03, 0.08)),
-            "initial_yaw": initial_yaw,
-            "turn": turn,
-        }
+        return RotateBlockParams(
+            block_offset=rng.uniform(-0.004, 0.004, size=2),
+            block_half_size=np.array([rng.uniform(0.031, 0.036), rng.uniform(0.017, 0.021),
+                                      rng.uniform(0.017, 0.021)]),
+            block_mass=float(rng.uniform(0.03, 0.08)),
+            initial_yaw=initial_yaw,
+            turn=turn,
+        )
 
-    def apply(self, data: mujoco.MjData, params: dict[str, Any]) -> None:
-        half = np.asarray(params["block_half_size"], dtype=np.float64)
+    def apply(self, data: mujoco.MjData, params: RotateBlockParams) -> None:
+        half = np.asarray(params.block_half_size, dtype=np.float64)
         set_box_half_sizes(self.model, self.block_geom, half)
         set_box_half_sizes(self.model, self.goal_geom, half)
         self.model.geom_pos[self.stripe_geom, 2] = half[2] + 0.0005
-        set_body_mass(self.model, self.block_body, params["block_mass"])
+        set_body_mass(self.model, self.block_body, params.block_mass)
         start = self.palm_rest(half[2])
-        start[:2] += params["block_offset"]
-        self.start(data, start, yaw_quat(params["initial_yaw"]))
-        self.goal_yaw = float(params["initial_yaw"] + params["turn"])
+        start[:2] += params.block_offset
+        self.start(data, start, yaw_quat(params.initial_yaw))
+        self.goal_yaw = float(params.initial_yaw + params.turn)
         data.mocap_pos[self.goal_mocap] = start + GOAL_MARKER_OFFSET
         data.mocap_quat[self.goal_mocap] = yaw_quat(self.goal_yaw)
 

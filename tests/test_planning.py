@@ -11,6 +11,7 @@ import pytest
 from handbench.env import HandEnv
 from handbench.errors import HandbenchError
 from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
+from handbench.registry import make_env
 
 TASK = "reorient-cube"
 SMALL = PlannerConfig(samples=6, horizon=0.15, knots=2, planning_timestep=0.01, noise=0.1)
@@ -25,7 +26,7 @@ def sampler_for(env: HandEnv, terms, config: PlannerConfig, seed: int = 0) -> Pr
 
 
 def run_actions(threads: int, steps: int = 4) -> np.ndarray:
-    env = HandEnv(TASK, "hb16")
+    env = make_env(TASK, "hb16")
     env.reset(seed=3)
     sampler = sampler_for(env, env.task.cost_terms(), dataclasses.replace(SMALL, threads=threads))
     actions = []
@@ -45,7 +46,7 @@ def test_same_actions_whatever_the_thread_count():
 
 def test_keeps_the_lowest_cost_rollout():
     """With a cost on one finger target, the chosen controls move toward it and the kept cost falls."""
-    env = HandEnv(TASK, "hb16")
+    env = make_env(TASK, "hb16")
     env.reset(seed=0)
     joint = env.hand.n_wrist + 1
     target = env.hand.ctrl_low[joint] + 0.8 * (env.hand.ctrl_high[joint] - env.hand.ctrl_low[joint])
@@ -64,7 +65,7 @@ def test_keeps_the_lowest_cost_rollout():
 
 
 def test_unstable_rollouts_get_infinite_cost():
-    env = HandEnv(TASK, "hb16")
+    env = make_env(TASK, "hb16")
     env.reset(seed=0)
     sampler = sampler_for(env, env.task.cost_terms(), SMALL)
     sampler.act(env.data)  # fills the sampler's copy of the start state
@@ -82,7 +83,7 @@ def test_unstable_rollouts_get_infinite_cost():
 
 
 def test_cost_terms_share_shapes_with_a_live_state():
-    env = HandEnv(TASK, "hb16")
+    env = make_env(TASK, "hb16")
     env.reset(seed=0)
     view = PhysicsView.of_data(env.data)
     terms = env.task.cost_terms()

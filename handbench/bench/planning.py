@@ -16,10 +16,10 @@ def measure_planning_expert(task: str, hand: str, episodes: int) -> tuple[float,
     CPU seconds (``time.process_time``) are what the expert costs on a core of its own; wall seconds also
     count the time other processes on a shared machine took from it.
     """
-    from handbench.env import HandEnv
     from handbench.generate import run_expert_episode
+    from handbench.registry import make_env
 
-    env = HandEnv(task, hand)
+    env = make_env(task, hand)
     wall = cpu = steps = 0.0
     try:
         for seed in range(episodes):
