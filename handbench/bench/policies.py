@@ -43,7 +43,7 @@ def measure_inference(policy: TrainedPolicy, env, steps: int = 40, queries: int 
                       label: str = "") -> InferenceTiming:
     """Run one episode of up to ``steps`` control steps through the rollout engine at one lane (the path of
     ``handbench eval --lanes 1``), timing each policy call the engine makes, then ``queries`` bare model queries."""
-    from handbench.bench.rollout import TimedDriver
+    from handbench.bench.timing import TimedDriver
     from handbench.rollout import EpisodeRequest, driver_for, run_lanes
 
     warm_up = EpisodeRequest(seed, 1, stop_on_success=False)
