@@ -26,6 +26,7 @@ SPLITS = ("eval", "holdout", "demo")
 @dataclass(frozen=True)
 class ExpertCheck:
     task: str
+    task_version: int  # the version its episodes ran at (the one the protocol pins)
     hand: str
     episodes: int
     successes: int
@@ -41,15 +42,16 @@ class ExpertCheck:
         return self.success_rate >= SUCCESS_THRESHOLD
 
 
-def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | None = None,
+def check_experts(tasks: Sequence[str] | None, hands: Sequence[str], num_seeds: int | None = None,
                   workers: int | None = 0, ray_address: str | None = None,
                   protocol: str | None = None, split: str = "eval",
                   action_noise: float = 0.0) -> list[ExpertCheck]:
     """Evaluate each (task, hand) expert on the first ``num_seeds`` seeds (all when None) of ``split``: the
     protocol's eval seeds, :data:`HOLDOUT_SEEDS` or :data:`DEMO_CHECK_SEEDS`, with ``action_noise``.
 
-    A view over ``handbench eval --policy expert``: the same jobs, workers and success column, so an
-    expert's success here is exactly its success in an evaluation.
+    ``tasks`` None means the protocol's tasks; each runs at the version the protocol pins. A view over
+    ``handbench eval --policy expert``: the same jobs, workers and success column, so an expert's success here
+    is exactly its success in an evaluation. Raises :class:`HandbenchError` for a task the protocol lacks.
     """
     from handbench.evaluation.jobs import EpisodeJob, EpisodeOutcome
     from handbench.evaluation.policies import ExpertSource
@@ -58,6 +60,7 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
     if split not in SPLITS:
         raise HandbenchError(f"unknown seed split {split!r}; valid: {', '.join(SPLITS)}")
     spec = load_protocol(protocol or DEFAULT_PROTOCOL)
+    tasks = list(spec.tasks) if tasks is None else list(tasks)
     for task in tasks:
         EnvConfig(task, hands[0] if hands else "hb16").validate()
         spec.task(task)
@@ -88,7 +91,8 @@ def check_experts(tasks: Sequence[str], hands: Sequence[str], num_seeds: int | N
         if errors:
             raise HandbenchError(f"the {task} expert failed with {hand}: {errors[0]}")
         checks.append(ExpertCheck(
-            task=task, hand=hand, episodes=len(found), successes=sum(bool(row["success"]) for row in found),
+            task=task, task_version=int(found[0]["task_version"]), hand=hand, episodes=len(found),
+            successes=sum(bool(row["success"]) for row in found),
             mean_length=sum(row["steps"] for row in found) / len(found),
             failed_seeds=tuple(row["seed"] for row in found if not row["success"])))
     return checks

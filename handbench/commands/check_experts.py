@@ -12,7 +12,7 @@ def register(subparsers) -> None:
         "check-experts", help="success rate of every task's scripted expert on the eval seeds",
         description="Run each task's scripted expert on the protocol's eval seeds and print the success rate "
                     "per task and hand; exits with 1 if any is below 95%%.")
-    parser.add_argument("--tasks", nargs="+", default=None, help="tasks (default: all)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="tasks (default: the protocol's)")
     parser.add_argument("--hands", nargs="+", default=None, help="hands (default: all)")
     parser.add_argument("--seeds", type=integer(1), default=None, help="use the first N seeds (default: all)")
     parser.add_argument("--split", choices=("eval", "holdout", "demo"), default="eval",
@@ -34,20 +34,21 @@ def run(args: argparse.Namespace) -> int:
     from handbench.errors import distinct_names
     from handbench.experts_check import SUCCESS_THRESHOLD, check_experts
     from handbench.hands import HANDS
-    from handbench.registry import task_names
+    from handbench.protocol import DEFAULT_PROTOCOL
 
-    tasks = task_names() if args.tasks is None else distinct_names(args.tasks, "--tasks")
+    tasks = None if args.tasks is None else distinct_names(args.tasks, "--tasks")
     hands = list(HANDS) if args.hands is None else distinct_names(args.hands, "--hands")
     checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address, split=args.split,
                            action_noise=args.action_noise, protocol=args.protocol)
     noise = f", action noise {args.action_noise:g}" if args.action_noise else ""
-    table = Table(title=f"scripted experts on the {args.split} seeds{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
-    for column in ("task", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
+    table = Table(title=f"scripted experts on {args.protocol or DEFAULT_PROTOCOL}'s task versions, {args.split} "
+                        f"seeds{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
+    for column in ("task", "version", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
         table.add_column(column)
     for check in checks:
         failed = ", ".join(map(str, check.failed_seeds[:6])) + (" ..." if len(check.failed_seeds) > 6 else "")
         status = "[green]ok[/green]" if check.passed else "[red]BELOW[/red]"
-        table.add_row(check.task, check.hand, str(check.episodes), f"{check.success_rate:.0%}",
-                      f"{check.mean_length:.1f}", failed or "-", status)
+        table.add_row(check.task, f"v{check.task_version}", check.hand, str(check.episodes),
+                      f"{check.success_rate:.0%}", f"{check.mean_length:.1f}", failed or "-", status)
     Console(width=160).print(table)
     return 0 if all(check.passed for check in checks) else 1

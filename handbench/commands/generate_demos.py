@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handbench.generate import EnvConfig, GenerateConfig, action_noise_warning, generate_demos
+    from handbench.generate import EnvConfig, GenerateConfig, action_noise_warning, generate_demos, pin_task_version
     from handbench.registry import get_task_class
 
     env = EnvConfig(task=args.task, hand=args.hand, obs_mode=args.obs,
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                             ray_address=args.ray_address, progress=not args.quiet,
                             protocol=args.protocol)
     config.env.validate()
-    warning = action_noise_warning(get_task_class(args.task), args.action_noise)
+    pinned = pin_task_version(config).env  # the task version the protocol pins is the one the demos run
+    warning = action_noise_warning(get_task_class(pinned.task, pinned.version), args.action_noise)
     if warning:
         print(warning, file=sys.stderr)
     start = time.perf_counter()
