@@ -6,12 +6,19 @@ choose_gl_backend()
 with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by the CLI and doctor, not a crash here
     import mujoco  # noqa: F401
 
-from handbench.registry import make, make_env, register_envs, register_task, task_names  # noqa: E402
+from handbench.registry import (  # noqa: E402
+    make,
+    make_env,
+    register_envs,
+    register_hand,
+    register_task,
+    task_names,
+)
 from handbench.version import __version__  # noqa: E402
 
 register_envs()
 
-__all__ = ["__version__", "evaluate", "load_policy", "make", "make_env", "register_task", "task_names"]
+__all__ = ["__version__", "evaluate", "load_policy", "make", "make_env", "register_hand", "register_task", "task_names"]
 
 
 def load_policy(path, **kwargs):

@@ -24,7 +24,7 @@ import mujoco
 
 from handbench.env import HandEnv
 from handbench.errors import HandbenchError, unknown_choice
-from handbench.hands import HANDS, get_hand
+from handbench.hands import HANDS, HandSpec, add_hand, get_hand
 from handbench.scene import make_scene, model_hash
 from handbench.task import Task
 
@@ -63,6 +63,15 @@ def register_task(cls: type[Task]) -> type[Task]:
     _add(_registry(), cls, source=cls.__module__)
     register_envs()
     return cls
+
+
+def register_hand(hand: HandSpec) -> HandSpec:
+    """Add a hand defined outside ``handbench.hands`` (a plugin, a test) to the hands every task runs with, and
+    its envs to gymnasium; returns the hand. Raises :class:`HandbenchError` for a non-HandSpec or for another
+    hand already registered under the same name."""
+    add_hand(HANDS, hand, source=getattr(hand, "name", repr(hand)))
+    register_envs()
+    return hand
 
 
 def task_names() -> list[str]:

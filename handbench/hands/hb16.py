@@ -79,3 +79,5 @@ HB16 = HandSpec(
     palm_up_actuator="wrist_ry",
     palm_up_centre=(0.0, -0.038, 0.262),
 )
+
+HAND = HB16  # found by handbench.hands

@@ -210,3 +210,5 @@ SHADOW = HandSpec(
     # off a large cube when it is high (the power-grasp offset): this height lifts best for every cube size.
     grasp_above_bottom=0.048,
 )
+
+HAND = SHADOW  # found by handbench.hands
