@@ -4,10 +4,12 @@ runs every task (gymnasium ids, compiled scenes, experts) touching no other file
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import pkgutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,18 @@ def test_a_hand_is_refused_with_what_is_wrong(twin_hand_module):
     with pytest.raises(HandbenchError, match="is not a HandSpec"):
         handbench.register_hand("hb16")  # type: ignore[arg-type]
     assert sorted(HANDS) == ["hb16", "shadow"]
+
+
+def test_no_task_names_a_hand():
+    """What differs between hands is in their HandSpec: no task module's code holds a hand's name."""
+    import handbench.tasks
+
+    import handbench.inhand
+    import handbench.rules
+
+    sources = [*Path(handbench.tasks.__path__[0]).glob("*.py"), Path(handbench.inhand.__file__),
+               Path(handbench.rules.__file__)]
+    assert len(sources) > 5
+    for path in sources:
+        names = {node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)}
+        assert not names & set(HANDS), f"{path.name} names a hand: {sorted(names & set(HANDS))}"

@@ -1,6 +1,7 @@
 """The task contract, checked for every registered (task, version, hand): what the framework reads is declared,
 episodes are deterministic, success never comes at reset or by waiting, per-episode model changes are
-declared and undone, and the scripted expert succeeds on the first eval seeds."""
+declared and undone, rewards are the sum of the declared terms, and the scripted expert succeeds on the first
+eval seeds."""
 
 from __future__ import annotations
 
@@ -35,11 +36,15 @@ def model_arrays(model: mujoco.MjModel) -> dict[str, bytes]:
 
 
 def rollout(env, seed: int, steps: int) -> tuple[list[np.ndarray], list[float], list[bool]]:
-    """Full states, rewards and successes while the hand holds its home pose."""
+    """Full states, rewards and successes while the hand holds its home pose; checks on every step that the
+    reward is the sum of the task's declared terms (``info["reward_terms"]``)."""
     env.reset(seed=seed)
     states, rewards, successes = [env.full_state()], [], []
+    names = [term.name for term in env.task.reward_terms]
     for _ in range(steps):
         _, reward, _, _, info = env.step(env.home_ctrl)
+        assert list(info["reward_terms"]) == names
+        assert sum(info["reward_terms"].values()) == pytest.approx(reward, abs=1e-12)
         states.append(env.full_state())
         rewards.append(reward)
         successes.append(info["is_success"])
@@ -64,6 +69,7 @@ def test_contract_is_declared_and_observations_have_the_declared_sizes(task, ver
 
 @pytest.mark.parametrize(("task", "version", "hand"), CASES, ids=IDS)
 def test_episodes_are_deterministic_and_never_succeed_at_reset_or_by_waiting(task, version, hand):
+    """Same seed, same states and rewards; holding still never succeeds; the reward is the sum of its terms."""
     env = make_env(task, hand, version)
     states, rewards, successes = rollout(env, EVAL_SEED_BASE, IDLE_STEPS)
     again, rewards_again, _ = rollout(env, EVAL_SEED_BASE, IDLE_STEPS)
