@@ -8,6 +8,7 @@ import importlib.util
 import sys
 
 import pytest
+import test_task_contract as contract  # its checks, called for the tiny task (not collected here)
 
 import handbench
 from handbench.errors import HandbenchError
@@ -113,6 +114,11 @@ def test_a_task_from_its_own_module_registers_and_runs(tiny_task_module):
         assert obs["environment_state"].shape == (1,) and not info["is_success"]
         episode = run_expert_episode(handbench.make_env("raise-hand", hand), seed=3)
         assert episode.success and episode.num_samples < 30
+        # the guide's step 5: the task-contract test's checks pass for it
+        contract.test_contract_is_declared_and_observations_have_the_declared_sizes("raise-hand", 0, hand)
+        contract.test_episodes_are_deterministic_and_never_succeed_at_reset_or_by_waiting("raise-hand", 0, hand)
+        contract.test_per_episode_model_changes_are_declared_and_undone("raise-hand", 0, hand)
+        contract.test_expert_succeeds_on_the_first_eval_seeds("raise-hand", 0, hand)
 
 
 def test_an_incomplete_task_is_refused_with_what_it_lacks():
