@@ -33,6 +33,7 @@ PALM_RADIUS = 0.05  # ... or more than this from its start, horizontally
 SAFE_RADIUS = 0.025  # m
 SAFE_DROP = 0.005  # m
 FLING_SPEED = 0.5  # m/s: the planner's fling term grows above this object speed
+FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absurd speeds keep the reward bounded)
 # The expert's retry: no progress (task cost lower by STALL_PROGRESS) in STALL_STEPS control steps -> noise
 # x BOOST_NOISE for BOOST_STEPS steps.
 STALL_STEPS = 20
@@ -88,8 +89,17 @@ class InHandTask(rules.BoundedWristTask, Task):
         Term("success", 5.0, "1 on success"),
     )
 
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)
+        # Fingertip positions as sensors, so batched rollouts return them for the planner's reach term.
+        for finger, site in hand_of_scene(spec).fingertip_sites.items():
+            spec.add_sensor(name=f"{finger}_tip_position", type=mujoco.mjtSensor.mjSENS_FRAMEPOS,
+                            objtype=mujoco.mjtObj.mjOBJ_SITE, objname=site)
+
     def bind(self, model, hand) -> None:
         super().bind(model, hand)
+        self.tip_sensors = np.concatenate([np.arange(3) + model.sensor(f"{finger}_tip_position").adr[0]
+                                           for finger in hand.spec.fingers])
         self.roll_index = list(hand.spec.wrist_joints).index(hand.spec.palm_up_joint)
         is_slide = model.jnt_type[model.dof_jntid[hand.wrist_dofs]] == mujoco.mjtJoint.mjJNT_SLIDE
         self.wrist_tolerance = np.where(is_slide, WRIST_SLIDE_TOLERANCE, WRIST_HINGE_TOLERANCE)
@@ -152,12 +162,18 @@ class InHandTask(rules.BoundedWristTask, Task):
         return (np.maximum(np.linalg.norm(offset[..., :2], axis=-1) - SAFE_RADIUS, 0.0)
                 + np.maximum(-offset[..., 2] - SAFE_DROP, 0.0))
 
+    def fingertip_reach(self, view: PhysicsView) -> np.ndarray:
+        """Mean distance (m) from the fingertips to the object's centre."""
+        tips = view.sensordata[..., self.tip_sensors].reshape(*view.sensordata.shape[:-1], -1, 3)
+        centre = view.qpos[..., self.object_qpos][..., None, :3]
+        return np.linalg.norm(tips - centre, axis=-1).mean(axis=-1)
+
     def object_fling(self, view: PhysicsView) -> np.ndarray:
         """How much faster than FLING_SPEED the object moves (m/s; its angular speed counts 0.02 m/s per rad/s): 0
         in any ordinary manipulation, so it never discourages a push, but a pinch that would fling the object costs."""
         velocity = view.qvel[..., self.object_qvel]
         speed = np.linalg.norm(velocity[..., :3], axis=-1) + 0.02 * np.linalg.norm(velocity[..., 3:], axis=-1)
-        return np.maximum(speed - FLING_SPEED, 0.0)
+        return np.clip(speed - FLING_SPEED, 0.0, FLING_CAP)
 
     def planner_config(self) -> PlannerConfig:
         """The task's planner settings with the hand's overrides (``HandSpec.planner_overrides``)."""

@@ -27,6 +27,9 @@ from handbench.errors import HandbenchError
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 # A rollout is unstable when MuJoCo reset it (its clock jumps back) or a velocity exceeds this bound.
 UNSTABLE_SPEED = 50.0
+INTEGRATORS = {"euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtIntegrator.mjINT_RK4,
+               "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
+               "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,11 @@ class PlannerConfig:
     noise: float = 0.15
     threads: int = 0
     replan_every: int = 1  # control steps between searches; in between, the kept plan plays on
+    iterations: int = 1  # searches per control step, each around the previous one's best plan
+    noise_density: float = 1.0  # chance that a sample perturbs a given actuator (the rest keep the plan's)
+    # The planning model's integrator, one of INTEGRATORS; "" keeps the env model's. "implicit" costs more per
+    # step than "implicitfast" but stays stable, and predicts the env better, at a coarse planning_timestep.
+    integrator: str = ""
 
     def __post_init__(self) -> None:
         if self.samples < 2:
@@ -95,6 +103,13 @@ class PlannerConfig:
             raise HandbenchError(f"planner noise must be >= 0, got {self.noise}")
         if self.replan_every < 1:
             raise HandbenchError(f"planner replan_every must be >= 1 control step, got {self.replan_every}")
+        if self.iterations < 1:
+            raise HandbenchError(f"planner iterations must be >= 1, got {self.iterations}")
+        if not 0 < self.noise_density <= 1:
+            raise HandbenchError(f"planner noise_density must be in (0, 1], got {self.noise_density}")
+        if self.integrator and self.integrator not in INTEGRATORS:
+            raise HandbenchError(f"planner integrator must be one of {', '.join(INTEGRATORS)} (or '' for the "
+                                 f"model's), got {self.integrator!r}")
         if self.threads < 0:
             raise HandbenchError(f"planner threads must be >= 0 (0: the calling thread), got {self.threads}")
 
@@ -115,6 +130,8 @@ class PredictiveSampler:
         self.model.opt.timestep = config.planning_timestep
         self.substeps = max(1, int(round(control_dt / config.planning_timestep)))
         self.model.opt.timestep = control_dt / self.substeps
+        if config.integrator:
+            self.model.opt.integrator = INTEGRATORS[config.integrator]
         self.control_dt = control_dt
         self.steps = max(1, int(round(config.horizon / control_dt)))  # control steps in the horizon
         self.free = np.asarray(free, dtype=bool)
@@ -160,17 +177,23 @@ class PredictiveSampler:
             self.plan = self._shift(self.plan)
             return action
         self._since_search = 1
-        noise = self.rng.normal(size=(cfg.samples - 1, *self.plan.shape)) * (noise_scale * self.sigma)
-        plans = np.concatenate([self.plan[None], np.clip(self.plan[None] + noise, self.low, self.high)])
-        controls = self._controls(plans)
         mujoco.mj_getState(self.model, data, self._state, STATE_SPEC)
-        states, sensors = self._runner.rollout(
-            self.model, self._datas, self._state[None], controls,
-            initial_warmstart=data.qacc_warmstart[None].copy(), control_spec=int(mujoco.mjtState.mjSTATE_CTRL))
-        costs = self._score(states, sensors, controls)
-        best = int(np.argmin(costs))  # ties: the lowest index, the current plan first
+        warmstart = data.qacc_warmstart[None].copy()
+        plan = self.plan
+        for _ in range(cfg.iterations):
+            noise = self.rng.normal(size=(cfg.samples - 1, *plan.shape)) * (noise_scale * self.sigma)
+            if cfg.noise_density < 1:
+                noise *= self.rng.random(size=(cfg.samples - 1, 1, plan.shape[1])) < cfg.noise_density
+            plans = np.concatenate([plan[None], np.clip(plan[None] + noise, self.low, self.high)])
+            controls = self._controls(plans)
+            states, sensors = self._runner.rollout(
+                self.model, self._datas, self._state[None], controls,
+                initial_warmstart=warmstart, control_spec=int(mujoco.mjtState.mjSTATE_CTRL))
+            costs = self._score(states, sensors, controls)
+            best = int(np.argmin(costs))  # ties: the lowest index, the current plan first
+            plan = plans[best]
         self.last_cost = float(costs[best])
-        self.plan = self._shift(plans[best])
+        self.plan = self._shift(plan)
         return controls[best, 0].copy()
 
     def _score(self, states: np.ndarray, sensors: np.ndarray, controls: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ class ReorientCube(InHandTask):
         Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m)"),
         Term("edge", -30.0, "how far the cube is past 2.5 cm from its start or 5 mm below it (m)"),
         Term("fling", -10.0, "cube speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s"),
+        Term("reach", -2.0, "mean distance from the fingertips to the cube's centre (m)"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
@@ -118,7 +119,8 @@ class ReorientCube(InHandTask):
 
     def cost_functions(self):
         return {"orientation": self.orientation_error, "position": self.position_error,
-                "edge": self.edge_distance, "fling": self.object_fling}
+                "edge": self.edge_distance, "fling": self.object_fling,
+                "reach": self.fingertip_reach}
 
     def aligned(self, data: mujoco.MjData) -> bool:
         return bool(self.orientation_error(PhysicsView.of_data(data)) < ORIENTATION_TOLERANCE)

@@ -57,6 +57,7 @@ class RotateBlock(InHandTask):
         Term("position", -4.0, "block's horizontal distance from its start plus depth below it (m)"),
         Term("edge", -30.0, "how far the block is past 2.5 cm from its start or 5 mm below it (m)"),
         Term("fling", -10.0, "block speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s"),
+        Term("reach", -2.0, "mean distance from the fingertips to the block's centre (m)"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
@@ -138,7 +139,8 @@ class RotateBlock(InHandTask):
 
     def cost_functions(self):
         return {"yaw": self.yaw_error, "tilt": self.tilt, "position": self.position_error,
-                "edge": self.edge_distance, "fling": self.object_fling}
+                "edge": self.edge_distance, "fling": self.object_fling,
+                "reach": self.fingertip_reach}
 
     def aligned(self, data: mujoco.MjData) -> bool:
         view = PhysicsView.of_data(data)
