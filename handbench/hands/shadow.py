@@ -200,8 +200,6 @@ SHADOW = HandSpec(
     palm_up_joint="ARRz",
     palm_up_actuator="A_ARRz",
     palm_up_centre=(0.005, -0.008, 0.266),
-    # 24 finger joints (hb16: 16): more samples and a longer look-ahead find the finger motions that turn an object.
-    planner_overrides={"samples": 48, "horizon": 0.4, "knots": 4},
     palm_sensor="ST_Tch_palm",
     # Its power grasp holds a cube tilted, and opening the hand on a set-down cube (thumb and little finger
     # sweeping past its faces) pushes the cube away: it lets go by slipping off.
