@@ -47,7 +47,7 @@ class ReorientCube(InHandTask):
         Term("orientation", -1.0, "angle from the cube's orientation to the goal (rad)"),
         Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m)"),
         Term("edge", -30.0, "how far the cube is past 2.5 cm from its start or 5 mm below it (m)"),
-        Term("fling", -10.0, "cube speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s"),
+        Term("fling", -10.0, "cube speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
         Term("reach", -2.0, "mean distance from the fingertips to the cube's centre (m)"),
         *InHandTask.WRIST_TERMS,
     )

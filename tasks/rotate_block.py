@@ -56,7 +56,7 @@ class RotateBlock(InHandTask):
         Term("tilt", -1.0, "angle of the block's up axis from the vertical (rad)"),
         Term("position", -4.0, "block's horizontal distance from its start plus depth below it (m)"),
         Term("edge", -30.0, "how far the block is past 2.5 cm from its start or 5 mm below it (m)"),
-        Term("fling", -10.0, "block speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s"),
+        Term("fling", -10.0, "block speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
         Term("reach", -2.0, "mean distance from the fingertips to the block's centre (m)"),
         *InHandTask.WRIST_TERMS,
     )
