@@ -33,6 +33,8 @@ PALM_RADIUS = 0.05  # ... or more than this from its start, horizontally
 SAFE_RADIUS = 0.025  # m
 SAFE_DROP = 0.005  # m
 FLING_SPEED = 0.5  # m/s: the planner's fling term grows above this object speed
+OFFSET_CAP = 0.1  # m: the position terms read the object's offset clipped to this per axis (it is long lost by then)
+REACH_CAP = 0.3  # m: ... and the reach term each fingertip's distance clipped to this
 FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absurd speeds keep the reward bounded)
 # The expert's retry: no progress (task cost lower by STALL_PROGRESS) in STALL_STEPS control steps -> noise
 # x BOOST_NOISE for BOOST_STEPS steps.
@@ -148,8 +150,10 @@ class InHandTask(rules.BoundedWristTask, Task):
                      for term in self.reward_terms if term.name in functions)
 
     def object_offset(self, view: PhysicsView) -> np.ndarray:
-        """Object position minus its start (m), shape (..., 3)."""
-        return view.qpos[..., self.object_qpos][..., :3] - self.start_position
+        """Object position minus its start (m), each axis clipped to +-OFFSET_CAP (so a physics failure's absurd
+        positions keep the reward bounded), shape (..., 3)."""
+        offset = view.qpos[..., self.object_qpos][..., :3] - self.start_position
+        return np.clip(offset, -OFFSET_CAP, OFFSET_CAP)
 
     def position_error(self, view: PhysicsView) -> np.ndarray:
         """Horizontal distance from the start plus depth below it (m)."""
@@ -163,10 +167,10 @@ class InHandTask(rules.BoundedWristTask, Task):
                 + np.maximum(-offset[..., 2] - SAFE_DROP, 0.0))
 
     def fingertip_reach(self, view: PhysicsView) -> np.ndarray:
-        """Mean distance (m) from the fingertips to the object's centre."""
+        """Mean distance (m) from the fingertips to the object's centre, each clipped to REACH_CAP."""
         tips = view.sensordata[..., self.tip_sensors].reshape(*view.sensordata.shape[:-1], -1, 3)
         centre = view.qpos[..., self.object_qpos][..., None, :3]
-        return np.linalg.norm(tips - centre, axis=-1).mean(axis=-1)
+        return np.minimum(np.linalg.norm(tips - centre, axis=-1), REACH_CAP).mean(axis=-1)
 
     def object_fling(self, view: PhysicsView) -> np.ndarray:
         """How much faster than FLING_SPEED the object moves (m/s; its angular speed counts 0.02 m/s per rad/s): 0

@@ -45,10 +45,10 @@ class ReorientCube(InHandTask):
                     f"{InHandTask.STILL_WRIST_RULE}")
     reward_terms = (
         Term("orientation", -1.0, "angle from the cube's orientation to the goal (rad)"),
-        Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m)"),
+        Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m, at most 0.1 each)"),
         Term("edge", -30.0, "how far the cube is past 2.5 cm from its start or 5 mm below it (m)"),
         Term("fling", -10.0, "cube speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
-        Term("reach", -2.0, "mean distance from the fingertips to the cube's centre (m)"),
+        Term("reach", -2.0, "mean distance from the fingertips to the cube's centre (m, each at most 0.3)"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150

@@ -54,10 +54,10 @@ class RotateBlock(InHandTask):
     reward_terms = (
         Term("yaw", -1.0, "|goal - block yaw| modulo pi (rad)"),
         Term("tilt", -1.0, "angle of the block's up axis from the vertical (rad)"),
-        Term("position", -4.0, "block's horizontal distance from its start plus depth below it (m)"),
+        Term("position", -4.0, "block's horizontal distance from its start plus depth below it (m, at most 0.1 each)"),
         Term("edge", -30.0, "how far the block is past 2.5 cm from its start or 5 mm below it (m)"),
         Term("fling", -10.0, "block speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
-        Term("reach", -2.0, "mean distance from the fingertips to the block's centre (m)"),
+        Term("reach", -2.0, "mean distance from the fingertips to the block's centre (m, each at most 0.3)"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150

@@ -107,10 +107,7 @@ def test_per_episode_model_changes_are_declared_and_undone(task, version, hand):
 
 # Known gaps, (task, version, hand) -> reason: an expert below the 95% bar. strict=True makes the test fail as
 # soon as that changes, so a mark cannot go stale.
-KNOWN_EXPERT_FAILURES: dict[tuple[str, int, str], str] = {
-    ("reorient-cube", 0, "shadow"): "the planning expert stalls short of the goal on eval seed 1000000 "
-                                    "(README: In-hand manipulation)",
-}
+KNOWN_EXPERT_FAILURES: dict[tuple[str, int, str], str] = {}
 EXPERT_CASES = [
     pytest.param(*case, id=case_id, marks=pytest.mark.xfail(strict=True, reason=KNOWN_EXPERT_FAILURES[case]))
     if case in KNOWN_EXPERT_FAILURES else pytest.param(*case, id=case_id)

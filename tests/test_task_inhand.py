@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -143,3 +144,22 @@ def test_the_random_floor_moves_the_wrist_and_so_can_never_succeed(task, hand):
             if truncated:
                 break
         assert env.task.wrist_moved  # success is void for the rest of the episode
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_reward_stays_bounded_when_the_object_is_lost(task):
+    """A physics failure flings the object to absurd positions and speeds: every term stays bounded (each
+    term's cap: orientation/yaw/tilt <= pi, position and edge from offsets <= 0.1 m per axis, fling <= 10,
+    reach <= 0.3 m), so returns stay comparable."""
+    env = make_env(task, "hb16")
+    env.reset(seed=EVAL_SEED_BASE)
+    task_obj = env.task
+    position = np.arange(env.model.nq)[task_obj.object_qpos][:3]
+    env.data.qpos[position] = [1e6, -1e6, -1e6]
+    env.data.qvel[task_obj.object_qvel] = 1e6
+    mujoco.mj_forward(env.model, env.data)
+    view = PhysicsView.of_data(env.data)
+    values = {term.name: float(term(view)) for term in task_obj.cost_terms()}
+    assert all(np.isfinite(value) for value in values.values()), values
+    assert sum(values.values()) <= 120.0, values
+    assert values["fling"] == pytest.approx(100.0)  # capped: 10 m/s above the threshold, weight 10
