@@ -980,6 +980,10 @@ def test_verification_records_are_shown_only_when_well_formed(tmp_path, board):
     meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "2026-11-29", "run": "run-2"}]}))
     regenerate(board)
     assert "| 3 | 2026-11-29 (run-2) |" in (board / README_FILE).read_text()
+    every_run = [{"date": f"2026-11-{day}", "run": f"run-{day - 28}"} for day in (28, 29, 30)]
+    meta_path.write_text(json.dumps({**meta, "verifications": every_run}))
+    regenerate(board)
+    assert "| 3 | 2026-11-28 (all 3 runs) |" in (board / README_FILE).read_text()
     meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "<b>soon</b>", "run": "run-2"}]}))
     with pytest.raises(HandbenchError, match="verifications record .* is not a date and one of the entry's runs"):
         regenerate(board)

@@ -33,6 +33,7 @@ from handbench.leaderboard.scores import (
     task_set,
     unreported_pairs,
 )
+from handbench.leaderboard.submissions import VERIFICATIONS_KEY
 from handbench.protocol import Protocol
 
 OVERALL = "overall"
@@ -166,11 +167,16 @@ CANNOT_VERIFY = "cannot be: no train command recorded"
 
 
 def verified_cell(scores: EntryScores) -> str:
-    """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run;
-    else whether it can be (runs whose checkpoints recorded no train command cannot be re-derived)."""
+    """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run
+    (``all N runs`` once every run has been, the date the oldest of them); else whether it can be (runs whose
+    checkpoints recorded no train command cannot be re-derived)."""
     entry = scores.entry
     record = entry.last_verification
     if record:
+        latest = {str(r.get("run")): r for r in entry.meta.get(VERIFICATIONS_KEY, [])}  # each run's last record
+        if len(entry.runs) > 1 and len(latest) == len(entry.runs) and all(
+                r.get("kind") != "re-evaluated" for r in latest.values()):
+            return f"{min(str(r.get('date')) for r in latest.values())} (all {len(entry.runs)} runs)"
         how = ", re-evaluated from its checkpoint" if record.get("kind") == "re-evaluated" else ""
         return f"{record.get('date', '?')} ({record.get('run', '?')}{how})"
     able = entry.rederivable_runs

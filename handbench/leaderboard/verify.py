@@ -236,11 +236,17 @@ def verify_runs(leaderboard_dir: str | Path, entry_id: str, runs: list[int] | No
         if blocked:
             raise HandbenchError(cannot_rederive(entry, blocked))
     results = []
-    for index in indexes:
-        where = work_dir
-        if work_dir is not None and len(indexes) > 1:  # one scratch project per run
-            where = Path(work_dir) / f"{RUN_DIR_PREFIX}{index}"
-        results.append(verify_run(leaderboard_dir, entry_id, index, where, checkpoint, say))
+    try:
+        for index in indexes:
+            where = work_dir
+            if work_dir is not None and len(indexes) > 1:  # one scratch project per run
+                where = Path(work_dir) / f"{RUN_DIR_PREFIX}{index}"
+            results.append(verify_run(leaderboard_dir, entry_id, index, where, checkpoint, say, regenerate=False))
+    finally:
+        if results:  # the runs verified so far are recorded: show them (once, not after every run)
+            from handbench.leaderboard.generate import regenerate
+
+            regenerate(leaderboard_dir)
     return results
 
 
@@ -253,11 +259,12 @@ def cannot_rederive(entry: Entry, indexes: Sequence[int]) -> str:
 
 
 def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, work_dir: str | Path | None = None,
-               checkpoint: str | Path | None = None, say: Callable[[str], None] = print) -> Verification:
+               checkpoint: str | Path | None = None, say: Callable[[str], None] = print,
+               regenerate: bool = True) -> Verification:
     """Re-derive run ``run_index`` of an entry (or, with ``checkpoint``, re-evaluate that file, whose hash must be
     the run's) and compare it episode by episode; raises ``VerificationFailed`` naming the first difference. On
-    success, adds the replay's videos to a stored run that has none, records the verification and regenerates the
-    leaderboard files."""
+    success, adds the replay's videos to a stored run that has none, records the verification and (unless
+    ``regenerate=False``) regenerates the leaderboard files."""
     entry = load_entry(leaderboard_dir, entry_id, rerun_references=False)  # the replay re-runs every seed
     if not 0 <= run_index < len(entry.runs):
         raise HandbenchError(f"entry {entry_id} has runs 0..{len(entry.runs) - 1}; --run {run_index} is not one")
@@ -304,9 +311,10 @@ def verify_run(leaderboard_dir: str | Path, entry_id: str, run_index: int = 0, w
         videos = len(list((stored_dir / VIDEOS_DIR).glob("*.mp4"))) if (stored_dir / VIDEOS_DIR).exists() else 0
     kind = RE_EVALUATED if checkpoint is not None else RE_DERIVED
     record_verification(leaderboard_dir, entry, run_name, len(fresh.episodes), kind)
-    from handbench.leaderboard.generate import regenerate
+    if regenerate:
+        from handbench.leaderboard.generate import regenerate as regenerate_files
 
-    regenerate(leaderboard_dir)
+        regenerate_files(leaderboard_dir)
     return Verification(entry_id, run_name, len(fresh.episodes), time.monotonic() - started, work,
                         retrained=train_argv is not None, kind=kind, videos=videos)
 
