@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -112,3 +113,26 @@ def test_planning_section_times_the_planning_expert_per_episode():
     assert len(figures) == 2  # lift-cube has a scripted expert: not a planning task
     assert wall.value > 0 and cpu.value > 0 and wall.limit == PLANNING_EPISODE_TARGET_S
     assert wall.status in ("ok", "MISSED") and "steps each" in wall.note
+
+
+def test_protocol_section_times_one_evaluation_per_task_hand_and_checkpoint(monkeypatch, capsys):
+    """Evaluations replaced by a stand-in: the section's loop, episode and step counts and its lines, not Ray."""
+    import handbench.evaluation
+    from handbench.bench import rollout
+
+    calls = []
+
+    def evaluate(config):
+        calls.append((config.task, config.hand, config.workers))
+        return SimpleNamespace(episodes=pd.DataFrame({"steps": [70, 70, 70]}))
+
+    monkeypatch.setattr(rollout, "bench_policy", lambda name, task, hand, device: f"{name}:{task}:{hand}")
+    monkeypatch.setattr(handbench.evaluation, "run_evaluation", evaluate)
+    config = bench.BenchConfig(sections=("protocol",), tasks=("press-button", "lift-cube"), hands=("hb16",),
+                               checkpoints=2)
+    report = bench.run_bench(config)
+    assert calls == [("press-button", "hb16", 2)] * 2 + [("lift-cube", "hb16", 2)] * 2
+    [figure] = report.figures
+    assert figure.unit == "minutes" and figure.value > 0
+    assert "2 task(s) x 1 hand(s) x 2 checkpoint(s), 12 episodes, 840 steps" in figure.measure
+    assert capsys.readouterr().err.count("protocol: ") == 4
