@@ -20,6 +20,7 @@ GRASP_HEIGHT = 0.004  # grasp site this far above the cube centre when the finge
 CLOSE_STEPS = 8
 SETTLE_TOLERANCE = 0.005  # the wrist servo lags the command; close only once the hand is really there
 SETTLE_TIMEOUT = 16  # ... or once it has stopped getting closer (it rests on the cube)
+APPROACH_ABOVE = 0.09  # the grasp site comes down onto the cube from this high above its grasp height
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ class LiftCubeExpert(Expert["LiftCube"]):
         """Where the grasp site goes (less GRASP_HEIGHT) to close on ``cube``; a hook for derived experts."""
         return self.hand.power_grasp_site(cube, rotation) if self.use_power_grasp_offset else cube
 
+    def _approach_above(self) -> float:
+        """How high (m) above the grasp the approach ends and the descent starts; a hook for derived experts."""
+        return APPROACH_ABOVE
+
     def plan(self) -> np.ndarray:
         if self.phase == "start":
             self.goto("approach")
@@ -139,7 +144,7 @@ class LiftCubeExpert(Expert["LiftCube"]):
         fingers = self.hand.synergy("open", 0.0)
         grasp = self._grasp_centre(cube, rotation) + [0, 0, GRASP_HEIGHT]
         if self.phase == "approach":
-            remaining = self.motion.toward(grasp + [0, 0, 0.09 - GRASP_HEIGHT], rotation)
+            remaining = self.motion.toward(grasp + [0, 0, self._approach_above() - GRASP_HEIGHT], rotation)
             if remaining < 0.01:
                 self.goto("descend")
         elif self.phase == "descend":

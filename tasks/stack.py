@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from handbench.tasks.lift_cube import GRASP_HEIGHT, CubeParams, LiftCube, LiftCubeExpert
+from handbench.tasks.lift_cube import APPROACH_ABOVE, GRASP_HEIGHT, CubeParams, LiftCube, LiftCubeExpert
 
 from handbench import rewards, rules
 from handbench.hands import yaw_quat
@@ -46,6 +46,10 @@ WITHDRAW_SPEED = 0.004  # m per step while the loosened fingers slide up along t
 OPEN_RISE = 0.02  # the fingers open fully over this much further rise
 DROPPED_BELOW = 0.12  # a carried cube this far below the commanded grasp site has fallen out
 RESTING_SPEED = 0.05  # cube speed (free-joint velocity norm) below which a missed cube is picked up again
+# Expert v3 (hb-v2), slip-off hands only: a failed attempt is noticed and retried sooner (StackExpertV3).
+REGRASP_ABOVE = 0.05  # m: after a failed attempt the approach ends this high above the grasp (first: APPROACH_ABOVE)
+LIFT_CHECK_STEPS = 6  # lift steps after which a cube still on the table and not gripped means the grasp missed
+MISSED_CLEARANCE = 0.03  # m: a withdrawing hand this far above the top of a cube that is off the base goes back for it
 
 
 class Stack(LiftCube):
@@ -300,5 +304,58 @@ class StackExpert(LiftCubeExpert):
         return self.hand.action(wrist, fingers)
 
 
+class StackExpertV3(StackExpert):
+    """hb-v2's stack expert: v2, except that a slip-off hand retries a failed attempt sooner.
+
+    The Shadow hand's tilted power grasp drops a heavy cube on the way more often than hb16's, and the cube then
+    lies near the base, where a grasp often knocks the base and misses again: the episode (200 steps) ran out
+    in the middle of its retries (issue 12: 94 of the 100 holdout seeds). For slip-off hands
+    (``HandSpec.release_style``) v3 saves steps on every retry: a grasp that left the cube on the table and
+    ungripped is given up after ``LIFT_CHECK_STEPS`` lift steps (not once the hand is 8 cm above it), a
+    withdrawing hand goes back for a cube that fell off the base as soon as its fingers are ``MISSED_CLEARANCE``
+    above it (not after rising the whole ``RETREAT_HEIGHT``), and a retry comes down from ``REGRASP_ABOVE``.
+    The first attempt, and everything hb16 does, is v2's.
+    """
+
+    version = 3
+
+    def on_reset(self) -> None:
+        super().on_reset()
+        self.attempts = 0  # failed attempts so far
+
+    def goto(self, phase: str) -> None:
+        if phase == "approach" and self.phase not in ("start", "approach"):
+            self.attempts += 1
+        super().goto(phase)
+
+    def _approach_above(self) -> float:
+        return REGRASP_ABOVE if self.attempts and self._slip_off() else APPROACH_ABOVE
+
+    def _slip_off(self) -> bool:
+        return self.hand.spec.release_style == "slip-off"
+
+    def _failed(self) -> bool:
+        """Whether the current attempt has visibly failed (slip-off hands only; v2 notices it later)."""
+        if not self._slip_off():
+            return False
+        task = self.task
+        cube = task.cube_position(self.data)
+        if self.phase == "lift":
+            gripped = rules.is_grip(task.contacts.parts_touching(self.data, (task.cube_geom,)))
+            return self.phase_steps >= LIFT_CHECK_STEPS and not gripped and cube[2] < task.start_height + 0.01
+        if self.phase in ("withdraw", "retreat"):
+            risen = self.motion.position[2] - self.release_from[2]
+            resting = np.linalg.norm(self.data.qvel[task.cube_qvel]) < RESTING_SPEED
+            return (risen > 2 * task.model.geom_size[task.cube_geom, 0] + MISSED_CLEARANCE and resting
+                    and not task.is_stacked(self.data) and not task.hand_touches_cube(self.data))
+        return False
+
+    def plan(self) -> np.ndarray:
+        if self._failed():
+            self.goto("approach")
+        return super().plan()
+
+
 Stack.expert = StackExpert  # declared once the expert class exists
-TASKS = (Stack, StackV1)  # v0: hb-v1; v1: hb-v2
+StackV1.expert = StackExpertV3
+TASKS = (Stack, StackV1)  # v0: hb-v1 (expert v2); v1: hb-v2 (expert v3)
