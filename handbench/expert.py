@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import mujoco
 import numpy as np
 
-from handbench.hands import BoundHand
+from handbench.hands import BoundHand, HandSpec
 from handbench.seeding import stream_rng
 
 TaskT = TypeVar("TaskT")  # the task class an expert is written for (``class LiftCubeExpert(Expert[LiftCube])``)
@@ -63,7 +63,7 @@ class Expert(abc.ABC, Generic[TaskT]):
     :meth:`on_reset`. Its random stream (strategy, then action noise) derives from the episode seed only.
     """
 
-    version: ClassVar[int] = 0
+    version: ClassVar[int] = 0  # bumped whenever the expert acts differently (see version_for)
     strategies: ClassVar[tuple[str, ...]] = ("default",)
 
     def __init__(self, task: TaskT, hand: BoundHand, data: mujoco.MjData, params: Any, seed: int,
@@ -80,6 +80,12 @@ class Expert(abc.ABC, Generic[TaskT]):
         self.phase = "start"
         self.phase_steps = 0
         self._started = False
+
+    @classmethod
+    def version_for(cls, hand: HandSpec) -> int:
+        """The version of this expert's behaviour with ``hand``: what datasets and results record. ``version``,
+        unless a new version changed what the expert does with some hands only (their results stay current)."""
+        return cls.version
 
     def goto(self, phase: str) -> None:
         self.phase = phase
@@ -111,4 +117,5 @@ class Expert(abc.ABC, Generic[TaskT]):
 
     def info(self) -> dict[str, Any]:
         """What a dataset records about how this demonstration was made."""
-        return {"strategy": self.strategy, "action_noise": self.action_noise, "expert_version": self.version}
+        return {"strategy": self.strategy, "action_noise": self.action_noise,
+                "expert_version": self.version_for(self.hand.spec)}

@@ -172,7 +172,7 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
     return DatasetHeader(
         task=task.name, task_version=int(task.version), hand=config.env.hand,
         env_name=env_id(task.name, config.env.hand, task.version),
-        expert_version=int(task.expert.version), model_hash=env.model_hash,
+        expert_version=int(task.expert.version_for(env.hand.spec)), model_hash=env.model_hash,
         obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
         image_size=list(config.env.image_size), frame_skip=int(env.frame_skip), control_dt=float(env.dt),
         action_noise=float(config.action_noise), protocol=config.protocol,

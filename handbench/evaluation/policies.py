@@ -130,7 +130,7 @@ class ExpertSource(PolicySource):
         return EpisodeDriver(self.policy_for, 1)  # built per episode; physics-bound, nothing to batch
 
     def expert_version(self, env: HandEnv) -> str:
-        return str(env.task.expert.version)
+        return str(env.task.expert.version_for(env.hand.spec))
 
 
 class FloorSource(PolicySource):

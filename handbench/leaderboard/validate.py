@@ -443,6 +443,7 @@ def _check_entry_kind(run: RunResults, reference: bool) -> None:
 
 def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
     """A reference row must come from today's experts: an expert changed since makes it stale."""
+    from handbench.hands import get_hand
     from handbench.registry import get_task_class
 
     for run in runs:
@@ -451,7 +452,7 @@ def _check_reference_expert_versions(runs: Sequence[RunResults]) -> None:
         recorded = run.episodes.get("expert_version")
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
             version = _version_number(group["task_version"].iloc[0])
-            current = str(get_task_class(task, version).expert.version)
+            current = str(get_task_class(task, version).expert.version_for(get_hand(hand)))
             versions = sorted(set(_text(v) for v in recorded[group.index])) if recorded is not None else [""]
             if versions != [current]:
                 raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with expert version "
