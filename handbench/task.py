@@ -85,10 +85,10 @@ class Task(abc.ABC):
     reward_doc: ClassVar[str]
     """Generated from ``reward_terms``."""
     max_episode_steps: ClassVar[int]
-    # The highest ``--action-noise`` (fraction of each actuator's range) at which the expert was measured to
-    # still succeed on >= 95% of 50 demo seeds with every hand (README, "Action noise"); None: not measured.
-    expert_noise_limit: ClassVar[float | None] = None
     """Episode length in control steps (the protocol's ``episode_steps``)."""
+    expert_noise_limit: ClassVar[float | None] = None
+    """The highest ``--action-noise`` (fraction of each actuator's range) at which the expert was measured to
+    still succeed on >= 95% of 50 demo seeds with every hand (README, "Action noise"); None: not measured."""
     frame_skip: ClassVar[int] = 25
     """Physics steps per control step (0.002 s physics step -> 20 Hz control)."""
     obs_modes: ClassVar[tuple[str, ...]] = OBS_MODES
