@@ -6,6 +6,7 @@ choose_gl_backend()
 with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by the CLI and doctor, not a crash here
     import mujoco  # noqa: F401
 
+from handbench.errors import HandbenchError  # noqa: E402
 from handbench.registry import (  # noqa: E402
     make,
     make_env,
@@ -16,7 +17,12 @@ from handbench.registry import (  # noqa: E402
 )
 from handbench.version import __version__  # noqa: E402
 
-register_envs()
+try:
+    register_envs()
+except HandbenchError:
+    # A task module that breaks the task contract (or does not import) must not break `import handbench`: every
+    # registry call raises the same one-line error, which commands print as `handbench CMD: error: ...`.
+    pass
 
 __all__ = ["__version__", "evaluate", "load_policy", "make", "make_env", "register_hand", "register_task", "task_names"]
 

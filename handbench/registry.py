@@ -38,7 +38,13 @@ def _registry() -> dict[str, dict[int, type[Task]]]:
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if module_info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        name = f"{package.__name__}.{module_info.name}"
+        try:
+            module = importlib.import_module(name)
+        except HandbenchError:
+            raise
+        except Exception as exc:  # a task module that does not import is named in one line, not a traceback
+            raise HandbenchError(f"task module {name} does not import: {type(exc).__name__}: {exc}") from exc
         classes = getattr(module, "TASKS", None) or ((module.TASK,) if hasattr(module, "TASK") else ())
         for cls in classes:
             _add(registry, cls, source=module.__name__)

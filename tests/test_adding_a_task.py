@@ -131,3 +131,31 @@ def test_an_incomplete_task_is_refused_with_what_it_lacks():
                                              r"expert must be an Expert subclass"):
         handbench.register_task(HalfDone)
     assert "half-done" not in handbench.task_names()
+
+
+def test_a_broken_task_module_is_one_line_for_every_command(monkeypatch, capsys):
+    """A module of tasks/ that does not import (or breaks the contract) must not crash `import handbench` or the
+    CLI with a traceback: the registry names the module in one HandbenchError, which a command prints as one line."""
+    import handbench.registry as registry
+    from handbench.cli import main
+
+    real_import = registry.importlib.import_module
+
+    def broken_import(name, *args, **kwargs):
+        if name == "handbench.tasks.lift_cube":
+            raise NameError("name 'WristMotoin' is not defined")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(registry.importlib, "import_module", broken_import)
+    _registry.cache_clear()
+    try:
+        with pytest.raises(HandbenchError, match=r"task module handbench.tasks.lift_cube does not import: NameError"):
+            handbench.task_names()
+        assert main(["tasks"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == ["handbench tasks: error: task module handbench.tasks.lift_cube does not import: NameError: "
+                       "name 'WristMotoin' is not defined"]
+    finally:
+        monkeypatch.undo()
+        _registry.cache_clear()
+    assert "lift-cube" in handbench.task_names()
