@@ -33,6 +33,7 @@ PALM_RADIUS = 0.05  # ... or more than this from its start, horizontally
 SAFE_RADIUS = 0.025  # m
 SAFE_DROP = 0.005  # m
 FLING_SPEED = 0.5  # m/s: the planner's fling term grows above this object speed
+FLING_SPIN = 0.02  # m/s per rad/s: how much the object's angular speed counts in its fling speed
 OFFSET_CAP = 0.1  # m: the position terms read the object's offset clipped to this per axis (it is long lost by then)
 REACH_CAP = 0.3  # m: ... and the reach term each fingertip's distance clipped to this
 FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absurd speeds keep the reward bounded)
@@ -42,6 +43,23 @@ STALL_STEPS = 20
 STALL_PROGRESS = 0.05
 BOOST_NOISE = 2.0
 BOOST_STEPS = 10
+
+
+def object_terms(noun: str) -> tuple[Term, ...]:
+    """The reward (and planning cost) terms every in-hand task scores its object with, described with the
+    object's ``noun`` ("cube", "block"): keep it near its start (``position``), away from the palm's rim
+    (``edge``), not flung (``fling``), and the fingertips on it (``reach``). Their functions are
+    :meth:`InHandTask.object_cost_functions`."""
+    return (
+        Term("position", -4.0, f"{noun}'s horizontal distance from its start plus depth below it (m, at most "
+                               f"{OFFSET_CAP:g} each)"),
+        Term("edge", -30.0, f"how far the {noun} is past {SAFE_RADIUS * 100:g} cm from its start or "
+                            f"{SAFE_DROP * 1000:g} mm below it (m)"),
+        Term("fling", -10.0, f"{noun} speed (m/s, plus {FLING_SPIN:g} x its angular speed in rad/s) above "
+                             f"{FLING_SPEED:g} m/s, at most {FLING_CAP:g}"),
+        Term("reach", -2.0, f"mean distance from the fingertips to the {noun}'s centre (m, each at most "
+                            f"{REACH_CAP:g})"),
+    )
 
 
 def hand_of_scene(spec: mujoco.MjSpec):
@@ -176,8 +194,14 @@ class InHandTask(rules.BoundedWristTask, Task):
         """How much faster than FLING_SPEED the object moves (m/s; its angular speed counts 0.02 m/s per rad/s): 0
         in any ordinary manipulation, so it never discourages a push, but a pinch that would fling the object costs."""
         velocity = view.qvel[..., self.object_qvel]
-        speed = np.linalg.norm(velocity[..., :3], axis=-1) + 0.02 * np.linalg.norm(velocity[..., 3:], axis=-1)
+        speed = (np.linalg.norm(velocity[..., :3], axis=-1)
+                 + FLING_SPIN * np.linalg.norm(velocity[..., 3:], axis=-1))
         return np.clip(speed - FLING_SPEED, 0.0, FLING_CAP)
+
+    def object_cost_functions(self) -> dict[str, Callable[[PhysicsView], np.ndarray]]:
+        """The functions of :func:`object_terms`, by name; a task's :meth:`cost_functions` adds its goal's."""
+        return {"position": self.position_error, "edge": self.edge_distance, "fling": self.object_fling,
+                "reach": self.fingertip_reach}
 
     def planner_config(self) -> PlannerConfig:
         """The task's planner settings with the hand's overrides (``HandSpec.planner_overrides``)."""

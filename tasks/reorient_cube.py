@@ -8,7 +8,7 @@ import mujoco
 import numpy as np
 
 from handbench.hands import axis_angle_quat, yaw_quat
-from handbench.inhand import InHandTask, allow_palm_up, quat_angle, quat_multiply
+from handbench.inhand import InHandTask, allow_palm_up, object_terms, quat_angle, quat_multiply
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import bind_free_object, set_body_mass, set_box_half_size
@@ -45,10 +45,7 @@ class ReorientCube(InHandTask):
                     f"{InHandTask.STILL_WRIST_RULE}")
     reward_terms = (
         Term("orientation", -1.0, "angle from the cube's orientation to the goal (rad)"),
-        Term("position", -4.0, "cube's horizontal distance from its start plus depth below it (m, at most 0.1 each)"),
-        Term("edge", -30.0, "how far the cube is past 2.5 cm from its start or 5 mm below it (m)"),
-        Term("fling", -10.0, "cube speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
-        Term("reach", -2.0, "mean distance from the fingertips to the cube's centre (m, each at most 0.3)"),
+        *object_terms("cube"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
@@ -118,9 +115,7 @@ class ReorientCube(InHandTask):
         return quat_angle(view.qpos[..., self.object_qpos][..., 3:], self.goal_quat)
 
     def cost_functions(self):
-        return {"orientation": self.orientation_error, "position": self.position_error,
-                "edge": self.edge_distance, "fling": self.object_fling,
-                "reach": self.fingertip_reach}
+        return {"orientation": self.orientation_error, **self.object_cost_functions()}
 
     def aligned(self, data: mujoco.MjData) -> bool:
         return bool(self.orientation_error(PhysicsView.of_data(data)) < ORIENTATION_TOLERANCE)

@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 
 from handbench.hands import yaw_quat
-from handbench.inhand import InHandTask, allow_palm_up
+from handbench.inhand import InHandTask, allow_palm_up, object_terms
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import free_joint_qpos, free_joint_qvel, set_body_mass
@@ -54,10 +54,7 @@ class RotateBlock(InHandTask):
     reward_terms = (
         Term("yaw", -1.0, "|goal - block yaw| modulo pi (rad)"),
         Term("tilt", -1.0, "angle of the block's up axis from the vertical (rad)"),
-        Term("position", -4.0, "block's horizontal distance from its start plus depth below it (m, at most 0.1 each)"),
-        Term("edge", -30.0, "how far the block is past 2.5 cm from its start or 5 mm below it (m)"),
-        Term("fling", -10.0, "block speed (m/s, plus 0.02 x its angular speed in rad/s) above 0.5 m/s, at most 10"),
-        Term("reach", -2.0, "mean distance from the fingertips to the block's centre (m, each at most 0.3)"),
+        *object_terms("block"),
         *InHandTask.WRIST_TERMS,
     )
     max_episode_steps = 150
@@ -138,9 +135,7 @@ class RotateBlock(InHandTask):
         return np.arccos(np.clip(up_z, -1.0, 1.0))
 
     def cost_functions(self):
-        return {"yaw": self.yaw_error, "tilt": self.tilt, "position": self.position_error,
-                "edge": self.edge_distance, "fling": self.object_fling,
-                "reach": self.fingertip_reach}
+        return {"yaw": self.yaw_error, "tilt": self.tilt, **self.object_cost_functions()}
 
     def aligned(self, data: mujoco.MjData) -> bool:
         view = PhysicsView.of_data(data)
