@@ -123,6 +123,34 @@ def test_check_experts_counts_episodes() -> None:
     assert check.successes in (0, 1) and check.mean_length > 0
 
 
+def test_check_experts_keeps_episodes_and_resumes(tmp_path: Path) -> None:
+    """With --out every episode is written as it ends; a rerun skips them and runs only the new seeds."""
+    out = tmp_path / "check"
+    (first,) = check_experts([TASK], [HAND], num_seeds=1, out=out)
+    (episode,) = (out / "episodes").glob("*.json")
+    kept = episode.read_text()
+    (second,) = check_experts([TASK], [HAND], num_seeds=2, out=out)
+    assert second.episodes == 2 and len(list((out / "episodes").glob("*.json"))) == 2
+    assert episode.read_text() == kept  # reused, not rerun
+    (fresh,) = check_experts([TASK], [HAND], num_seeds=2)
+    assert (second.successes, second.mean_length) == (fresh.successes, fresh.mean_length)
+    with pytest.raises(HandbenchError, match="holds results of another run"):
+        check_experts([TASK], [HAND], num_seeds=1, out=out, action_noise=0.01, split="demo")
+
+
+def test_check_experts_holdout_seeds_can_start_elsewhere() -> None:
+    from handbench.experts_check import HOLDOUT_SIZE, holdout_seeds
+
+    seeds = holdout_seeds(3_000_000)
+    assert seeds == tuple(range(3_000_000, 3_000_000 + HOLDOUT_SIZE))
+    with pytest.raises(HandbenchError, match="demo split"):
+        holdout_seeds(5)
+    with pytest.raises(HandbenchError, match="overlap the protocols' eval seeds"):
+        holdout_seeds(1_000_010)
+    with pytest.raises(HandbenchError, match="only applies to the holdout split"):
+        check_experts([TASK], [HAND], num_seeds=1, holdout_from=3_000_000)
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["generate-demos", "--task", "nope", "--num-demos", "1"], "unknown task 'nope'; valid: "),
     (["generate-demos", "--task", TASK, "--hand", "nope", "--num-demos", "1"], "unknown hand 'nope'; valid: hb16"),
@@ -132,6 +160,7 @@ def test_check_experts_counts_episodes() -> None:
      "unknown camera 'nope'"),
     (["check-experts", "--tasks", TASK, "--seeds", "0"], "argument --seeds: must be an integer >= 1, got 0"),
     (["check-experts", "--tasks", "nope"], "unknown task 'nope'"),
+    (["check-experts", "--tasks", TASK, "--split", "holdout", "--holdout-from", "10"], "overlap the demo split"),
     (["render", "--dataset", "missing.hdf5", "--out", "x.hdf5"], "missing.hdf5 does not exist"),
     (["render", "--dataset", "missing.hdf5"], "nothing to do"),
 ])

@@ -18,6 +18,12 @@ def register(subparsers) -> None:
     parser.add_argument("--split", choices=("eval", "holdout", "demo"), default="eval",
                         help="eval: the protocol's eval seeds (default); holdout: 100 seeds outside the demo and "
                              "eval splits (2000000-2000099); demo: the first 50 demo seeds (with --action-noise)")
+    parser.add_argument("--holdout-from", type=integer(0), default=None, metavar="SEED",
+                        help="with --split holdout: the 100 holdout seeds start at SEED instead (outside the demo "
+                             "split and every protocol's eval seeds)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="keep every finished episode in DIR (one JSON file each); rerunning into the same DIR "
+                             "resumes, skipping the episodes done")
     parser.add_argument("--action-noise", type=number(0, 1, high_open=True), default=0.0,
                         help="Gaussian action noise as in generate-demos (default 0)")
     parser.add_argument("--protocol", default=None, help="protocol whose task versions (and eval seeds) to check "
@@ -39,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     tasks = None if args.tasks is None else distinct_names(args.tasks, "--tasks")
     hands = list(HANDS) if args.hands is None else distinct_names(args.hands, "--hands")
     checks = check_experts(tasks, hands, args.seeds, args.workers, args.ray_address, split=args.split,
-                           action_noise=args.action_noise, protocol=args.protocol)
+                           action_noise=args.action_noise, protocol=args.protocol, out=args.out,
+                           holdout_from=args.holdout_from)
     noise = f", action noise {args.action_noise:g}" if args.action_noise else ""
-    table = Table(title=f"scripted experts on {args.protocol or DEFAULT_PROTOCOL}'s task versions, {args.split} "
-                        f"seeds{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
+    seeds = f"holdout seeds from {args.holdout_from}" if args.holdout_from is not None else f"{args.split} seeds"
+    table = Table(title=f"scripted experts on {args.protocol or DEFAULT_PROTOCOL}'s task versions, {seeds}"
+                        f"{noise} (pass: success >= {SUCCESS_THRESHOLD:.0%})")
     for column in ("task", "version", "hand", "episodes", "success", "mean steps", "failed seeds", "status"):
         table.add_column(column)
     for check in checks:
