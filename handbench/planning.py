@@ -90,6 +90,11 @@ class PlannerConfig:
     # The planning model's integrator, one of INTEGRATORS; "" keeps the env model's. "implicit" costs more per
     # step than "implicitfast" but stays stable, and predicts the env better, at a coarse planning_timestep.
     integrator: str = ""
+    # Control steps of the chosen plan replayed on the env's own model (its timestep and integrator) from the
+    # live state before acting; a plan that fails there (see PredictiveSampler.fails_in_env) gives way to the
+    # next cheapest, up to verify_candidates of them (the cheapest if none passes). 0: no check.
+    verify_steps: int = 0
+    verify_candidates: int = 8
 
     def __post_init__(self) -> None:
         if self.samples < 2:
@@ -112,6 +117,10 @@ class PlannerConfig:
                                  f"model's), got {self.integrator!r}")
         if self.threads < 0:
             raise HandbenchError(f"planner threads must be >= 0 (0: the calling thread), got {self.threads}")
+        if self.verify_steps < 0:
+            raise HandbenchError(f"planner verify_steps must be >= 0 (0: no check), got {self.verify_steps}")
+        if self.verify_candidates < 1:
+            raise HandbenchError(f"planner verify_candidates must be >= 1, got {self.verify_candidates}")
 
 
 class PredictiveSampler:
@@ -126,6 +135,9 @@ class PredictiveSampler:
         self.config = config
         self.terms = tuple(terms)
         self.rng = rng
+        self.env_model = model  # the env's own model (not copied: it holds the episode's sizes and masses)
+        self.frame_skip = max(1, int(round(control_dt / model.opt.timestep)))
+        self._check = mujoco.MjData(model)
         self.model = copy.copy(model)
         self.model.opt.timestep = config.planning_timestep
         self.substeps = max(1, int(round(control_dt / config.planning_timestep)))
@@ -145,6 +157,7 @@ class PredictiveSampler:
         self._runner = mujoco.rollout.Rollout(nthread=config.threads)
         self._state = np.empty(mujoco.mj_stateSize(model, STATE_SPEC))
         self.last_cost = np.inf
+        self.rejected = 0  # chosen plans the env-model check turned down, over the episode
         self._since_search = 0
 
     def close(self) -> None:
@@ -190,11 +203,43 @@ class PredictiveSampler:
                 self.model, self._datas, self._state[None], controls,
                 initial_warmstart=warmstart, control_spec=int(mujoco.mjtState.mjSTATE_CTRL))
             costs = self._score(states, sensors, controls)
-            best = int(np.argmin(costs))  # ties: the lowest index, the current plan first
+            best = self._safest_cheapest(data, costs, controls)
             plan = plans[best]
         self.last_cost = float(costs[best])
         self.plan = self._shift(plan)
         return controls[best, 0].copy()
+
+    def _safest_cheapest(self, data: mujoco.MjData, costs: np.ndarray, controls: np.ndarray) -> int:
+        """Index of the cheapest candidate (ties: the lowest index, the current plan first) whose first
+        ``verify_steps`` controls do not fail on the env's model; the cheapest one if none of the first
+        ``verify_candidates`` passes (or with no check)."""
+        order = np.argsort(costs, kind="stable")
+        if not self.config.verify_steps:
+            return int(order[0])
+        for index in order[: self.config.verify_candidates]:
+            if not np.isfinite(costs[index]):
+                break
+            if not self.fails_in_env(data, controls[index, :: self.substeps][: self.config.verify_steps]):
+                return int(index)
+            self.rejected += 1
+        return int(order[0])
+
+    def fails_in_env(self, data: mujoco.MjData, controls: np.ndarray) -> bool:
+        """Whether applying ``controls`` (steps, nu), one per control step, from the state in ``data``
+        (untouched) on the env's own model ends in a physics failure: MuJoCo resets the simulation (its clock
+        jumps back, as on any of its instability warnings), a non-finite state or a speed above UNSTABLE_SPEED.
+        The env steps the same model the same way, so this predicts its next steps exactly."""
+        check = self._check
+        mujoco.mj_copyData(check, self.env_model, data)
+        for control in controls:
+            before = check.time
+            check.ctrl[:] = control
+            mujoco.mj_step(self.env_model, check, nstep=self.frame_skip)
+            mujoco.mj_forward(self.env_model, check)  # as the env does after every step (solver warm start)
+            if (check.time < before or not np.all(np.isfinite(check.qvel))
+                    or np.any(np.abs(check.qvel) >= UNSTABLE_SPEED)):
+                return True
+        return False
 
     def _score(self, states: np.ndarray, sensors: np.ndarray, controls: np.ndarray) -> np.ndarray:
         """Sum of the cost terms at the end of every control step; infinite for an unstable rollout."""

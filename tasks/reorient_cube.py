@@ -53,7 +53,8 @@ class ReorientCube(InHandTask):
     params_type = ReorientCubeParams
     model_fields = ("geom_size", "geom_rbound", "geom_aabb", "body_mass", "body_inertia")  # cube size and mass
     min_goal_distance = np.pi / 2  # rad
-    planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.2, integrator="implicit")
+    planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.2, integrator="implicit",
+                             verify_steps=2)
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)

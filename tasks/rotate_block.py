@@ -63,7 +63,8 @@ class RotateBlock(InHandTask):
     # block size and mass, and the stripe's height on the block
     model_fields = ("geom_size", "geom_rbound", "geom_aabb", "geom_pos", "body_mass", "body_inertia")
     min_goal_distance = np.pi / 2 - 0.25  # rad; modulo pi, a quarter turn is the farthest goal there is
-    planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.2, integrator="implicit")
+    planner = PlannerConfig(samples=32, horizon=0.3, knots=3, planning_timestep=0.01, noise=0.2, integrator="implicit",
+                             verify_steps=2)
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)

@@ -45,8 +45,9 @@ def test_same_actions_whatever_the_thread_count():
 
 
 def test_refined_sparse_implicit_search_is_deterministic_too():
-    """Two searches per step, sparse noise and the implicit planning integrator: still thread-count free."""
-    config = dataclasses.replace(SMALL, iterations=2, noise_density=0.5, integrator="implicit")
+    """Two searches per step, sparse noise, the implicit planning integrator and the env check: still
+    thread-count free."""
+    config = dataclasses.replace(SMALL, iterations=2, noise_density=0.5, integrator="implicit", verify_steps=1)
     serial = run_actions(threads=0, steps=3, config=config)
     np.testing.assert_array_equal(serial, run_actions(threads=2, steps=3, config=config))
     assert not np.array_equal(serial, run_actions(threads=0, steps=3))
@@ -90,6 +91,43 @@ def test_unstable_rollouts_get_infinite_cost():
     assert np.isinf(costs[1]) and np.isinf(costs[2])
 
 
+def test_env_check_replays_the_env_exactly_and_flags_failures():
+    """fails_in_env steps a copy of the live state on the env's own model: the env's next state, exactly."""
+    env = make_env(TASK, "hb16")
+    env.reset(seed=0)
+    sampler = sampler_for(env, env.task.cost_terms(), dataclasses.replace(SMALL, verify_steps=1))
+    action = env.data.ctrl.copy()
+    action[env.hand.n_wrist:] = env.hand.ctrl_high[env.hand.n_wrist:]
+    qpos = env.data.qpos.copy()
+    assert not sampler.fails_in_env(env.data, action[None])
+    np.testing.assert_array_equal(env.data.qpos, qpos)  # the live state is untouched
+    env.step(action)
+    np.testing.assert_array_equal(sampler._check.qpos, env.data.qpos)
+    env.data.qvel[env.task.object_qvel] = 1e3  # a state that is already blowing up
+    assert sampler.fails_in_env(env.data, action[None])
+
+
+def test_a_plan_failing_in_the_env_gives_way_to_the_next_cheapest():
+    env = make_env(TASK, "hb16")
+    env.reset(seed=0)
+    sampler = sampler_for(env, env.task.cost_terms(), dataclasses.replace(SMALL, verify_steps=2,
+                                                                          verify_candidates=3))
+    checked = []
+
+    def fails_once(data, controls):
+        checked.append(controls)
+        return len(checked) == 1
+
+    sampler.fails_in_env = fails_once
+    costs = np.array([3.0, 1.0, 2.0, np.inf, 5.0, 4.0])
+    controls = np.random.default_rng(0).random((len(costs), sampler.steps * sampler.substeps, env.model.nu))
+    assert sampler._safest_cheapest(env.data, costs, controls) == 2
+    assert sampler.rejected == 1
+    np.testing.assert_array_equal(checked[0], controls[1, :: sampler.substeps][:2])  # the first 2 control steps
+    sampler.fails_in_env = lambda data, controls: True
+    assert sampler._safest_cheapest(env.data, costs, controls) == 1  # none passes: the cheapest after all
+
+
 def test_cost_terms_share_shapes_with_a_live_state():
     env = make_env(TASK, "hb16")
     env.reset(seed=0)
@@ -104,7 +142,8 @@ def test_cost_terms_share_shapes_with_a_live_state():
 
 @pytest.mark.parametrize("field, value", [("samples", 1), ("knots", 1), ("planning_timestep", 0.0),
                                           ("noise", -0.1), ("threads", -1), ("iterations", 0),
-                                          ("noise_density", 0.0), ("noise_density", 1.5), ("integrator", "verlet")])
+                                          ("noise_density", 0.0), ("noise_density", 1.5), ("integrator", "verlet"),
+                                          ("verify_steps", -1), ("verify_candidates", 0)])
 def test_bad_settings_are_refused(field, value):
     with pytest.raises(HandbenchError, match=field if field != "planning_timestep" else "timestep"):
         dataclasses.replace(PlannerConfig(), **{field: value})
