@@ -410,3 +410,21 @@ def test_policy_rejects_observations_of_another_shape():
         policy.act({"tactile": np.zeros(1)})
     with pytest.raises(HandbenchError, match="trained on 1"):
         policy.act({"agent_pos": np.zeros(3)})
+
+
+def test_temporal_ensemble_off_runs_the_presets_chunks(lift_cube_demos, tmp_path, capsys):
+    """``handbench train --temporal-ensemble off`` turns the cpu-small Diffusion Policy's ensembling off: the
+    checkpoint executes Ta = 8 actions per query, as the paper; without the option it keeps the preset's m."""
+    from handbench.cli import main
+    from handbench.training.checkpoint import load_policy
+
+    runs = {}
+    for name, extra in (("off", ["--temporal-ensemble", "off"]), ("preset", [])):
+        out = tmp_path / name
+        assert main(["train", "--policy", "diffusion", "--dataset", str(lift_cube_demos), "--steps", "2",
+                     "--threads", "1", "--no-progress", "--out", str(out), *extra]) == 0
+        runs[name] = load_policy(out / "policy.pt")
+    assert runs["off"].ensemble_m is None and runs["off"].action_steps == 8
+    assert runs["preset"].ensemble_m == 0.01
+    assert main(["train", "--policy", "bc", "--dataset", str(lift_cube_demos), "--temporal-ensemble", "on"]) == 2
+    assert "must be a number, got 'on' (or off)" in capsys.readouterr().err

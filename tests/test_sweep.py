@@ -265,3 +265,44 @@ def test_device_reaches_train_and_eval_of_trained_runs_only(tmp_path, capsys):
     if not torch.cuda.is_available():
         assert main(["sweep", str(plan.source), "--dry-run", "--device", "cuda"]) == 2
         assert "CUDA is not available here" in capsys.readouterr().err
+
+
+def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, capsys):
+    """A finished run whose train command the plan no longer builds, or whose scene the protocol no longer builds,
+    stops the sweep in one line; --forget-stale moves it aside (nothing deleted) and makes it again."""
+    from handbench.sweep import stale
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    first = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s0"]
+    capsys.readouterr()
+
+    text = plan.read_text().replace("[[stages]]", '[train_options]\nbc = ["--temporal-ensemble", "0.5"]\n[[stages]]', 1)
+    plan.write_text(text)
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "1 finished run(s) and 0 dataset(s) of this selection are stale" in error and "\n" not in error
+    assert "state-bc-lift-cube-hb16-d2-s0: trained with" in error and "--temporal-ensemble 0.5" in error
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
+    again = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s0"]
+    assert again["train_command"] == first["train_command"] + " --temporal-ensemble 0.5"
+    aside = list((tmp_path / "work/stale").glob("*/runs/state-bc-lift-cube-hb16-d2-s0/policy.pt"))
+    assert len(aside) == 1  # the old checkpoint is kept, not deleted
+    assert ledger(tmp_path)["state-hold-lift-cube-hb16"]["finished_at"]  # the hold floor was not stale: kept
+
+    # A scene the protocol no longer builds makes the dataset and every run on that scene stale.
+    monkeypatch.setattr(stale, "scene_hash", lambda sweep, task, hand: "0123456789abcdef")
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
+    assert len(listed) == 3 and any("work/demos/lift-cube-hb16-state-2.hdf5: recorded on scene" in line
+                                    for line in listed)
+    made = []
+    monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: made.append(command[1]) or 0.0)
+    monkeypatch.setattr("handbench.sweep.runner.load_summary",
+                        lambda path: {"success_rate": 0.0, "episodes": 2, "checkpoint_hash": ""})
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
+    assert made == ["eval", "generate-demos", "train", "eval"]  # hold floor, then the dataset and the BC run again
+    assert len(list((tmp_path / "work/stale").glob("*/demos/lift-cube-hb16-state-2.hdf5"))) == 1
+

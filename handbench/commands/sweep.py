@@ -31,6 +31,9 @@ def register(subparsers) -> None:
     parser.add_argument("--eval-workers", type=integer(0), default=0, metavar="K",
                         help="Ray workers per evaluation (default 0: in the eval process)")
     parser.add_argument("--leaderboard-dir", default="leaderboard", help="where entries go (default: leaderboard)")
+    parser.add_argument("--forget-stale", action="store_true",
+                        help="set aside finished runs and datasets that no longer match the plan or the protocol's "
+                             "scenes (moved under <work_dir>/stale/, their leaderboard entries resubmitted), then run")
     parser.add_argument("--report", action="store_true",
                         help="write the learning curves (table and plot) and the compute spent, from the ledger")
     parser.set_defaults(func=run)
@@ -65,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_left(sweep)
         return 0
+    if args.forget_stale:
+        from handbench.sweep.stale import find_stale, forget
+
+        stale = find_stale(sweep)
+        if stale:
+            forget(sweep, stale)
     failed = sweep.run_all()
     if failed:
         print(f"{len(failed)} run(s) failed (logs in {plan.work_dir}/logs/): {', '.join(failed)}; rerun to retry")
@@ -75,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
 def print_left(sweep) -> None:
     """What a run of the same command would do, in order."""
+    from handbench.sweep.stale import find_stale
+
+    for item in find_stale(sweep):
+        print(f"stale: {item.name}: {item.reason}")
     left = sweep.left()
     made = sweep.datasets_made()
     print(f"{len(sweep.runs) - len(left)} of {len(sweep.runs)} selected runs finished; {len(left)} left")

@@ -12,7 +12,7 @@ from handbench.training.config import MAX_SEED, MAX_THREADS
 
 def register(subparsers) -> None:
     from handbench.baselines import BASELINES
-    from handbench.commands.options import integer, number
+    from handbench.commands.options import integer
     from handbench.training.config import PRESETS
 
     parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
@@ -28,12 +28,35 @@ def register(subparsers) -> None:
                         help="torch CPU threads (default: half the cores, max 8)")
     parser.add_argument("--preset", choices=PRESETS, default="cpu-small",
                         help="model and loop sizes: cpu-small (default, ~20 min on 2 CPU cores) or paper")
-    parser.add_argument("--temporal-ensemble", type=number(0), default=None, metavar="M",
-                        help="execute with temporal ensembling, weights exp(-M * i) (ACT uses 0.01)")
+    parser.add_argument("--temporal-ensemble", type=_ensemble_weight, default=None, metavar="M|off",
+                        help="how the policy executes its action chunks: temporal ensembling with weights "
+                             "exp(-M * i), oldest chunk first (ACT uses 0.01), or off: run the preset's "
+                             "action_steps of each chunk, then query again (Diffusion Policy's own execution); "
+                             "default: the preset's")
     parser.add_argument("--out", type=Path, default=None,
                         help="run folder (default: runs/<policy>-<dataset name>-<obs>-s<seed>); rerun to resume")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+ENSEMBLE_OFF = "off"
+
+
+def _ensemble_weight(text: str) -> float | str:
+    """``--temporal-ensemble``: a finite number >= 0, or ``off``."""
+    from handbench.commands.options import number
+
+    if text == ENSEMBLE_OFF:
+        return ENSEMBLE_OFF
+    try:
+        return number(0)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or off)") from None
+
+
+def _ensemble_override(value: float | str) -> float | None:
+    """The model-config value of ``temporal_ensemble_m``: None turns ensembling off."""
+    return None if value == ENSEMBLE_OFF else float(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     obs_label = args.obs or "default"
     out = args.out or Path("runs") / f"{args.policy}-{args.dataset.stem}-{obs_label}-s{args.seed}"
-    overrides = {} if args.temporal_ensemble is None else {"temporal_ensemble_m": args.temporal_ensemble}
+    overrides = ({} if args.temporal_ensemble is None
+                 else {"temporal_ensemble_m": _ensemble_override(args.temporal_ensemble)})
     request = TrainRequest(policy=args.policy, dataset=args.dataset, out=out, obs_mode=args.obs, preset=args.preset,
                            steps=args.steps, seed=args.seed, device=args.device, threads=args.threads,
                            progress=not args.no_progress, model_overrides=overrides,

@@ -13,7 +13,7 @@ import contextlib
 import csv
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from handbench.atomic import atomic_write_text
@@ -70,11 +70,22 @@ class Ledger:
         with waiting_lock(self.path):
             rows = self.rows()
             rows[str(row[self.columns[0]])] = {column: _text(row[column]) for column in self.columns}
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows.values())
-            atomic_write_text(self.path, buffer.getvalue())
+            self._write(rows)
+
+    def remove(self, keys: Iterable[str]) -> None:
+        """Drop the rows with these keys (atomic rewrite under the ledger's lock; absent keys are ignored)."""
+        drop = set(keys)
+        if not drop:
+            return
+        with waiting_lock(self.path):
+            self._write({key: row for key, row in self.rows().items() if key not in drop})
+
+    def _write(self, rows: dict[str, dict[str, str]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows.values())
+        atomic_write_text(self.path, buffer.getvalue())
 
 
 def _text(value: object) -> str:

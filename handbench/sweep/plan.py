@@ -23,7 +23,7 @@ and the random and hold floors) are evaluated only: no dataset, no training, no 
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +36,7 @@ REFERENCE_POLICIES = ("expert", "random", "hold")
 OBS_MODES = ("state", "pixels")
 STAGE_KEYS = {"name", "policies", "tasks", "hands", "seeds", "demos", "obs", "image_size", "submit", "steps",
               "episodes"}
-PLAN_KEYS = {"protocol", "work_dir", "record_dir", "preset", "methods", "stages"}
+PLAN_KEYS = {"protocol", "work_dir", "record_dir", "preset", "methods", "train_options", "stages"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class SweepPlan:
     preset: str
     methods: dict[str, str]
     stages: tuple[Stage, ...]
+    train_options: dict[str, tuple[str, ...]] = field(default_factory=dict)  # policy -> extra `train` words
 
     def runs(self, protocol_tasks: dict[str, tuple[str, ...]]) -> list[Run]:
         """Every run of the plan, in the order to run them, without duplicates (first stage asking wins).
@@ -196,6 +197,16 @@ def parse_plan(body: dict[str, Any], source: Path) -> SweepPlan:
     methods = body.get("methods", {})
     if not isinstance(methods, dict) or not all(isinstance(v, str) and v for v in methods.values()):
         raise HandbenchError(f"{where}: [methods] maps each policy to its leaderboard method name (strings)")
+    train_options = body.get("train_options", {})
+    if not isinstance(train_options, dict) or not all(
+            isinstance(words, list) and all(isinstance(word, str) and word for word in words)
+            for words in train_options.values()):
+        raise HandbenchError(f"{where}: [train_options] maps a trained policy to a list of extra `handbench train` "
+                             'words, e.g. diffusion = ["--temporal-ensemble", "off"]')
+    unknown = sorted(set(train_options) - set(TRAINED_POLICIES))
+    if unknown:
+        raise HandbenchError(f"{where}: [train_options] names {', '.join(unknown)}; valid: "
+                             f"{', '.join(TRAINED_POLICIES)}")
     stages_body = body.get("stages")
     if not isinstance(stages_body, list) or not stages_body:
         raise HandbenchError(f"{where}: the plan needs at least one [[stages]] table")
@@ -210,7 +221,8 @@ def parse_plan(body: dict[str, Any], source: Path) -> SweepPlan:
                                  f"no leaderboard name for it")
     return SweepPlan(source=source, protocol=body["protocol"], work_dir=_relative_dir(body["work_dir"], where),
                      record_dir=_relative_dir(body["record_dir"], where), preset=str(body.get("preset", "cpu-small")),
-                     methods=dict(methods), stages=stages)
+                     methods=dict(methods), stages=stages,
+                     train_options={policy: tuple(words) for policy, words in train_options.items()})
 
 
 def _parse_stage(body: Any, where: str) -> Stage:

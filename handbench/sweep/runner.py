@@ -80,6 +80,7 @@ class Sweep:
                    "--out", self.run_dir(run)]
         if run.steps is not None:
             command += ["--steps", str(run.steps)]
+        command += self.plan.train_options.get(run.policy, ())
         if self.options.device != "cpu":
             command += ["--device", self.options.device]
         return command
@@ -114,6 +115,11 @@ class Sweep:
     # ------------------------------------------------------------------ running
     def run_all(self, say: Callable[[str], None] = print) -> list[str]:
         """Run what is left, in plan order; returns the ids of runs that failed (the others are recorded)."""
+        from handbench.sweep.stale import describe, find_stale
+
+        stale = find_stale(self)
+        if stale:
+            raise HandbenchError(describe(stale))
         left = self.left()
         failed: list[str] = []
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")

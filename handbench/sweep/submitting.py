@@ -62,7 +62,8 @@ def submit_group(sweep: Sweep, group: tuple[str, str, int | None]) -> str:
         reference = policy in REFERENCE_POLICIES
         notes = (f"made with `handbench sweep {sweep.plan.source.as_posix()}`: "
                  + ("evaluated on the protocol's seeds" if reference else
-                    f"{demos} expert demos per task ({obs}), preset {sweep.plan.preset}, one training seed per run")
+                    f"{demos} expert demos per task ({obs}), preset {sweep.plan.preset}{_options(sweep, policy)}, "
+                    "one training seed per run")
                  + f"; wall times in {sweep.plan.record_dir.as_posix()}/runs.csv")
         info = EntryInfo(method=method_name(sweep, policy), authors="handbench maintainers", notes=notes)
         result = submit([sweep.project / sweep.results_dir(run) for run in runs], info, leaderboard_dir=board,
@@ -70,3 +71,26 @@ def submit_group(sweep: Sweep, group: tuple[str, str, int | None]) -> str:
                         project_dir=sweep.project)
     pairs = len({(run.task, run.hand) for run in runs})
     return f"submitted {identifier!r}: {pairs} task/hand pair(s), {len(runs)} results folders -> {result.entry_dir}"
+
+
+def _options(sweep: Sweep, policy: str) -> str:
+    words = sweep.plan.train_options.get(policy, ())
+    return f" with `{' '.join(words)}`" if words else ""
+
+
+def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]]) -> list[str]:
+    """Bring the groups' entries in line with their finished runs after runs were forgotten: resubmitted from the
+    complete (task, hand)s that remain, removed when none remains. Returns what was done, one line per entry."""
+    import shutil
+
+    messages = []
+    for group in sorted(groups, key=str):
+        identifier = entry_id(sweep, group)
+        entry_dir = submissions_dir(sweep.project / sweep.options.leaderboard_dir) / identifier
+        if complete_runs(sweep, group):
+            messages.append(submit_group(sweep, group) or f"{identifier!r} unchanged")
+        elif entry_dir.exists():
+            with waiting_lock(sweep.project / sweep.options.leaderboard_dir):
+                shutil.rmtree(entry_dir)
+            messages.append(f"removed {identifier!r}: none of its (task, hand) pairs has all its runs any more")
+    return messages

@@ -1,0 +1,171 @@
+"""Finished sweep work that no longer matches its plan or its protocol, and forgetting it.
+
+A finished run is *stale* when a rerun would not reproduce it: the plan now builds a different train or eval
+command for it (say a ``[train_options]`` entry changed), or its results were evaluated on a scene the protocol no
+longer builds (an unreleased protocol's task or hand changed: the compiled model's hash differs). A dataset is
+stale when its recorded scene hash differs from the protocol's. A sweep refuses to go on while its selection
+holds stale work (the ledger would mix old and new results); ``handbench sweep --forget-stale`` removes the
+stale rows and results from the record, moves their datasets and checkpoints aside under
+``<work_dir>/stale/<time>/`` (nothing is deleted), and resubmits the leaderboard entries they were part of.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from handbench.errors import HandbenchError
+
+if TYPE_CHECKING:
+    from handbench.sweep.plan import Dataset, Run
+    from handbench.sweep.runner import Sweep
+
+# Options that say where or how fast a command runs, not what it computes: a run made on a GPU or with Ray
+# workers is the same run.
+PLACEMENT_OPTIONS = ("--device", "--workers")
+
+
+@dataclass(frozen=True)
+class StaleItem:
+    """One stale run (``run_id``) or dataset (``dataset`` path), and why."""
+
+    name: str
+    reason: str
+    run: Run | None = None
+    dataset: Dataset | None = None
+
+
+def comparable(command: str | list[str]) -> list[str]:
+    """A command's words without its placement options (``--device X``, ``--workers K``)."""
+    words = shlex.split(command) if isinstance(command, str) else list(command)
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in PLACEMENT_OPTIONS:
+            skip = True
+        else:
+            kept.append(word)
+    return kept
+
+
+def scene_hash(sweep: Sweep, task: str, hand: str) -> str:
+    """The hash of the scene the sweep's protocol builds for (task, hand), as the evaluator checks it."""
+    from handbench.protocol import load_protocol
+    from handbench.registry import compiled_model
+
+    protocol = load_protocol(sweep.plan.protocol)
+    return compiled_model(task, hand, protocol.task(task).task_version)[1]
+
+
+def recorded_scene_hashes(results_dir: Path) -> set[str]:
+    """The scene hashes recorded in a results folder's per-episode CSV (empty when it records none)."""
+    path = results_dir / "episodes.csv"
+    if not path.is_file():
+        return set()
+    episodes = pd.read_csv(path, usecols=lambda column: column == "model_hash", dtype=str)
+    return set(episodes["model_hash"].dropna()) if "model_hash" in episodes else set()
+
+
+def find_stale(sweep: Sweep) -> list[StaleItem]:
+    """The selected runs' stale finished runs and stale datasets, in plan order."""
+    from handbench.dataset import open_dataset
+
+    hashes: dict[tuple[str, str], str] = {}
+
+    def current(task: str, hand: str) -> str:
+        if (task, hand) not in hashes:
+            hashes[(task, hand)] = scene_hash(sweep, task, hand)
+        return hashes[(task, hand)]
+
+    stale: list[StaleItem] = []
+    rows = sweep.run_ledger.rows()
+    finished = sweep.finished()
+    for run in sweep.runs:
+        if run.id not in finished:
+            continue
+        row = rows[run.id]
+        want = current(run.task, run.hand)
+        recorded = recorded_scene_hashes(sweep.project / sweep.results_dir(run))
+        train = sweep.train_command(run) if run.trained else []
+        evaluate = sweep.eval_command(run)
+        if run.trained and comparable(row["train_command"]) != comparable(train):
+            reason = f"trained with `{row['train_command']}`; the plan now asks `{shlex.join(train)}`"
+        elif comparable(row["eval_command"]) != comparable(evaluate):
+            reason = f"evaluated with `{row['eval_command']}`; the plan now asks `{shlex.join(evaluate)}`"
+        elif recorded and recorded != {want}:
+            reason = f"evaluated on scene {', '.join(sorted(recorded))}; {sweep.plan.protocol} now builds {want}"
+        else:
+            continue
+        stale.append(StaleItem(run.id, reason, run=run))
+    made = sweep.datasets_made()
+    seen: set[str] = set()
+    for run in sweep.runs:
+        if run.dataset is None:
+            continue
+        path = sweep.dataset_path(run.dataset)
+        if path in seen or path not in made:
+            continue
+        seen.add(path)
+        with open_dataset(sweep.project / path) as dataset:
+            recorded_hash = str(dataset.attrs.get("model_hash", ""))
+        want = current(run.dataset.task, run.dataset.hand)
+        if recorded_hash != want:
+            stale.append(StaleItem(path, f"recorded on scene {recorded_hash}; {sweep.plan.protocol} now builds {want}",
+                                   dataset=run.dataset))
+    return stale
+
+
+def describe(stale: list[StaleItem]) -> str:
+    """One line: how many stale items, the first one and why, and what to do."""
+    runs = sum(item.run is not None for item in stale)
+    first = stale[0]
+    return (f"{runs} finished run(s) and {len(stale) - runs} dataset(s) of this selection are stale "
+            f"(e.g. {first.name}: {first.reason}); rerun with --forget-stale to set them aside and make them "
+            "again, or list them with --dry-run")
+
+
+def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = print) -> Path:
+    """Remove the stale items from the record and move their files aside; returns the folder they went to.
+
+    Runs that trained on a stale dataset are forgotten with it. Leaderboard entries that held a forgotten run
+    are resubmitted from the runs that remain (removed when none remains)."""
+    from handbench.sweep.submitting import resubmit_groups
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = sweep.project / sweep.plan.work_dir / "stale" / stamp
+    stale_datasets = {sweep.dataset_path(item.dataset) for item in stale if item.dataset is not None}
+    runs = {item.run.id: item.run for item in stale if item.run is not None}
+    for run in sweep.plan_runs:
+        if run.dataset is not None and sweep.dataset_path(run.dataset) in stale_datasets and run.id in sweep.finished():
+            runs.setdefault(run.id, run)
+    for run_id, run in runs.items():
+        _move(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
+        _move(sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json", aside / "times" / f"{run_id}.json")
+        _move(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+    sweep.run_ledger.remove(runs)
+    for path in stale_datasets:
+        _move(sweep.project / path, aside / "demos" / Path(path).name)
+    sweep.demo_ledger.remove(stale_datasets)
+    say(f"set aside {len(runs)} run(s) and {len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
+    for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}):
+        say(f"  {message}")
+    return aside
+
+
+def _move(source: Path, target: Path) -> None:
+    if not source.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.move(str(source), str(target))
+    except OSError as exc:
+        raise HandbenchError(f"could not move {source} aside to {target}: {exc}") from exc
