@@ -68,12 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_left(sweep)
         return 0
-    if args.forget_stale:
-        from handbench.sweep.stale import find_stale, forget
+    from handbench.sweep.stale import describe, find_stale, forget
 
-        stale = find_stale(sweep)
-        if stale:
-            forget(sweep, stale)
+    stale = find_stale(sweep)
+    if stale and not args.forget_stale:
+        raise HandbenchError(describe(stale))
+    if stale:
+        forget(sweep, stale)
     failed = sweep.run_all()
     if failed:
         print(f"{len(failed)} run(s) failed (logs in {plan.work_dir}/logs/): {', '.join(failed)}; rerun to retry")

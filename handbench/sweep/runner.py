@@ -115,11 +115,6 @@ class Sweep:
     # ------------------------------------------------------------------ running
     def run_all(self, say: Callable[[str], None] = print) -> list[str]:
         """Run what is left, in plan order; returns the ids of runs that failed (the others are recorded)."""
-        from handbench.sweep.stale import describe, find_stale
-
-        stale = find_stale(self)
-        if stale:
-            raise HandbenchError(describe(stale))
         left = self.left()
         failed: list[str] = []
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
