@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib.util
+import importlib
 import pkgutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -36,13 +35,9 @@ HAND = dataclasses.replace(get_hand("hb16"), name="hb16-twin", description="hb16
 
 
 @pytest.fixture
-def twin_hand_module(tmp_path, monkeypatch):
+def twin_hand_module(temporary_module):
     """The twin hand's module, imported from a temporary folder; the hand registry is left as it was afterwards."""
-    (tmp_path / "twin_hand.py").write_text(TWIN_HAND)
-    spec = importlib.util.spec_from_file_location("twin_hand", tmp_path / "twin_hand.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "twin_hand", module)
-    spec.loader.exec_module(module)
+    module = temporary_module("twin_hand", TWIN_HAND)
     before = set(HANDS)
     yield module
     for name in set(HANDS) - before:

@@ -4,9 +4,6 @@ other file."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 import test_task_contract as contract  # its checks, called for the tiny task (not collected here)
 
@@ -90,13 +87,9 @@ TASKS = (RaiseHand,)
 
 
 @pytest.fixture
-def tiny_task_module(tmp_path, monkeypatch):
+def tiny_task_module(temporary_module):
     """The tiny task's module, imported from a temporary folder; the registry is left as it was afterwards."""
-    (tmp_path / "raise_hand.py").write_text(TINY_TASK)
-    spec = importlib.util.spec_from_file_location("raise_hand", tmp_path / "raise_hand.py")
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "raise_hand", module)
-    spec.loader.exec_module(module)
+    module = temporary_module("raise_hand", TINY_TASK)
     before = set(_registry())
     yield module
     for name in set(_registry()) - before:

@@ -197,7 +197,8 @@ def test_empty_leaderboard_generates(board):
     regenerate(board)
     assert (board / "submissions" / ".gitkeep").exists()
     assert "No entries yet" in (board / README_FILE).read_text()
-    assert (board / CSV_FILE).read_text().startswith("protocol,task_set,rank,entry_id,method,obs_mode,task,hand,")
+    assert (board / CSV_FILE).read_text().startswith(
+        "protocol,protocol_status,task_set,rank,entry_id,method,obs_mode,task,hand,")
     assert outdated_files(board) == []
 
 
@@ -965,7 +966,17 @@ def test_an_open_protocol_is_marked_and_the_released_one_stays_current(tmp_path,
     page = (board / PAGE_FILE).read_text()
     assert '<h2 class="open">Protocol hb-v9 (open:' in page and '<p class="status"><b>Open protocol.</b>' in page
     assert '<a href="#hb-v9">hb-v9 (open)</a> · <a href="#hb-v1">hb-v1</a>' in page
+    table = pd.read_csv(board / CSV_FILE, keep_default_na=False)  # the machine-readable export says so too
+    assert table.groupby("protocol")["protocol_status"].agg(set).to_dict() == {"hb-v9": {"open"}, "hb-v1": {"released"}}
     assert outdated_files(board) == []
+    capsys.readouterr()
+    for view in (["--format", "md"], ["--format", "md", "--task", TASK]):
+        assert main(["leaderboard", "--leaderboard-dir", str(board), *view]) == 0
+        assert capsys.readouterr().out.startswith("**Open protocol.** hb-v9 is not released yet")
+    assert main(["leaderboard", "--leaderboard-dir", str(board), "--format", "csv"]) == 0
+    assert {line.split(",")[1] for line in capsys.readouterr().out.splitlines()[1:]} == {"open"}
+    assert main(["leaderboard", "--leaderboard-dir", str(board), "--format", "md", "--protocol", "hb-v1"]) == 0
+    assert "Open protocol" not in capsys.readouterr().out
     capsys.readouterr()
     assert main(["leaderboard", "--leaderboard-dir", str(board)]) == 0  # the newest protocol, and where the rest is
     printed = capsys.readouterr().out

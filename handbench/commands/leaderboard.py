@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         reference_markdown,
         render_csv,
         rich_table,
+        status_markdown,
         task_markdown,
     )
 
@@ -99,11 +100,13 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv":
         print(render_csv(leaderboard_rows(board, task=args.task)), end="")
     elif args.format == "md":
+        status = status_markdown(board)  # an open protocol's entries are provisional: say so in every export
         if args.task:
-            print(task_markdown(board, args.task), end="")
+            print((f"{status}\n" if status else "") + task_markdown(board, args.task), end="")
         else:
             references = [scores for scores in board.scores if scores.reference]
-            print(ranking_markdown(board) + (f"\n{reference_markdown(references)}" if references else ""), end="")
+            print((f"{status}\n" if status else "") + ranking_markdown(board)
+                  + (f"\n{reference_markdown(references)}" if references else ""), end="")
     elif not board.scores:
         print(f"no {board.name} entries in {args.leaderboard_dir}; add one with `handbench submit`")
     else:

@@ -206,6 +206,7 @@ def compare(a: EntryScores, b: EntryScores) -> Comparison:
     return Comparison(better=a.entry_id, worse=b.entry_id, tasks=common, probability=Interval(value, low, high))
 
 
+OPEN, LEGACY, RELEASED = "open", "legacy", "released"  # a protocol's standing (ProtocolBoard.standing)
 OPEN_STATUS = "open: not released yet; its tasks may still change, so its entries are provisional"
 LEGACY_STATUS = "legacy: made under the older rules"
 
@@ -232,6 +233,14 @@ class ProtocolBoard:
         if not self.released:
             return OPEN_STATUS
         return LEGACY_STATUS if self.legacy else ""
+
+    @property
+    def standing(self) -> str:
+        """One word for machine-readable exports (the CSV's ``protocol_status``): ``open`` (not released: entries
+        provisional), ``legacy`` (a newer released protocol has entries) or ``released`` (the current one)."""
+        if not self.released:
+            return OPEN
+        return LEGACY if self.legacy else RELEASED
 
     @property
     def title(self) -> str:

@@ -39,10 +39,9 @@ from handbench.protocol import Protocol
 OVERALL = "overall"
 WILSON = "wilson-95"
 BOOTSTRAP = "stratified-bootstrap-95"
-CSV_COLUMNS = ("protocol", "task_set", "rank", "entry_id", "method", "obs_mode", "task", "hand", "training_seeds",
-               "episodes", "success_rate",
-               "ci_low", "ci_high", "interval", "seed_std", "iqm", "iqm_ci_low", "iqm_ci_high", "mean_return",
-               "kind")
+CSV_COLUMNS = ("protocol", "protocol_status", "task_set", "rank", "entry_id", "method", "obs_mode", "task", "hand",
+               "training_seeds", "episodes", "success_rate", "ci_low", "ci_high", "interval", "seed_std", "iqm",
+               "iqm_ci_low", "iqm_ci_high", "mean_return", "kind")
 METHOD, REFERENCE = "method", "reference"  # the CSV's ``kind``: ranked method entry or unranked reference
 REFERENCE_RANK = "ref"  # shown instead of a rank in the Markdown and terminal views
 TERMINAL_TASK_COLUMNS = 6  # more per-task columns than this do not fit a terminal table
@@ -64,8 +63,9 @@ def _task_set_text(scores: EntryScores) -> str:
     return " ".join(task_label(key) for key in task_set(scores))
 
 
-def overall_row(rank: int | None, scores: EntryScores, protocol: str) -> dict[str, str]:
-    return {"protocol": protocol, "task_set": _task_set_text(scores), "rank": _rank(rank),
+def overall_row(rank: int | None, scores: EntryScores, board: ProtocolBoard) -> dict[str, str]:
+    return {"protocol": board.name, "protocol_status": board.standing, "task_set": _task_set_text(scores),
+            "rank": _rank(rank),
             "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": OVERALL,
             "hand": "", "training_seeds": str(scores.entry.training_seeds), "episodes": str(scores.episodes),
@@ -75,9 +75,10 @@ def overall_row(rank: int | None, scores: EntryScores, protocol: str) -> dict[st
             "iqm_ci_high": _number(scores.iqm.high), "mean_return": "", "kind": _kind(scores)}
 
 
-def task_row(rank: int | None, scores: EntryScores, key: TaskKey, protocol: str) -> dict[str, str]:
+def task_row(rank: int | None, scores: EntryScores, key: TaskKey, board: ProtocolBoard) -> dict[str, str]:
     score = scores.tasks[key]
-    return {"protocol": protocol, "task_set": task_label(key), "rank": _rank(rank),
+    return {"protocol": board.name, "protocol_status": board.standing, "task_set": task_label(key),
+            "rank": _rank(rank),
             "entry_id": scores.entry_id, "method": scores.entry.info.method,
             "obs_mode": scores.obs_mode, "task": score.task,
             "hand": score.hand, "training_seeds": str(score.training_seeds), "episodes": str(score.episodes),
@@ -91,23 +92,23 @@ def leaderboard_rows(board: ProtocolBoard, task: str | None = None) -> list[dict
     """Rows of leaderboard.csv for one protocol: per method entry (in table order) its overall row, ranked within
     its task set, then one row per task, ranked among the methods reporting that task; then the reference
     entries' rows, unranked. With ``task``, only that task's rows: its ranking, then the references."""
-    scores, name = list(board.scores), board.name
+    scores = list(board.scores)
     ranked, references = rank_overall(scores, board.protocol), reference_entries(scores)
     task_ranks = {key: {s.entry_id: i for i, s in enumerate(rank_task(ranked, key), 1)}
                   for key in all_task_keys(ranked)}
     if task is not None:
         return [row for key in all_task_keys(scores) if key[0] == task for row in (
-            *(task_row(task_ranks[key][s.entry_id], s, key, name) for s in rank_task(ranked, key)),
-            *(task_row(None, s, key, name) for s in reference_entries(references, key)))]
+            *(task_row(task_ranks[key][s.entry_id], s, key, board) for s in rank_task(ranked, key)),
+            *(task_row(None, s, key, board) for s in reference_entries(references, key)))]
     ranks = overall_ranks(ranked)
     rows = []
     for entry_scores in ranked:
-        rows.append(overall_row(ranks[entry_scores.entry_id], entry_scores, name))
-        rows.extend(task_row(task_ranks[key][entry_scores.entry_id], entry_scores, key, name)
+        rows.append(overall_row(ranks[entry_scores.entry_id], entry_scores, board))
+        rows.extend(task_row(task_ranks[key][entry_scores.entry_id], entry_scores, key, board)
                     for key in entry_scores.tasks)
     for entry_scores in references:
-        rows.append(overall_row(None, entry_scores, name))
-        rows.extend(task_row(None, entry_scores, key, name) for key in entry_scores.tasks)
+        rows.append(overall_row(None, entry_scores, board))
+        rows.extend(task_row(None, entry_scores, key, board) for key in entry_scores.tasks)
     return rows
 
 
@@ -265,7 +266,9 @@ README_COLUMNS = """\
   and which run; `no` if never.
 
 `leaderboard.csv` has the same numbers as fractions, one row per entry and task plus an `overall` row
-(`protocol`; `task_set`, the set the `rank` is within; `interval`, the interval's method). Compare two entries
+(`protocol`; `protocol_status`: `open` for a protocol not released yet, whose entries are provisional, `released`
+for the current protocol, `legacy` for an older one; `task_set`, the set the `rank` is within; `interval`, the
+interval's method). Compare two entries
 with `handbench leaderboard --compare A B` (probability of improvement over their shared tasks, with a 95%
 interval).
 
