@@ -51,13 +51,14 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
 
     monkeypatch.setattr(rollout, "ROLLOUT_POLICIES", ("diffusion",))
     monkeypatch.setattr(rollout, "protocol_seeds", lambda task, count: ([1_000_000, 1_000_001], 3, True))
-    report = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1)))
+    report = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1), rounds=1))
     figures = {figure.measure: figure for figure in report.figures}
     assert all(figure.status != "not available" for figure in report.figures), [f.note for f in report.figures]
     rate = {lanes: figures[f"diffusion, lanes {lanes}: lift-cube / hb16"].value for lanes in (2, 1)}
     assert figures["diffusion: lanes 2 over lanes 1"].value == pytest.approx(rate[2] / rate[1])
     assert figures["diffusion: lanes 2 over lanes 1"].limit == rollout.BATCHED_SPEEDUP_TARGET["diffusion"]
     assert figures["diffusion: lanes 2 over AsyncVectorEnv(2)"].value > 0
+    assert figures["diffusion, lanes 1: lift-cube / hb16"].note.endswith("best of 1")
     step = {lanes: figures[f"diffusion, lanes {lanes}: one lockstep step"] for lanes in (2, 1)}
     assert all(figure.value > 0 and "model forward" in figure.note for figure in step.values())
     cost = figures["diffusion: a step of 2 lanes over a step of 1"]
@@ -132,7 +133,27 @@ def test_protocol_section_times_one_evaluation_per_task_hand_and_checkpoint(monk
                                checkpoints=2)
     report = bench.run_bench(config)
     assert calls == [("press-button", "hb16", 2)] * 2 + [("lift-cube", "hb16", 2)] * 2
-    [figure] = report.figures
+    figure, estimate = report.figures
     assert figure.unit == "minutes" and figure.value > 0
     assert "2 task(s) x 1 hand(s) x 2 checkpoint(s), 12 episodes, 840 steps" in figure.measure
+    # a part of the protocol: the full one is estimated from it, and says so
+    assert estimate.measure.startswith("diffusion: full hb-v2 protocol, 8 tasks x 2 hands x 3 checkpoints")
+    assert estimate.note.startswith("extrapolated, not measured")
+    assert "press-button/hb16, lift-cube/hb16" in estimate.note
     assert capsys.readouterr().err.count("protocol: ") == 4
+
+
+def test_the_full_protocol_is_extrapolated_per_hand_from_seconds_per_step():
+    from handbench.bench.rollout import extrapolate_protocol, full_protocol_steps
+    from handbench.protocol import load_protocol
+
+    full = full_protocol_steps(load_protocol("hb-v1"))
+    assert len(full) == 12 and full[("stack", "shadow")] == 50 * 200 * 3
+    assert sum(full.values()) == 2 * 50 * 3 * (70 + 100 + 100 + 80 + 200 + 200)
+    # hb16 measured at 0.01 s per step, shadow at 0.03: each hand's steps at its own rate
+    measured = {("lift-cube", "hb16"): (50.0, 5000), ("lift-cube", "shadow"): (150.0, 5000)}
+    hand_steps = sum(full.values()) // 2
+    assert extrapolate_protocol(measured, full) == pytest.approx(hand_steps * 0.01 + hand_steps * 0.03)
+    # a hand never measured costs the average of all measured steps
+    only_hb16 = {("lift-cube", "hb16"): (50.0, 5000), ("stack", "hb16"): (250.0, 5000)}
+    assert extrapolate_protocol(only_hb16, full) == pytest.approx(2 * hand_steps * 0.03)

@@ -57,6 +57,7 @@ class BenchConfig:
     device: str = "cpu"  # rollout section: where the policies run (cpu, cuda)
     policies: tuple[str, ...] | None = None  # rollout section: baselines to measure (None: diffusion, act, ibc)
     checkpoints: int = 3  # protocol section: checkpoints per task and hand (a full protocol has 3)
+    rounds: int = 2  # rollout section: alternating rounds per measure, the best of them kept
 
     @property
     def physics_steps(self) -> int:

@@ -7,7 +7,11 @@ succeeds, so both sides of a ratio step the same number of times), in this proce
 - ``lanes L``: the rollout engine, ``L`` episodes in lockstep, one policy query of width ``L`` per step;
   ``lanes 1`` is the one-episode-per-query path (protocol hb-v1's);
 - ``AsyncVectorEnv``: the loop lerobot-eval runs, a gymnasium ``AsyncVectorEnv`` of ``L`` subprocess envs
-  stepped until all its episodes end, one batched query per step, then the next ``L`` seeds;
+  stepped until all its episodes end, one batched query per step, then the next ``L`` seeds. Like for like with
+  ``lanes L``: the same checkpoint and seeds, the same number of queries (a short last round padded on both
+  sides) of the same width, the policy in the main process with one torch thread on both sides; the difference
+  is where the envs step: in this process one after the other (engine), or in ``L`` subprocesses that share
+  the machine's cores (vector env), which can overlap env steps with each other but not with the query;
 - ``protocol`` (asked for with ``--only protocol``): the wall time of a full protocol evaluation of Diffusion
   Policy, every task and hand, three checkpoints, with the protocol's lanes and 2 workers.
 """
@@ -30,7 +34,6 @@ from handbench.bench.timing import TimedDriver
 BATCHED_SPEEDUP_TARGET = {"diffusion": 8.0}  # batched evaluation over the one-episode path, this 2-core CPU
 VECTOR_ENV_TARGET = 1.0  # the rollout engine against an AsyncVectorEnv loop, same policy and seeds
 ROLLOUT_POLICIES = ("diffusion", "act", "ibc")
-ROUNDS = 2  # alternating rounds per measure, best of
 
 
 def protocol_seeds(task: str, count: int) -> tuple[list[int], int, bool]:
@@ -127,8 +130,8 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
 
 
 def rollout_section(config: BenchConfig, report: BenchReport) -> None:
-    """Per baseline: every lane width (and, for Diffusion Policy, the vector-env loop) timed in alternating rounds,
-    best of ``ROUNDS``, so a load spike on a shared machine hits both sides of a ratio alike; then where a lockstep
+    """Per baseline: every lane width and the vector-env loop timed in alternating rounds, best of
+    ``config.rounds``, so a load spike on a shared machine hits both sides of a ratio alike; then where a lockstep
     step's time goes. Lanes L over lanes 1 is (steps at 1 / steps at L) x (step of 1) / (step of L): the first
     factor is L, less the padded lanes of a short last round (50 seeds in 8 lanes: 5000 / 700 = 7.14), so the
     speed-up reaches L only if a step of L lanes costs no more than a step of one and no lane is ever idle."""
@@ -138,19 +141,19 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     task, hand = first_task(config), first_hand(config)
     seeds, steps, stop = protocol_seeds(task, 8 if config.quick else 50)
     batched = config.lanes[0]
-    note = f"{len(seeds)} seeds, {steps} steps, untrained cpu-small, 1 torch thread, {config.device}, best of {ROUNDS}"
+    note = (f"{len(seeds)} seeds, {steps} steps, untrained cpu-small, 1 torch thread, {config.device}, "
+            f"best of {config.rounds}")
     for name in config.policies or ROLLOUT_POLICIES:
         policy = bench_policy(name, task, hand, config.device)
         time_lanes(policy, task, hand, seeds[:1], 1, 2, stop)  # warm-up: first-call allocations
         best: dict[int, LaneTiming] = {}
         vector: tuple[float, float] = (float("inf"), 0.0)
-        for _ in range(ROUNDS):
+        for _ in range(config.rounds):
             for lanes in config.lanes:
                 timing = time_lanes(policy, task, hand, seeds, lanes, steps, stop)
                 if lanes not in best or timing.wall < best[lanes].wall:
                     best[lanes] = timing
-            if name == "diffusion":
-                vector = min(vector, time_vector_env(policy, task, hand, seeds, batched, steps, stop))
+            vector = min(vector, time_vector_env(policy, task, hand, seeds, batched, steps, stop))
         for lanes in config.lanes:
             report.figures.append(Figure("rollout", f"{name}, lanes {lanes}: {task} / {hand}",
                                          len(seeds) / best[lanes].wall, "episodes/s", note=note))
@@ -180,11 +183,39 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
                                          note=f"{os.cpu_count()} CPU cores; the vector env's subprocesses share them"))
 
 
+FULL_PROTOCOL_CHECKPOINTS = 3  # a full protocol evaluates three training seeds of every task and hand
+
+
+def full_protocol_steps(protocol: Any) -> dict[tuple[str, str], int]:
+    """Episode steps of a full protocol evaluation per (task, hand), every episode at full length (an untrained
+    policy never succeeds): eval seeds x episode steps x three checkpoints."""
+    return {(task, hand): len(entry.eval_seeds) * entry.episode_steps * FULL_PROTOCOL_CHECKPOINTS
+            for task, entry in protocol.tasks.items() for hand in entry.hands}
+
+
+def extrapolate_protocol(measured: dict[tuple[str, str], tuple[float, int]], full: dict[tuple[str, str], int]) -> float:
+    """Seconds of the full protocol from a measured part: each (task, hand) of ``full`` costs its steps times the
+    measured seconds per episode-step of its hand (over that hand's measured evaluations; of all of them for a hand
+    not measured). A step is mostly the policy's batched query (over 90% for Diffusion Policy), whose cost depends
+    on the hand (its action and observation sizes) far more than on the task."""
+    def rate(pairs: list[tuple[float, int]]) -> float:
+        return sum(seconds for seconds, _ in pairs) / sum(steps for _, steps in pairs)
+
+    overall = rate(list(measured.values()))
+    per_hand = {hand: rate([value for (_, h), value in measured.items() if h == hand])
+                for hand in {hand for _, hand in measured}}
+    return sum(steps * per_hand.get(hand, overall) for (_, hand), steps in full.items())
+
+
 def protocol_section(config: BenchConfig, report: BenchReport) -> None:
     """Wall time of a full protocol evaluation of Diffusion Policy: every task and hand, ``config.checkpoints``
     checkpoints (3 in a full protocol), each (task, hand, checkpoint) one ``run_evaluation`` as ``handbench eval``
     runs it (2 workers, the protocol's lanes, Ray started each time). The models are untrained, so no episode
-    ends early on success: an upper bound for trained checkpoints. A line per evaluation goes to stderr."""
+    ends early on success: an upper bound for trained checkpoints. A line per evaluation goes to stderr.
+
+    When asked for part of the protocol only (``--task``, ``--hand``, ``--checkpoints`` below 3, ``--quick``), the
+    full protocol's wall time is also given as an estimate, extrapolated by ``extrapolate_protocol`` from the
+    measured seconds per episode-step (the note says from what)."""
     from handbench.evaluation import EvalConfig, run_evaluation
     from handbench.hands import HANDS
     from handbench.protocol import load_protocol
@@ -194,6 +225,7 @@ def protocol_section(config: BenchConfig, report: BenchReport) -> None:
     hands = list(config.hands or HANDS)
     episodes = 4 if config.quick else None
     total, count, steps = 0.0, 0, 0
+    measured: dict[tuple[str, str], tuple[float, int]] = {}
     for task in tasks:
         for hand in hands:
             policy = bench_policy("diffusion", task, hand, config.device)
@@ -202,14 +234,26 @@ def protocol_section(config: BenchConfig, report: BenchReport) -> None:
                 result = run_evaluation(EvalConfig(policy=policy, task=task, hand=hand, workers=2, episodes=episodes,
                                                    device=config.device, progress=False))
                 seconds = time.perf_counter() - tic
-                total, count = total + seconds, count + len(result.episodes)
-                steps += int(result.episodes["steps"].sum())
+                done = int(result.episodes["steps"].sum())
+                total, count, steps = total + seconds, count + len(result.episodes), steps + done
+                previous = measured.get((task, hand), (0.0, 0))
+                measured[(task, hand)] = (previous[0] + seconds, previous[1] + done)
                 print(f"protocol: {task} / {hand}, checkpoint {checkpoint + 1}/{config.checkpoints}: "
                       f"{len(result.episodes)} episodes in {seconds:.0f} s (total {total / 60:.1f} min)",
                       file=sys.stderr, flush=True)
     scope = (f"{len(tasks)} task(s) x {len(hands)} hand(s) x {config.checkpoints} checkpoint(s), {count} episodes, "
              f"{steps} steps")
     lanes = protocol.lanes
+    note = f"untrained cpu-small (full-length episodes), 2 workers, {lanes} lanes"
     report.figures.append(Figure("protocol", f"diffusion: {protocol.name} protocol, {scope}", total / 60, "minutes",
-                                 higher_is_better=False,
-                                 note=f"untrained cpu-small (full-length episodes), 2 workers, {lanes} lanes"))
+                                 higher_is_better=False, note=note))
+    full = full_protocol_steps(protocol)
+    if sum(value for _, value in measured.values()) >= sum(full.values()) or not steps:
+        return  # the whole protocol was measured
+    pairs = len({task for task, _ in full}), len({hand for _, hand in full})
+    report.figures.append(Figure(
+        "protocol", f"diffusion: full {protocol.name} protocol, {pairs[0]} tasks x {pairs[1]} hands x "
+                    f"{FULL_PROTOCOL_CHECKPOINTS} checkpoints (estimated)",
+        extrapolate_protocol(measured, full) / 60, "minutes", higher_is_better=False,
+        note=f"extrapolated, not measured: {sum(full.values())} episode-steps at the measured seconds per "
+             f"episode-step of each hand ({', '.join(f'{t}/{h}' for t, h in measured)}); {note}"))

@@ -27,6 +27,8 @@ def register(subparsers) -> None:
                                                         "(default: cpu; cuda batches on the GPU)")
     parser.add_argument("--checkpoints", type=integer(1), default=3, metavar="N",
                         help="protocol section: checkpoints per task and hand (default: 3, a full protocol)")
+    parser.add_argument("--rounds", type=integer(1), default=2, metavar="N",
+                        help="rollout section: alternating rounds per measure, best of N (default: 2)")
     parser.add_argument("--out", metavar="DIR", help="also write bench.json and bench.csv into DIR")
     parser.set_defaults(func=run)
 
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
         device = str(resolve_device(device))  # one line when CUDA is not there
     config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, lanes=tuple(args.lanes),
-                         device=device, checkpoints=args.checkpoints,
+                         device=device, checkpoints=args.checkpoints, rounds=args.rounds,
                          policies=tuple(args.policies) if args.policies else None,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)
