@@ -995,6 +995,11 @@ def test_verification_records_are_shown_only_when_well_formed(tmp_path, board):
     meta_path.write_text(json.dumps({**meta, "verifications": every_run}))
     regenerate(board)
     assert "| 3 | 2026-11-28 (all 3 runs) |" in (board / README_FILE).read_text()
+    two_runs = [every_run[0], {**every_run[2], "kind": "re-evaluated"}]  # counted, with how they were verified
+    meta_path.write_text(json.dumps({**meta, "verifications": two_runs}))
+    regenerate(board)
+    assert "| 3 | 2026-11-28 (2 of 3 runs, 1 re-evaluated from their checkpoints) |" in (
+        board / README_FILE).read_text()
     meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "<b>soon</b>", "run": "run-2"}]}))
     with pytest.raises(HandbenchError, match="verifications record .* is not a date and one of the entry's runs"):
         regenerate(board)

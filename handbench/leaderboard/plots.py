@@ -18,7 +18,8 @@ from pathlib import Path
 from handbench.leaderboard.scores import EntryScores, all_task_keys, rank_overall, task_label
 from handbench.protocol import Protocol
 
-PLOT_STYLE = 2
+PLOT_STYLE = 3
+PANELS_PER_ROW = 5  # the overall IQM and then the task/hand pairs, wrapped into rows of this many
 FINGERPRINT_KEY = "handbench-data"
 
 
@@ -65,18 +66,26 @@ def render_png(scores: Sequence[EntryScores], protocol: Protocol) -> bytes:
             figure.text(0.5, 0.5, "handbench leaderboard: no entries yet", ha="center", va="center")
             return _png_bytes(figure, data)
         panels = data["panels"]
-        # Fixed margins from the label lengths (constrained layout would cost a second per render).
+        # Fixed margins from the label lengths (constrained layout would cost a second per render). Panels wrap
+        # into rows of PANELS_PER_ROW, so a protocol with many tasks stays readable on a page and in a README.
+        columns = min(len(panels), PANELS_PER_ROW)
+        rows = -(-len(panels) // columns)
         label_width = 0.3 + 0.075 * max(len(method) for method in methods)
-        width, height = label_width + 2.6 * len(panels), 1.3 + 0.35 * len(methods)
+        axis_height, gap = 0.1 + 0.35 * len(methods), 0.8  # inches: one panel's plot area; x label + next title
+        width = label_width + 2.6 * columns
+        height = 0.6 + 0.5 + rows * axis_height + (rows - 1) * gap
         figure = Figure(figsize=(width, height), dpi=100)
         FigureCanvasAgg(figure)
         figure.subplots_adjust(left=label_width / width, right=1 - 0.15 / width, bottom=0.5 / height,
-                               top=1 - 0.6 / height, wspace=0.12)
+                               top=1 - 0.6 / height, wspace=0.12, hspace=gap / axis_height)
         figure.suptitle(f"handbench leaderboard ({data['protocol']}): success % with 95% intervals "
                         "(tasks: Wilson; overall IQM: stratified bootstrap)", fontsize=9)
-        axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        grid = figure.subplots(rows, columns, sharey=True, squeeze=False)
+        axes = list(grid.flat)
+        for unused in axes[len(panels):]:
+            unused.set_visible(False)
         colors = matplotlib.colormaps["tab10"]
-        for ax, panel in zip(axes, panels, strict=True):
+        for ax, panel in zip(axes, panels, strict=False):
             for row, (_, value, low, high) in enumerate(panel["points"]):
                 if value is None:
                     continue

@@ -169,15 +169,20 @@ CANNOT_VERIFY = "cannot be: no train command recorded"
 
 def verified_cell(scores: EntryScores) -> str:
     """When the entry was last re-derived from its commands (``handbench leaderboard --verify``), and which run
-    (``all N runs`` once every run has been, the date the oldest of them); else whether it can be (runs whose
-    checkpoints recorded no train command cannot be re-derived)."""
+    (``K of N runs`` or ``all N runs`` once several have been, the date the oldest of them; the runs re-evaluated
+    from their checkpoints rather than retrained are counted); else whether it can be (runs whose checkpoints
+    recorded no train command cannot be re-derived)."""
     entry = scores.entry
     record = entry.last_verification
     if record:
         latest = {str(r.get("run")): r for r in entry.meta.get(VERIFICATIONS_KEY, [])}  # each run's last record
-        if len(entry.runs) > 1 and len(latest) == len(entry.runs) and all(
-                r.get("kind") != "re-evaluated" for r in latest.values()):
-            return f"{min(str(r.get('date')) for r in latest.values())} (all {len(entry.runs)} runs)"
+        if len(latest) > 1:  # several runs: how many, the date the oldest of them was
+            oldest = min(str(r.get("date")) for r in latest.values())
+            evaluated = sum(r.get("kind") == "re-evaluated" for r in latest.values())
+            runs = f"all {len(entry.runs)}" if len(latest) == len(entry.runs) else f"{len(latest)} of {len(entry.runs)}"
+            how = ("" if not evaluated else ", re-evaluated from their checkpoints" if evaluated == len(latest)
+                   else f", {evaluated} re-evaluated from their checkpoints")
+            return f"{oldest} ({runs} runs{how})"
         how = ", re-evaluated from its checkpoint" if record.get("kind") == "re-evaluated" else ""
         return f"{record.get('date', '?')} ({record.get('run', '?')}{how})"
     able = entry.rederivable_runs
@@ -263,7 +268,9 @@ README_COLUMNS = """\
 - **Seeds**: number of training seeds (independently trained checkpoints) evaluated.
 - **Verified**: when one run of the entry was last re-derived from its recorded commands (demos regenerated,
   policy retrained, re-evaluated, every episode identical) by `handbench leaderboard --verify ENTRY --run K`,
-  and which run; `no` if never.
+  and which run; once several runs have been, how many (`K of N runs`, `all N runs`) and the date of the oldest;
+  runs re-evaluated from their own checkpoint (`--checkpoint PATH`) instead of retrained are said so; `no` if
+  never.
 
 `leaderboard.csv` has the same numbers as fractions, one row per entry and task plus an `overall` row
 (`protocol`; `protocol_status`: `open` for a protocol not released yet, whose entries are provisional, `released`
