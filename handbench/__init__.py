@@ -7,9 +7,8 @@ with importing_mujoco():  # a user-set MUJOCO_GL that cannot work is reported by
     import mujoco  # noqa: F401
 
 from handbench.errors import HandbenchError  # noqa: E402
+from handbench.pinned import make, make_env  # noqa: E402
 from handbench.registry import (  # noqa: E402
-    make,
-    make_env,
     register_envs,
     register_hand,
     register_task,

@@ -131,6 +131,7 @@ class DatasetHeader:
     mujoco_version: str
     failed_seeds: list[int] = field(default_factory=list)
     created: str = ""
+    hand_version: int = 0  # the hand's version (handbench.hands); stored only when not 0, absent reads as 0
 
     action_low: list[float] = field(default_factory=list)
     action_high: list[float] = field(default_factory=list)
@@ -151,6 +152,7 @@ class DatasetHeader:
 _JSON_ATTRS = ("cameras", "image_size", "failed_seeds")
 _ENV_ARGS_FIELDS = ("env_name", "action_low", "action_high")  # stored inside env_args, not as attributes
 _HEADER_ATTRS = tuple(name for name in DatasetHeader.__dataclass_fields__ if name not in _ENV_ARGS_FIELDS)
+_OPTIONAL_ATTRS = {"hand_version": 0}  # attributes absent from older datasets, and what their absence means
 _DEMO_ATTRS = ("seed", "success", "num_samples", "strategy", "action_noise", "episode_params")
 
 
@@ -236,6 +238,8 @@ def _write_header(data: h5py.Group, header: DatasetHeader, seeds: list[int], tot
         value = getattr(header, name)
         if name == "created":
             value = value or utc_now()
+        if name in _OPTIONAL_ATTRS and value == _OPTIONAL_ATTRS[name]:
+            continue  # a dataset of hand version 0 has the attributes datasets had before hands had versions
         data.attrs[name] = json.dumps(list(value)) if name in _JSON_ATTRS else value
 
 
@@ -328,13 +332,13 @@ def _validate(file: h5py.File, path: Path) -> tuple[DatasetHeader, int, int, lis
                              f"handbench no longer reads; regenerate it: {_regenerate_command(attrs, path)}")
     if int(version) != FORMAT_VERSION:
         raise fail(f"format_version {int(version)} is not supported (this handbench reads {FORMAT_VERSION})")
-    required = ("env_args", "total", "num_demos", "seeds", *_HEADER_ATTRS)
+    required = ("env_args", "total", "num_demos", "seeds", *(a for a in _HEADER_ATTRS if a not in _OPTIONAL_ATTRS))
     missing = [name for name in required if name not in attrs]
     if missing:
         raise fail(f"missing attributes {', '.join('data.' + m for m in missing)}")
     try:
         env_args = json.loads(attrs["env_args"])
-        values = {name: _plain(attrs[name]) for name in _HEADER_ATTRS}
+        values = {name: _plain(attrs[name]) if name in attrs else _OPTIONAL_ATTRS[name] for name in _HEADER_ATTRS}
         for name in _JSON_ATTRS:
             values[name] = json.loads(values[name])
         action_space = env_args["action_space"]

@@ -35,6 +35,7 @@ SPLITS = ("eval", "holdout", "demo")
 class ExpertCheck:
     task: str
     task_version: int  # the version its episodes ran at (the one the protocol pins)
+    hand_version: int  # the hand's version (the one the protocol pins)
     hand: str
     episodes: int
     successes: int
@@ -93,7 +94,7 @@ def check_experts(tasks: Sequence[str] | None, hands: Sequence[str], num_seeds: 
                 raise HandbenchError(f"--seeds must be in 1..{len(seeds)} (the {split} seeds), got {num_seeds}")
             seeds = seeds[:num_seeds]
         jobs += [EpisodeJob(task, hand, seed, entry.episode_steps, entry.stop_on_success,
-                            task_version=entry.task_version)
+                            task_version=entry.task_version, hand_version=spec.hand_version(hand))
                  for hand in hands for seed in seeds]
     rows: dict[tuple[str, str], list[dict]] = {(task, hand): [] for task in tasks for hand in hands}
     source = ExpertSource(action_noise)
@@ -112,7 +113,8 @@ def check_experts(tasks: Sequence[str] | None, hands: Sequence[str], num_seeds: 
         if errors:
             raise HandbenchError(f"the {task} expert failed with {hand}: {errors[0]}")
         checks.append(ExpertCheck(
-            task=task, task_version=int(found[0]["task_version"]), hand=hand, episodes=len(found),
+            task=task, task_version=int(found[0]["task_version"]), hand=hand,
+            hand_version=spec.hand_version(hand), episodes=len(found),
             successes=sum(bool(row["success"]) for row in found),
             mean_length=sum(row["steps"] for row in found) / len(found),
             failed_seeds=tuple(row["seed"] for row in found if not row["success"])))

@@ -32,7 +32,7 @@ from handbench.dataset import (
 )
 from handbench.env import DEFAULT_IMAGE_SIZE, OBS_MODES, HandEnv
 from handbench.errors import HandbenchError, unknown_choice
-from handbench.hands import HANDS
+from handbench.hands import HANDS, get_hand
 from handbench.locking import output_lock
 from handbench.parallel import WorkerPool, cluster_address, probe_address
 from handbench.protocol import DEFAULT_PROTOCOL, load_protocol
@@ -53,17 +53,19 @@ class EnvConfig:
     cameras: tuple[str, ...] = ()
     image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
     version: int | None = None  # task version (None: the newest registered)
+    hand_version: int | None = None  # hand version (None: the newest registered)
 
     def validate(self) -> None:
         get_task_class(self.task, self.version)
         if self.hand not in HANDS:
             raise unknown_choice("hand", self.hand, HANDS)
+        get_hand(self.hand, self.hand_version)
         if self.obs_mode not in OBS_MODES:
             raise unknown_choice("observation mode", self.obs_mode, OBS_MODES)
 
     def make(self) -> HandEnv:
         cameras = self.cameras if self.obs_mode == "pixels" else None
-        return make_env(self.task, self.hand, self.version, obs_mode=self.obs_mode, cameras=cameras,
+        return make_env(self.task, self.hand, self.version, self.hand_version, obs_mode=self.obs_mode, cameras=cameras,
                         image_size=self.image_size)
 
 
@@ -170,7 +172,7 @@ def build_header(env: HandEnv, config: GenerateConfig, failed_seeds: list[int]) 
     task = env.task
     pixels = config.env.obs_mode == "pixels"
     return DatasetHeader(
-        task=task.name, task_version=int(task.version), hand=config.env.hand,
+        task=task.name, task_version=int(task.version), hand=config.env.hand, hand_version=int(env.hand.spec.version),
         env_name=env_id(task.name, config.env.hand, task.version),
         expert_version=int(task.expert.version_for(env.hand.spec)), model_hash=env.model_hash,
         obs_mode=config.env.obs_mode, cameras=list(config.env.cameras) if pixels else [],
@@ -200,11 +202,16 @@ def action_noise_warning(task: type[Task], action_noise: float) -> str:
 
 
 def pin_task_version(config: GenerateConfig) -> GenerateConfig:
-    """``config`` with its env at the task version its protocol pins; refuses another explicit version."""
-    pinned = load_protocol(config.protocol).task(config.env.task).task_version
+    """``config`` with its env at the task and hand versions its protocol pins; refuses another explicit one."""
+    protocol = load_protocol(config.protocol)
+    pinned = protocol.task(config.env.task).task_version
     if config.env.version is not None and config.env.version != pinned:
         raise HandbenchError(f"protocol {config.protocol} pins {config.env.task} v{pinned}, not v{config.env.version}")
-    return replace(config, env=replace(config.env, version=pinned))
+    hand_pinned = protocol.hand_version(config.env.hand)
+    if config.env.hand_version is not None and config.env.hand_version != hand_pinned:
+        raise HandbenchError(f"protocol {config.protocol} pins hand {config.env.hand} v{hand_pinned}, not "
+                             f"v{config.env.hand_version}")
+    return replace(config, env=replace(config.env, version=pinned, hand_version=hand_pinned))
 
 
 def validate_config(config: GenerateConfig) -> None:

@@ -3,7 +3,8 @@
 The manifest fixes, per task, the eval seeds, the episode length, the success rule, the allowed
 observation modes, the task version the numbers refer to and how many training seeds an entry reports;
 from format 2 on it also fixes how policies are queried (``rollout``: the lane width of batched queries and
-whether a policy's sampling noise is seeded per episode or fixed).
+whether a policy's sampling noise is seeded per episode or fixed) and which version of each hand the scenes are
+built with (``hand_versions``; absent, as in hb-v1: every hand at version 0).
 
 A released protocol never changes (hb-v1 is pinned by a test of its content hash). A changed or added
 task goes into an open (unreleased) protocol: ``python -m handbench.protocol --name hb-v2 --write``
@@ -18,7 +19,7 @@ import argparse
 import functools
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,16 @@ class Protocol:
     released: bool = True  # a released protocol is frozen; format 1 manifests are released by definition
     lanes: int = 1
     policy_noise: str = "fixed"
+    hand_versions: dict[str, int] = field(default_factory=dict)  # hand -> version; absent: 0
 
     def task(self, name: str) -> TaskProtocol:
         if name not in self.tasks:
             raise unknown_choice(f"task in protocol {self.name}:", name, self.tasks)
         return self.tasks[name]
+
+    def hand_version(self, hand: str) -> int:
+        """The version of ``hand`` this protocol's scenes are built with (0 for a hand it does not pin)."""
+        return int(self.hand_versions.get(hand, 0))
 
     def to_json(self) -> str:
         """The manifest text (format 1 exactly as hb-v1 was written; format 2 adds released and rollout)."""
@@ -84,6 +90,8 @@ class Protocol:
         body["eval_seed_base"] = self.eval_seed_base
         if self.format >= 2:
             body["rollout"] = {"lanes": self.lanes, "policy_noise": self.policy_noise}
+        if self.hand_versions:
+            body["hand_versions"] = dict(self.hand_versions)
         body["tasks"] = {name: {k: v for k, v in asdict(entry).items() if k != "task"}
                          for name, entry in self.tasks.items()}
         return json.dumps(body, indent=1, sort_keys=False) + "\n"
@@ -138,6 +146,10 @@ def parse_manifest(text: str, source: str = "manifest") -> Protocol:
                 raise ValueError(f"released must be true or false, got {released!r}")
             rollout = body["rollout"]
             rules = {"released": released, "lanes": int(rollout["lanes"]), "policy_noise": str(rollout["policy_noise"])}
+            hand_versions = body.get("hand_versions", {})
+            if not isinstance(hand_versions, dict):
+                raise ValueError(f"hand_versions must map hand names to versions, got {hand_versions!r}")
+            rules["hand_versions"] = {str(hand): int(version) for hand, version in hand_versions.items()}
         protocol = Protocol(name=str(body["name"]), description=str(body.get("description", "")),
                             eval_seed_base=int(body["eval_seed_base"]), tasks=tasks, format=fmt, **rules)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -169,7 +181,7 @@ def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
 
     This is what an unreleased manifest must equal. A released protocol is never rebuilt (see
     :func:`check_released`)."""
-    from handbench.hands import HANDS
+    from handbench.hands import HANDS, hand_versions
     from handbench.registry import get_task_class, task_names
 
     seeds = tuple(range(EVAL_SEED_BASE, EVAL_SEED_BASE + EVAL_EPISODES))
@@ -186,15 +198,22 @@ def build_protocol(name: str = DEFAULT_PROTOCOL) -> Protocol:
                    f"{NEW_PROTOCOL_LANES} lanes, policy noise seeded per episode")
     return Protocol(name=name, description=description, eval_seed_base=EVAL_SEED_BASE, tasks=tasks,
                     format=MANIFEST_FORMAT, released=False, lanes=NEW_PROTOCOL_LANES,
-                    policy_noise=NEW_PROTOCOL_POLICY_NOISE)
+                    policy_noise=NEW_PROTOCOL_POLICY_NOISE,
+                    hand_versions={hand: max(hand_versions(hand)) for hand in HANDS})
 
 
 def check_released(protocol: Protocol) -> list[str]:
     """What no longer holds for a released protocol: each (task, version) it pins must still be registered
-    with the same episode length, success rule and observation modes. Empty when all is well."""
+    with the same episode length, success rule and observation modes, and each hand version it pins registered.
+    Empty when all is well."""
+    from handbench.hands import HANDS, hand_versions
     from handbench.registry import get_task_class, task_versions
 
     problems = []
+    for hand, version in protocol.hand_versions.items():
+        if hand in HANDS and version not in hand_versions(hand):
+            problems.append(f"hand {hand} v{version} is not registered (registered: "
+                            f"{', '.join(f'v{v}' for v in hand_versions(hand))})")
     for name, entry in protocol.tasks.items():
         versions = task_versions(name)
         if entry.task_version not in versions:

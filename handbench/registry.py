@@ -5,11 +5,12 @@ hb-v1 pins and the v1 of hb-v2). Older versions stay registered, so results on a
 reproducible: a protocol pins each task's version and the evaluator builds exactly that version.
 
 Each (task, hand, version) gets the gymnasium id ``handbench/<task>-<hand>-v<version>``, for example
-``handbench/lift-cube-hb16-v0``, with the task's episode length as ``max_episode_steps``. A task defined
-outside the package is added with :func:`register_task`.
+``handbench/lift-cube-hb16-v0``, with the task's episode length as ``max_episode_steps``; the id builds the hand's
+newest version (a protocol's pinned one: ``handbench.make(..., protocol=...)``). A task defined outside the
+package is added with :func:`register_task`.
 
-The registry is also where envs are made: it compiles each (task, version, hand) scene once per process,
-caches the model and its hash, and hands them to :class:`~handbench.env.HandEnv` (:func:`make_env`).
+The registry is also where envs are made: it compiles each (task, version, hand, hand version) scene once per
+process, caches the model and its hash, and hands them to :class:`~handbench.env.HandEnv` (:func:`make_env`).
 """
 
 from __future__ import annotations
@@ -125,36 +126,39 @@ def register_envs() -> None:
                              max_episode_steps=task_cls.max_episode_steps)
 
 
-def compiled_model(task: str, hand: str, version: int | None = None) -> tuple[mujoco.MjModel, str]:
-    """The compiled scene of ``task`` (at ``version``, newest by default) with ``hand``, and its hash.
-
-    Compiled once per process; treat the model as read-only (envs copy it)."""
+def compiled_model(task: str, hand: str, version: int | None = None,
+                   hand_version: int | None = None) -> tuple[mujoco.MjModel, str]:
+    """The compiled scene of ``task`` (at ``version``, newest by default) with ``hand`` (at ``hand_version``,
+    newest by default), and its hash. Compiled once per process; treat the model as read-only (envs copy it)."""
     cls = get_task_class(task, version)
-    if hand not in HANDS:
-        raise unknown_choice("hand", hand, HANDS)
-    return _compile(cls, hand)
+    spec = get_hand(hand, hand_version)
+    return _compile(cls, hand, spec.version)
 
 
 @functools.lru_cache(maxsize=64)
-def _compile(cls: type[Task], hand: str) -> tuple[mujoco.MjModel, str]:
-    spec = make_scene(get_hand(hand))
+def _compile(cls: type[Task], hand: str, hand_version: int) -> tuple[mujoco.MjModel, str]:
+    spec = make_scene(get_hand(hand, hand_version))
     cls().build(spec)
     model = spec.compile()
     return model, model_hash(model)
 
 
-def make_env(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any) -> HandEnv:
-    """A :class:`~handbench.env.HandEnv` for ``task`` (at ``version``, newest by default) and ``hand``,
-    without gymnasium's wrappers; ``kwargs`` go to HandEnv (obs_mode, cameras, image_size, render_mode, ...).
-    Raises :class:`HandbenchError` naming the valid choices for an unknown task, version or hand."""
-    model, digest = compiled_model(task, hand, version)
-    return HandEnv(get_task_class(task, version)(), get_hand(hand), model, digest, **kwargs)
+def make_env(task: str, hand: str = "hb16", version: int | None = None, hand_version: int | None = None,
+             **kwargs: Any) -> HandEnv:
+    """A :class:`~handbench.env.HandEnv` for ``task`` (at ``version``, newest by default) and ``hand`` (at
+    ``hand_version``, newest by default), without gymnasium's wrappers; ``kwargs`` go to HandEnv (obs_mode,
+    cameras, image_size, render_mode, ...). The versions a protocol pins: ``handbench.make_env(..., protocol=)``.
+    Raises :class:`HandbenchError` naming the valid choices for an unknown task, version, hand or hand version."""
+    model, digest = compiled_model(task, hand, version, hand_version)
+    return HandEnv(get_task_class(task, version)(), get_hand(hand, hand_version), model, digest, **kwargs)
 
 
-def make(task: str, hand: str = "hb16", version: int | None = None, **kwargs: Any) -> gym.Env:
+def make(task: str, hand: str = "hb16", version: int | None = None, hand_version: int | None = None,
+         **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` for a handbench task (with its TimeLimit), with a clear error for unknown names."""
     get_task_class(task, version)
-    if hand not in HANDS:
-        raise unknown_choice("hand", hand, HANDS)
+    get_hand(hand, hand_version)
     register_envs()
+    if hand_version is not None:
+        kwargs["hand_version"] = hand_version
     return gym.make(env_id(task, hand, version), **kwargs)

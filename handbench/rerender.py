@@ -24,13 +24,13 @@ from handbench.scene import MAX_RENDER_SIZE
 
 def make_render_env(header: DatasetHeader, path: Path) -> HandEnv:
     """A state-mode env of the dataset's task and hand; refuses a dataset made from another model."""
-    _, current_hash = compiled_model(header.task, header.hand, header.task_version)
+    _, current_hash = compiled_model(header.task, header.hand, header.task_version, header.hand_version)
     if current_hash != header.model_hash:
         raise HandbenchError(
             f"{path} was recorded with model {header.model_hash} ({header.task} v{header.task_version}, "
             f"MuJoCo {header.mujoco_version}) but this install builds {current_hash}; its states cannot be "
             f"re-rendered faithfully")
-    return make_env(header.task, header.hand, header.task_version, obs_mode="state")
+    return make_env(header.task, header.hand, header.task_version, header.hand_version, obs_mode="state")
 
 
 def render_states(env: HandEnv, seed: int, states: np.ndarray, cameras: Sequence[str],

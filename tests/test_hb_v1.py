@@ -50,10 +50,12 @@ def test_experts_reproduce_the_published_hb_v1_episodes(hand):
 
 def test_model_hashes_of_hb_v1_tasks_are_unchanged():
     reference = published()
-    for task in load_protocol("hb-v1").tasks:
+    hb_v1 = load_protocol("hb-v1")
+    assert hb_v1.hand_version("hb16") == hb_v1.hand_version("shadow") == 0  # hb-v1 pins no hand version
+    for task in hb_v1.tasks:
         hb16 = set(reference[(reference["task"] == task) & (reference["hand"] == "hb16")]["model_hash"])
-        assert {compiled_model(task, "hb16", 0)[1]} == hb16, task
-        assert compiled_model(task, "shadow", 0)[1] == SHADOW_MODEL_HASHES[task], task
+        assert {compiled_model(task, "hb16", 0, 0)[1]} == hb16, task
+        assert compiled_model(task, "shadow", 0, 0)[1] == SHADOW_MODEL_HASHES[task], task
 
 
 def test_shadow_model_hash_does_not_depend_on_where_gymnasium_robotics_is_installed(tmp_path, monkeypatch):

@@ -17,9 +17,10 @@ def test_check_experts_runs_the_pinned_versions_of_the_protocols_tasks():
     hb_v1 = load_protocol("hb-v1")
     checks = check_experts(None, ["hb16"], num_seeds=1, protocol="hb-v1")
     assert [check.task for check in checks] == list(hb_v1.tasks)  # not the in-hand tasks hb-v1 lacks
-    assert {check.task_version for check in checks} == {0}
+    assert {check.task_version for check in checks} == {0} and {check.hand_version for check in checks} == {0}
     (newer,) = check_experts(["lift-cube"], ["hb16"], num_seeds=1, protocol="hb-v2")
     assert newer.task_version == load_protocol("hb-v2").task("lift-cube").task_version == 1
+    assert newer.hand_version == load_protocol("hb-v2").hand_version("hb16") == 1
 
 
 def test_check_experts_refuses_a_task_the_protocol_lacks(capsys):
@@ -32,8 +33,8 @@ def frames(monkeypatch) -> list[tuple[str, int, str, int]]:
     """The (task, version, hand, seed) of every picture the gallery renders (rendering replaced by a blank)."""
     calls = []
 
-    def blank(task, version, hand, seed, camera, size, fraction):
-        calls.append((task, version, hand, seed))
+    def blank(task, version, hand, seed, camera, size, fraction, hand_version):
+        calls.append((task, version, f"{hand} v{hand_version}", seed))
         return np.zeros((*size, 3), dtype=np.uint8)
 
     monkeypatch.setattr(gallery, "expert_frame", blank)
@@ -46,9 +47,11 @@ def test_gallery_shows_the_version_and_first_eval_seed_the_protocol_pins(tmp_pat
     assert sorted({(task, version, seed) for task, version, _, seed in frames}) == sorted(
         (task, 0, entry.eval_seeds[0]) for task, entry in hb_v1.tasks.items())
     assert sorted(path.stem for path in (tmp_path / "v1").iterdir()) == sorted(hb_v1.tasks)
+    assert {hand for _, _, hand, _ in frames} == {"hb16 v0", "shadow v0"}
     frames.clear()
     assert main(["gallery", "--tasks", "lift-cube", "--out", str(tmp_path / "v2"), "--size", "8", "8"]) == 0
     assert {version for _, version, _, _ in frames} == {load_protocol("hb-v2").task("lift-cube").task_version} == {1}
+    assert {hand for _, _, hand, _ in frames} == {"hb16 v1", "shadow v0"}  # the hand versions hb-v2 pins
 
 
 def test_gallery_refuses_a_task_the_protocol_lacks(tmp_path, frames, capsys):

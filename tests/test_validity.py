@@ -33,7 +33,7 @@ class GlobalUniform:
 
 
 def test_physics_blowup_input_truncates_the_episode_with_the_warning_named() -> None:
-    env = make_env("lift-cube", "hb16", version=0)  # hb-v1's lift-cube: v1 bounds the wrist's force
+    env = make_env("lift-cube", "hb16", version=0, hand_version=0)  # hb-v1: v1 bounds the wrist, hb16 v1 all
     env.reset(seed=BLOWUP_SEED)
     np.random.seed(BLOWUP_SEED)
     policy = GlobalUniform(env)
@@ -57,7 +57,7 @@ def test_a_stable_step_reports_no_physics_error() -> None:
 
 
 def test_evaluator_records_physics_error_as_a_failure() -> None:
-    env = make_env("lift-cube", "hb16", version=0)
+    env = make_env("lift-cube", "hb16", version=0, hand_version=0)
     source = FactorySource(lambda env, seed: GlobalUniform(env), label="uniform")
     outcome = run_episode(env, source, EpisodeJob("lift-cube", "hb16", BLOWUP_SEED, 100))
     assert outcome.row["error"].startswith("step ") and "mjWARN_BADQACC" in outcome.row["error"]

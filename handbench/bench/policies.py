@@ -126,7 +126,8 @@ def env_for(policy: TrainedPolicy):
     prov, spec = policy.provenance, policy.spec
     pixels = spec.obs_mode == "pixels"
     version = int(prov["task_version"]) if "task_version" in prov else None
-    return make_env(prov["task"], prov["hand"], version, obs_mode=spec.obs_mode,
+    hand_version = int(prov.get("hand_version", 0))  # absent: made before hands had versions (v0)
+    return make_env(prov["task"], prov["hand"], version, hand_version, obs_mode=spec.obs_mode,
                     cameras=list(spec.cameras) if pixels else None,
                     image_size=tuple(spec.image_size) if pixels else (96, 96))
 

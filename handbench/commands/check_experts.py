@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for check in checks:
         failed = ", ".join(map(str, check.failed_seeds[:6])) + (" ..." if len(check.failed_seeds) > 6 else "")
         status = "[green]ok[/green]" if check.passed else "[red]BELOW[/red]"
-        table.add_row(check.task, f"v{check.task_version}", check.hand, str(check.episodes),
+        table.add_row(check.task, f"v{check.task_version}", f"{check.hand} v{check.hand_version}", str(check.episodes),
                       f"{check.success_rate:.0%}", f"{check.mean_length:.1f}", failed or "-", status)
     Console(width=160).print(table)
     return 0 if all(check.passed for check in checks) else 1

@@ -28,13 +28,13 @@ def register(subparsers) -> None:
 
 
 def expert_frame(task: str, version: int, hand: str, seed: int, camera: str, size: tuple[int, int],
-                 fraction: float) -> np.ndarray:
-    """Roll the expert of ``task`` at ``version`` out, then render the state reached after ``fraction`` of its
-    episode; an image of shape ``(*size, 3)``."""
+                 fraction: float, hand_version: int | None = None) -> np.ndarray:
+    """Roll the expert of ``task`` at ``version`` (with ``hand`` at ``hand_version``) out, then render the state
+    reached after ``fraction`` of its episode; an image of shape ``(*size, 3)``."""
     from handbench.generate import run_expert_episode
     from handbench.registry import make_env
 
-    env = make_env(task, hand, version)
+    env = make_env(task, hand, version, hand_version)
     episode = run_expert_episode(env, seed, record=True)  # the rollout engine; states before every step
     states = [*episode.states, env.full_state()]
     env.set_full_state(states[int(fraction * (len(states) - 1))])
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks:
             entry = protocol.task(task)
             frames = [expert_frame(task, entry.task_version, hand, entry.eval_seeds[0], args.camera, size,
-                                   args.fraction) for hand in HANDS]
+                                   args.fraction, protocol.hand_version(hand)) for hand in HANDS]
             target = Path(out) / f"{task}.png"
             with atomic_path(target, suffix=".png") as tmp:
                 iio.imwrite(tmp, np.concatenate(frames, axis=1), extension=".png")

@@ -28,6 +28,7 @@ class EpisodeJob:
     stop_on_success: bool = True
     record_video: bool = False
     task_version: int | None = None  # the version the protocol pins (None: the newest registered)
+    hand_version: int | None = None  # the hand version the protocol pins (None: the newest registered)
 
     def request(self) -> EpisodeRequest:
         video = (VIDEO_CAMERA, VIDEO_SIZE) if self.record_video else None

@@ -124,7 +124,8 @@ def plan_jobs(tasks: list[str], config: EvalConfig, protocol: Protocol,
             wants_video = seed in filmed and not store.has_video(task, config.hand, seed)
             if key not in finished or wants_video:
                 jobs.append(EpisodeJob(task, config.hand, seed, entry.episode_steps, entry.stop_on_success,
-                                       record_video=seed in filmed, task_version=entry.task_version))
+                                       record_video=seed in filmed, task_version=entry.task_version,
+                                       hand_version=protocol.hand_version(config.hand)))
     return keys, jobs
 
 
@@ -185,7 +186,7 @@ def prepare(config: EvalConfig) -> tuple[EvalConfig, Protocol, PolicySource, lis
     for task in tasks:
         entry = protocol.task(task)
         entry.check(config.hand, config.obs_mode, protocol.name)
-        model_hash = compiled_model(task, config.hand, entry.task_version)[1]
+        model_hash = compiled_model(task, config.hand, entry.task_version, protocol.hand_version(config.hand))[1]
         source.validate(task, entry.task_version, config.hand, config.obs_mode, model_hash)
     return config, protocol, source, tasks
 
@@ -220,13 +221,14 @@ def reusable_rows(store: EpisodeStore | None, tasks: list[str], hand: str, proto
     if store is None:
         return {}, set()
     versions = {t: protocol.task(t).task_version for t in tasks}
-    current = {t: (versions[t], compiled_model(t, hand, versions[t])[1]) for t in tasks}
+    hand_version = protocol.hand_version(hand)
+    current = {t: (versions[t], compiled_model(t, hand, versions[t], hand_version)[1]) for t in tasks}
     key = resume_key(source, lanes, policy_noise) if source is not None else None
     experts: dict[str, str] = {}
 
     def expert_version(task: str) -> str:  # built only when a row of the task is there to check
         if task not in experts:
-            env = make_env(task, hand, versions[task])
+            env = make_env(task, hand, versions[task], hand_version)
             experts[task] = str(source.expert_version(env)) if source is not None else ""
             env.close()
         return experts[task]
@@ -304,6 +306,7 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
                     "protocol_lanes": protocol_lanes(protocol),
                     "protocol_policy_noise": protocol_policy_noise(protocol)},
         "protocol": {"name": protocol.name, "description": protocol.description,
+                     "hand_version": protocol.hand_version(config.hand),
                      "tasks": {t: {k: v for k, v in asdict(protocol.task(t)).items() if k != "task"} for t in tasks}},
         "policy": {"label": source.label, "checkpoint": source.checkpoint,
                    "checkpoint_hash": source.checkpoint_hash, "provenance": _jsonable(source.provenance())},

@@ -29,26 +29,28 @@ class EpisodeWorker:
         import handbench.rendering  # noqa: F401  (importing handbench sets MUJOCO_GL before MuJoCo loads)
 
         self.source, self.obs_mode, self.lanes, self.policy_noise = source, obs_mode, lanes, policy_noise
-        self.envs: dict[tuple[str, str, int | None], list[HandEnv]] = {}
-        self.drivers: dict[tuple[str, str, int | None], LaneDriver | Exception] = {}
+        self.envs: dict[tuple[str, str, int | None, int | None], list[HandEnv]] = {}
+        self.drivers: dict[tuple[str, str, int | None, int | None], LaneDriver | Exception] = {}
 
-    def envs_for(self, task: str, hand: str, count: int, version: int | None = None) -> list[HandEnv]:
+    def envs_for(self, task: str, hand: str, count: int, version: int | None = None,
+                 hand_version: int | None = None) -> list[HandEnv]:
         from handbench.registry import make_env
 
-        envs = self.envs.setdefault((task, hand, version), [])
+        envs = self.envs.setdefault((task, hand, version, hand_version), [])
         options = self.source.env_options(self.obs_mode)  # a checkpoint's cameras and image size
         while len(envs) < count:
-            envs.append(make_env(task, hand, version, obs_mode=self.obs_mode, **options))
+            envs.append(make_env(task, hand, version, hand_version, obs_mode=self.obs_mode, **options))
         return envs[:count]
 
-    def driver_for(self, task: str, hand: str, version: int | None = None) -> LaneDriver | Exception:
-        """The lane driver of (task, hand, version), or the exception building the policy raised (its episodes
-        fail)."""
-        key = (task, hand, version)
+    def driver_for(self, task: str, hand: str, version: int | None = None,
+                   hand_version: int | None = None) -> LaneDriver | Exception:
+        """The lane driver of (task, hand, version, hand version), or the exception building the policy raised
+        (its episodes fail)."""
+        key = (task, hand, version, hand_version)
         if key not in self.drivers:
             try:
-                self.drivers[key] = self.source.lane_driver(self.envs_for(task, hand, 1, version)[0], self.lanes,
-                                                            self.policy_noise)
+                env = self.envs_for(task, hand, 1, version, hand_version)[0]
+                self.drivers[key] = self.source.lane_driver(env, self.lanes, self.policy_noise)
             except Exception as exc:  # a broken policy fails its episodes, not the run
                 self.drivers[key] = exc
         return self.drivers[key]
@@ -60,9 +62,9 @@ class EpisodeWorker:
         from handbench.rollout import EpisodeTrace, run_lanes
         from handbench.version import __version__
 
-        task, hand, version = jobs[0].task, jobs[0].hand, jobs[0].task_version
-        driver = self.driver_for(task, hand, version)
-        envs = self.envs_for(task, hand, 1 if isinstance(driver, Exception) else driver.width, version)
+        task, hand, version, hand_version = jobs[0].task, jobs[0].hand, jobs[0].task_version, jobs[0].hand_version
+        driver = self.driver_for(task, hand, version, hand_version)
+        envs = self.envs_for(task, hand, 1 if isinstance(driver, Exception) else driver.width, version, hand_version)
         by_seed = {job.seed: job for job in jobs}
         if isinstance(driver, Exception):
             message = f"building/resetting the policy raised {type(driver).__name__}: {driver}"

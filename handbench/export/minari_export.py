@@ -78,7 +78,7 @@ def export_minari(dataset: DemoDataset, out_dir: Path) -> dict[str, Any]:
     register_envs()
     header = dataset.header
     cameras = dataset_cameras(dataset)
-    env = make_env(header.task, header.hand, header.task_version, obs_mode=header.obs_mode,
+    env = make_env(header.task, header.hand, header.task_version, header.hand_version, obs_mode=header.obs_mode,
                    cameras=cameras or None, image_size=tuple(header.image_size))
     env.close()
     spec = dataclasses.replace(gym.spec(header.env_name), kwargs={**gym.spec(header.env_name).kwargs,

@@ -60,8 +60,14 @@ class HandSpec:
     # Grasp-site height above a cube's bottom face when closing on it from above, for hands that lift best
     # there; None grasps at the power-grasp point (power_grasp_offset).
     grasp_above_bottom: float | None = None
+    # The hand's version. A change to a released hand (its actuators' limits, say) is a new HandSpec with the next
+    # version, never an edit: a protocol manifest pins the version of every hand it uses (absent: 0), so results
+    # made on an older protocol stay reproducible. Each version's module text says what changed.
+    version: int = 0
 
     def __post_init__(self) -> None:
+        if self.version < 0:
+            raise ValueError(f"hand {self.name}: version must be >= 0, got {self.version}")
         if self.release_style not in RELEASE_STYLES:
             raise ValueError(f"hand {self.name}: release_style must be one of {RELEASE_STYLES}")
         if self.palm_sensor and self.palm_sensor not in self.touch_sensors:

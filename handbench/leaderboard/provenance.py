@@ -85,22 +85,24 @@ def check_run_versions(run: RunResults) -> None:
 
 
 @functools.cache
-def compiled_hash(task: str, task_version: int, hand: str) -> str:
-    """What ``task`` at ``task_version`` compiles to with ``hand`` under the installed MuJoCo."""
+def compiled_hash(task: str, task_version: int, hand: str, hand_version: int = 0) -> str:
+    """What ``task`` at ``task_version`` compiles to with ``hand`` at ``hand_version`` under the installed MuJoCo."""
     from handbench.registry import compiled_model
 
-    return compiled_model(task, hand, task_version)[1]  # HandbenchError if that version is not registered
+    return compiled_model(task, hand, task_version, hand_version)[1]  # HandbenchError if a version is unknown
 
 
-def check_model_hashes(run: RunResults) -> None:
-    """Every row's model_hash must be what its task, task version and hand compile to. The binary model depends
-    on the MuJoCo version, so the check needs the MuJoCo the results were made with."""
+def _hand_versions_made(run: RunResults) -> Iterator[tuple[str, str, int, str, int, set[int]]]:
+    """Per (task, hand) of ``run``: its task version, protocol, the hand version it pins, and the hand versions
+    whose compiled model its rows' model_hash matches (empty when none does). Checks the MuJoCo version first."""
     import mujoco
 
+    from handbench.hands import hand_versions
     from handbench.leaderboard.validate import _version_number
+    from handbench.protocol import load_protocol
 
-    for (task, hand, version, mujoco_version), group in run.episodes.groupby(
-            ["task", "hand", "task_version", "mujoco_version"], sort=True):
+    for (task, hand, version, mujoco_version, protocol), group in run.episodes.groupby(
+            ["task", "hand", "task_version", "mujoco_version", "protocol"], sort=True):
         if mujoco_version != mujoco.__version__:
             raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with MuJoCo {mujoco_version}, this "
                                  f"machine has {mujoco.__version__}; install mujoco=={mujoco_version} to check "
@@ -108,13 +110,39 @@ def check_model_hashes(run: RunResults) -> None:
         number = _version_number(version)
         if number is None:
             raise HandbenchError(f"{run.source}: {task}/{hand} task_version {version!r} is not a version number")
-        expected = compiled_hash(task, number, hand)
-        wrong = sorted(set(group["model_hash"]) - {expected, *KNOWN_MODEL_HASHES.get((task, number, hand,
-                                                                                     mujoco_version), ())})
-        if wrong:
-            raise HandbenchError(f"{run.source}: {task}/{hand} rows say model_hash {wrong[0]}, but {task} "
-                                 f"v{number} with {hand} compiles to {expected}; the rows are not from this "
-                                 f"task and hand")
+        pinned = load_protocol(str(protocol)).hand_version(hand)
+        hashes = set(group["model_hash"])
+        made = {hand_version for hand_version in hand_versions(hand)
+                if hashes <= {compiled_hash(task, number, hand, hand_version),
+                              *(KNOWN_MODEL_HASHES.get((task, number, hand, mujoco_version), ())
+                                if hand_version == 0 else ())}}
+        yield task, hand, number, str(protocol), pinned, made
+
+
+def check_model_hashes(run: RunResults) -> None:
+    """Every row's model_hash must be what its task, task version and hand (at the version the protocol pins)
+    compile to. An open protocol also takes rows made with an older version of the hand: they are shown as made
+    with it (:func:`older_hand_rows`) until re-run. The binary model depends on the MuJoCo version, so the check
+    needs the MuJoCo the results were made with."""
+    from handbench.protocol import load_protocol
+
+    for task, hand, number, protocol, pinned, made in _hand_versions_made(run):
+        released = load_protocol(protocol).released
+        if pinned in made or (not released and any(version < pinned for version in made)):
+            continue
+        expected = compiled_hash(task, number, hand, pinned)
+        wrong = sorted(set(run.episodes.loc[(run.episodes["task"] == task) & (run.episodes["hand"] == hand),
+                                            "model_hash"]) - {expected})
+        raise HandbenchError(f"{run.source}: {task}/{hand} rows say model_hash {wrong[0] if wrong else '?'}, but "
+                             f"{task} v{number} with {hand} v{pinned} compiles to {expected}; the rows are not "
+                             f"from this task and hand")
+
+
+def older_hand_rows(run: RunResults) -> list[tuple[str, str, int, int]]:
+    """(task, hand, hand version made with, hand version the protocol pins) for each (task, hand) of ``run`` made
+    with an older version of the hand than its (open) protocol now pins: provisional rows waiting for a re-run."""
+    return [(task, hand, max(made), pinned) for task, hand, _, _, pinned, made in _hand_versions_made(run)
+            if made and pinned not in made]
 
 
 def check_checkpoint_provenance(run: RunResults) -> None:
@@ -249,9 +277,13 @@ def rerun_seeds(episodes: pd.DataFrame, count: int = REFERENCE_RERUN_EPISODES) -
 def check_reference_rerun(runs: Sequence[RunResults], protocol: str,
                           episodes: int = REFERENCE_RERUN_EPISODES) -> None:
     """A reference policy is deterministic: ``episodes`` seeds per (task, hand) (``rerun_seeds``) are evaluated
-    again here and must reproduce the recorded rows exactly."""
+    again here and must reproduce the recorded rows exactly. Rows made with an older hand version than the (open)
+    protocol now pins (:func:`older_hand_rows`) cannot be: they wait for their re-run."""
     for run in runs:
+        older = {(task, hand) for task, hand, _, _ in older_hand_rows(run)}
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
+            if (task, hand) in older:
+                continue
             fresh = _rerun(run.policy, task, hand, run.obs_mode, protocol, rerun_seeds(group, episodes))
             for _, row in fresh.iterrows():
                 recorded = group[group["seed"] == int(row["seed"])]

@@ -353,7 +353,22 @@ def status_markdown(board: ProtocolBoard) -> str:
     except HandbenchError:  # no released protocol at all: nothing to point to
         newest = ""
     released = f"; {newest} is the released protocol until then" if newest and newest != board.name else ""
-    return OPEN_NOTE.format(name=board.name, released=released)
+    return OPEN_NOTE.format(name=board.name, released=released) + older_hand_markdown(board)
+
+
+def older_hand_markdown(board: ProtocolBoard) -> str:
+    """The rows of an open protocol made with an older hand version than it now pins (waiting for a re-run)."""
+    from handbench.leaderboard.provenance import older_hand_rows
+
+    older: dict[str, dict[str, set[str]]] = {}
+    for scores in board.scores:
+        for run in scores.entry.runs:
+            for task, hand, made, pinned in older_hand_rows(run):
+                older.setdefault(f"{hand} v{made}, {board.name} now pins v{pinned}", {}).setdefault(
+                    scores.entry_id, set()).add(task)
+    return "".join(f"\n**Made with an older hand ({hand}), re-run pending:** "
+                   + "; ".join(f"`{entry}` ({', '.join(sorted(tasks))})" for entry, tasks in sorted(entries.items()))
+                   + ".\n" for hand, entries in sorted(older.items()))
 
 
 def coverage_markdown(board: ProtocolBoard) -> str:
