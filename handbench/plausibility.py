@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
+from handbench import registry
+from handbench.errors import HandbenchError
 from handbench.floors import RandomPolicy
-from handbench.pinned import make_env
 from handbench.protocol import load_protocol
 from handbench.rules import MAX_OBJECT_HEIGHT
 
@@ -93,15 +94,20 @@ def fling_episodes(env: HandEnv, seeds: list[int], steps: int) -> tuple[FlingEpi
     return tuple(results)
 
 
-def fling_check(task: str, hand: str, protocol: str, episodes: int | None = None) -> FlingCheck:
+def fling_check(task: str, hand: str, protocol: str, episodes: int | None = None,
+                hand_version: int | None = None) -> FlingCheck:
     """Run the random floor on the first ``episodes`` eval seeds (all by default) of ``task`` in ``protocol``,
-    with the task and hand at the versions the protocol pins. Raises :class:`HandbenchError` for unknown names."""
+    with the task at the version the protocol pins and the hand at ``hand_version`` (default: the pinned one; another
+    one measures what a hand version changes). Raises :class:`HandbenchError` for unknown names or versions."""
     rules = load_protocol(protocol)
     entry = rules.task(task)
     entry.check(hand, "state", protocol)
-    env = make_env(task, hand, protocol=protocol)
+    if episodes is not None and not 1 <= episodes <= len(entry.eval_seeds):
+        raise HandbenchError(f"--seeds must be in 1..{len(entry.eval_seeds)} (the eval seeds), got {episodes}")
+    hand_version = rules.hand_version(hand) if hand_version is None else hand_version
+    env = registry.make_env(task, hand, entry.task_version, hand_version)
     try:
         results = fling_episodes(env, list(entry.eval_seeds)[:episodes], entry.episode_steps)
     finally:
         env.close()
-    return FlingCheck(task, hand, rules.hand_version(hand), results)
+    return FlingCheck(task, hand, hand_version, results)

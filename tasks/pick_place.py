@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from handbench.tasks.lift_cube import CubeParams
 
 from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
@@ -18,7 +19,7 @@ from handbench.scene import (
     set_body_mass,
     set_box_half_size,
 )
-from handbench.task import EpisodeParams, StepScore, Task
+from handbench.task import StepScore, Task
 
 GOAL_TOLERANCE = 0.03  # metres between cube centre and goal
 HOLD_STEPS = 5
@@ -32,11 +33,9 @@ GOAL_HIGH = np.array([0.12, 0.08, 0.16])
 
 
 @dataclass(frozen=True)
-class PickPlaceParams(EpisodeParams):
-    cube_xy: np.ndarray  # (2,) m, cube centre on the table
-    cube_yaw: float  # rad
-    cube_half_size: float  # m
-    cube_mass: float  # kg
+class PickPlaceParams(CubeParams):
+    """lift-cube's cube (its fields first, in its order) and the goal."""
+
     goal: np.ndarray  # (3,) m, where the cube centre must be held
 
 

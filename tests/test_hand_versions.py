@@ -100,3 +100,26 @@ def test_datasets_record_the_hand_version_and_generation_refuses_another(tmp_pat
                             protocol="hb-v2")
     with pytest.raises(HandbenchError, match="protocol hb-v2 pins hand hb16 v1, not v0"):
         pin_task_version(config)
+
+
+def test_leaderboard_marks_rows_of_an_older_hand_in_an_open_protocol_and_refuses_them_in_a_released_one():
+    """hb-v1's published expert rows were made with hb16 v0: under a protocol pinning hb16 v1 they are 're-run
+    pending' while it is open, and not from the pinned scene once it is released."""
+    import dataclasses
+    from pathlib import Path
+
+    from handbench.leaderboard.provenance import check_model_hashes, older_hand_rows
+    from handbench.leaderboard.validate import load_results_dir
+
+    published = Path(__file__).resolve().parents[1] / "leaderboard" / "submissions" / "scripted-expert"
+    run = next(load_results_dir(path) for path in sorted(published.glob("run-*"))
+               if "hb16" in set(load_results_dir(path).episodes["hand"]))
+    hb_v1 = load_protocol("hb-v1")
+    check_model_hashes(run, hb_v1)  # made with what hb-v1 pins
+    assert older_hand_rows(run, hb_v1) == []
+    pinning = dataclasses.replace(hb_v1, hand_versions={"hb16": 1}, released=False)
+    older = older_hand_rows(run, pinning)
+    assert older and {(hand, made, pinned) for _, hand, made, pinned in older} == {("hb16", 0, 1)}
+    check_model_hashes(run, pinning)  # open: accepted, shown as made with hb16 v0
+    with pytest.raises(HandbenchError, match=r"with hb16 v1 compiles to"):
+        check_model_hashes(run, dataclasses.replace(pinning, released=True))

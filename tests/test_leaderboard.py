@@ -59,7 +59,7 @@ def episode_rows(checkpoint_hash: str, success_rate: float, rng_seed: int,
                          "checkpoint": f"runs/{checkpoint_hash}/policy.pt" if checkpoint_hash else "",
                          "checkpoint_hash": checkpoint_hash, "obs_mode": "state", "protocol": PROTOCOL.name,
                          "task_version": fixed.task_version,
-                         "model_hash": compiled_model(task, hand, fixed.task_version)[1],
+                         "model_hash": compiled_model(task, hand, fixed.task_version, PROTOCOL.hand_version(hand))[1],
                          "expert_version": expert_versions(task, fixed.task_version) if policy == "expert" else "",
                          "handbench_version": "0.1.0", "mujoco_version": mujoco.__version__, "error": ""})
     return evaluator_results.episodes_frame(rows)

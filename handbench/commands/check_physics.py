@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=integer(1), default=None, help="use the first N eval seeds (default: all)")
     parser.add_argument("--protocol", default=None, help="protocol whose task and hand versions and eval seeds to "
                                                          "use (default: the default protocol)")
+    parser.add_argument("--hand-version", type=integer(0), default=None,
+                        help="build the hands at this version instead of the protocol's (to measure what a hand "
+                             "version changes; every hand in --hands must have it)")
     parser.set_defaults(func=run)
 
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     checks = []
     for task in tasks:
         for hand in hands:
-            check = fling_check(task, hand, protocol, args.seeds)
+            check = fling_check(task, hand, protocol, args.seeds, args.hand_version)
             checks.append(check)
             top = check.highest
             fastest = max((e.fastest for e in check.clean), default=0.0)

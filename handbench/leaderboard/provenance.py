@@ -56,9 +56,9 @@ MACHINE_PATH = re.compile(r"(?:^|[\s='\"])(/[^\s'\"]+|~/[^\s'\"]*|[A-Za-z]:\\[^\
 
 
 # ------------------------------------------------------------------------------------------------ one run
-def check_run_provenance(run: RunResults, reference: bool) -> None:
+def check_run_provenance(run: RunResults, reference: bool, rules: Protocol) -> None:
     check_run_versions(run)
-    check_model_hashes(run)
+    check_model_hashes(run, rules)
     check_machine_paths(run)
     if not reference:
         check_checkpoint_provenance(run)
@@ -92,17 +92,17 @@ def compiled_hash(task: str, task_version: int, hand: str, hand_version: int = 0
     return compiled_model(task, hand, task_version, hand_version)[1]  # HandbenchError if a version is unknown
 
 
-def _hand_versions_made(run: RunResults) -> Iterator[tuple[str, str, int, str, int, set[int]]]:
-    """Per (task, hand) of ``run``: its task version, protocol, the hand version it pins, and the hand versions
-    whose compiled model its rows' model_hash matches (empty when none does). Checks the MuJoCo version first."""
+def _hand_versions_made(run: RunResults, rules: Protocol) -> Iterator[tuple[str, str, int, int, set[int]]]:
+    """Per (task, hand) of ``run`` (made under protocol ``rules``): its task version, the hand version ``rules``
+    pins, and the hand versions whose compiled model its rows' model_hash matches (empty when none does). Checks
+    the MuJoCo version first."""
     import mujoco
 
     from handbench.hands import hand_versions
     from handbench.leaderboard.validate import _version_number
-    from handbench.protocol import load_protocol
 
-    for (task, hand, version, mujoco_version, protocol), group in run.episodes.groupby(
-            ["task", "hand", "task_version", "mujoco_version", "protocol"], sort=True):
+    for (task, hand, version, mujoco_version), group in run.episodes.groupby(
+            ["task", "hand", "task_version", "mujoco_version"], sort=True):
         if mujoco_version != mujoco.__version__:
             raise HandbenchError(f"{run.source}: {task}/{hand} was evaluated with MuJoCo {mujoco_version}, this "
                                  f"machine has {mujoco.__version__}; install mujoco=={mujoco_version} to check "
@@ -110,25 +110,22 @@ def _hand_versions_made(run: RunResults) -> Iterator[tuple[str, str, int, str, i
         number = _version_number(version)
         if number is None:
             raise HandbenchError(f"{run.source}: {task}/{hand} task_version {version!r} is not a version number")
-        pinned = load_protocol(str(protocol)).hand_version(hand)
+        pinned = rules.hand_version(hand)
         hashes = set(group["model_hash"])
         made = {hand_version for hand_version in hand_versions(hand)
                 if hashes <= {compiled_hash(task, number, hand, hand_version),
                               *(KNOWN_MODEL_HASHES.get((task, number, hand, mujoco_version), ())
                                 if hand_version == 0 else ())}}
-        yield task, hand, number, str(protocol), pinned, made
+        yield task, hand, number, pinned, made
 
 
-def check_model_hashes(run: RunResults) -> None:
+def check_model_hashes(run: RunResults, rules: Protocol) -> None:
     """Every row's model_hash must be what its task, task version and hand (at the version the protocol pins)
     compile to. An open protocol also takes rows made with an older version of the hand: they are shown as made
     with it (:func:`older_hand_rows`) until re-run. The binary model depends on the MuJoCo version, so the check
     needs the MuJoCo the results were made with."""
-    from handbench.protocol import load_protocol
-
-    for task, hand, number, protocol, pinned, made in _hand_versions_made(run):
-        released = load_protocol(protocol).released
-        if pinned in made or (not released and any(version < pinned for version in made)):
+    for task, hand, number, pinned, made in _hand_versions_made(run, rules):
+        if pinned in made or (not rules.released and any(version < pinned for version in made)):
             continue
         expected = compiled_hash(task, number, hand, pinned)
         wrong = sorted(set(run.episodes.loc[(run.episodes["task"] == task) & (run.episodes["hand"] == hand),
@@ -138,10 +135,11 @@ def check_model_hashes(run: RunResults) -> None:
                              f"from this task and hand")
 
 
-def older_hand_rows(run: RunResults) -> list[tuple[str, str, int, int]]:
-    """(task, hand, hand version made with, hand version the protocol pins) for each (task, hand) of ``run`` made
-    with an older version of the hand than its (open) protocol now pins: provisional rows waiting for a re-run."""
-    return [(task, hand, max(made), pinned) for task, hand, _, _, pinned, made in _hand_versions_made(run)
+def older_hand_rows(run: RunResults, rules: Protocol) -> list[tuple[str, str, int, int]]:
+    """(task, hand, hand version made with, hand version ``rules`` pins) for each (task, hand) of ``run`` made with
+    an older version of the hand than its (open) protocol ``rules`` now pins: provisional rows waiting for a
+    re-run."""
+    return [(task, hand, max(made), pinned) for task, hand, _, pinned, made in _hand_versions_made(run, rules)
             if made and pinned not in made]
 
 
@@ -279,8 +277,10 @@ def check_reference_rerun(runs: Sequence[RunResults], protocol: str,
     """A reference policy is deterministic: ``episodes`` seeds per (task, hand) (``rerun_seeds``) are evaluated
     again here and must reproduce the recorded rows exactly. Rows made with an older hand version than the (open)
     protocol now pins (:func:`older_hand_rows`) cannot be: they wait for their re-run."""
+    from handbench.protocol import load_protocol
+
     for run in runs:
-        older = {(task, hand) for task, hand, _, _ in older_hand_rows(run)}
+        older = {(task, hand) for task, hand, _, _ in older_hand_rows(run, load_protocol(protocol))}
         for (task, hand), group in run.episodes.groupby(["task", "hand"], sort=True):
             if (task, hand) in older:
                 continue
@@ -317,5 +317,5 @@ def validate_runs(runs: Sequence[RunResults], rules: Protocol | None = None, ref
     rules = rules or current_protocol()
     validate_protocol_runs(runs, rules, reference)
     for run in runs:
-        check_run_provenance(run, reference)
+        check_run_provenance(run, reference, rules)
     check_entry_provenance(runs, reference, rules.name, rerun_references)

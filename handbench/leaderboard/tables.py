@@ -363,7 +363,7 @@ def older_hand_markdown(board: ProtocolBoard) -> str:
     older: dict[str, dict[str, set[str]]] = {}
     for scores in board.scores:
         for run in scores.entry.runs:
-            for task, hand, made, pinned in older_hand_rows(run):
+            for task, hand, made, pinned in older_hand_rows(run, board.protocol):
                 older.setdefault(f"{hand} v{made}, {board.name} now pins v{pinned}", {}).setdefault(
                     scores.entry_id, set()).add(task)
     return "".join(f"\n**Made with an older hand ({hand}), re-run pending:** "
