@@ -63,7 +63,7 @@ def scene_hash(sweep: Sweep, task: str, hand: str) -> str:
     from handbench.registry import compiled_model
 
     protocol = load_protocol(sweep.plan.protocol)
-    return compiled_model(task, hand, protocol.task(task).task_version)[1]
+    return compiled_model(task, hand, protocol.task(task).task_version, protocol.hand_version(hand))[1]
 
 
 def recorded_scene_hashes(results_dir: Path) -> set[str]:
