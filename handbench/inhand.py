@@ -226,7 +226,7 @@ class PlanningExpert(Expert[InHandTask]):
     (``task.model``, sizes and masses as the episode set them) from the live state, built at the first action.
     """
 
-    version = 0
+    version = 1  # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps)
 
     def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None
