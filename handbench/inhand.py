@@ -34,10 +34,6 @@ SAFE_RADIUS = 0.025  # m
 SAFE_DROP = 0.005  # m
 FLING_SPEED = 0.5  # m/s: the planner's fling term grows above this object speed
 FLING_SPIN = 0.02  # m/s per rad/s: how much the object's angular speed counts in its fling speed
-# The fingers cannot reach an object pushed toward the wrist (world -y with the palm up: the hand's home frame has
-# y toward the fingertips and the palm-up roll turns about that axis), and there it stalls or slides off:
-# sliding that way costs this much more per metre than sliding elsewhere.
-WRIST_SIDE_WEIGHT = 10.0
 OFFSET_CAP = 0.1  # m: the position terms read the object's offset clipped to this per axis (it is long lost by then)
 REACH_CAP = 0.3  # m: ... and the reach term each fingertip's distance clipped to this
 FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absurd speeds keep the reward bounded)
@@ -52,13 +48,11 @@ BOOST_STEPS = 10
 def object_terms(noun: str) -> tuple[Term, ...]:
     """The reward (and planning cost) terms every in-hand task scores its object with, described with the
     object's ``noun`` ("cube", "block"): keep it near its start (``position``), away from the palm's rim
-    (``edge``) and off the wrist's side (``wrist_side``), not flung (``fling``), and the fingertips on it
-    (``reach``). Their functions are :meth:`InHandTask.object_cost_functions`."""
+    (``edge``), not flung (``fling``), and the fingertips on it (``reach``). Their functions are
+    :meth:`InHandTask.object_cost_functions`."""
     return (
         Term("position", -4.0, f"{noun}'s horizontal distance from its start plus depth below it (m, at most "
                                f"{OFFSET_CAP:g} each)"),
-        Term("wrist_side", -WRIST_SIDE_WEIGHT, f"how far the {noun} is from its start toward the wrist (m, at most "
-                                               f"{OFFSET_CAP:g})"),
         Term("edge", -30.0, f"how far the {noun} is past {SAFE_RADIUS * 100:g} cm from its start or "
                             f"{SAFE_DROP * 1000:g} mm below it (m)"),
         Term("fling", -10.0, f"{noun} speed (m/s, plus {FLING_SPIN:g} x its angular speed in rad/s) above "
@@ -184,10 +178,6 @@ class InHandTask(rules.BoundedWristTask, Task):
         offset = self.object_offset(view)
         return np.linalg.norm(offset[..., :2], axis=-1) + np.maximum(-offset[..., 2], 0.0)
 
-    def wrist_side_offset(self, view: PhysicsView) -> np.ndarray:
-        """How far (m) the object is from its start toward the wrist (world -y with the palm up), 0 the other way."""
-        return np.maximum(-self.object_offset(view)[..., 1], 0.0)
-
     def edge_distance(self, view: PhysicsView) -> np.ndarray:
         """How far (m) the object is past the palm's safe zone: 0 near its start, growing toward the edge."""
         offset = self.object_offset(view)
@@ -210,8 +200,8 @@ class InHandTask(rules.BoundedWristTask, Task):
 
     def object_cost_functions(self) -> dict[str, Callable[[PhysicsView], np.ndarray]]:
         """The functions of :func:`object_terms`, by name; a task's :meth:`cost_functions` adds its goal's."""
-        return {"position": self.position_error, "wrist_side": self.wrist_side_offset, "edge": self.edge_distance,
-                "fling": self.object_fling, "reach": self.fingertip_reach}
+        return {"position": self.position_error, "edge": self.edge_distance, "fling": self.object_fling,
+                "reach": self.fingertip_reach}
 
     def planner_config(self) -> PlannerConfig:
         """The task's planner settings with the hand's overrides (``HandSpec.planner_overrides``)."""
@@ -236,9 +226,7 @@ class PlanningExpert(Expert[InHandTask]):
     (``task.model``, sizes and masses as the episode set them) from the live state, built at the first action.
     """
 
-    # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps); 2: the in-hand costs keep
-    # the object off the wrist's side (and rotate-block's block flat: tilt weighs 3)
-    version = 2
+    version = 1  # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps)
 
     def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None
