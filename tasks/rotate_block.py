@@ -53,7 +53,7 @@ class RotateBlock(InHandTask):
                     f"{InHandTask.STILL_WRIST_RULE}")
     reward_terms = (
         Term("yaw", -1.0, "|goal - block yaw| modulo pi (rad)"),
-        Term("tilt", -3.0, "angle of the block's up axis from the vertical (rad)"),
+        Term("tilt", -1.0, "angle of the block's up axis from the vertical (rad)"),
         *object_terms("block"),
         *InHandTask.WRIST_TERMS,
     )
