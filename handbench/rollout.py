@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -214,15 +215,22 @@ def _fail(running: _Running, message: str) -> EpisodeTrace:
     return trace
 
 
-def run_lanes(envs: Sequence[HandEnv], driver: LaneDriver,
-              requests: Iterable[EpisodeRequest]) -> Iterator[EpisodeTrace]:
+def run_lanes(envs: Sequence[HandEnv], driver: LaneDriver, requests: Iterable[EpisodeRequest],
+              env_threads: int = 1) -> Iterator[EpisodeTrace]:
     """Run every request on ``envs`` (one per lane, ``len(envs) == driver.width``), yielding traces as episodes end.
 
     Each step, the driver gets one observation per lane (None for a lane without an episode) and returns
     their actions; each live lane's env then steps. An episode ends when ``max_steps`` are done, when the
     env truncates, or when it terminates with ``stop_on_success``. A policy that raises or returns a bad
     action fails its episode with the reason in ``error``; the others go on.
+
+    ``env_threads`` > 1 steps the live lanes' envs in that many threads (MuJoCo releases the GIL in
+    ``mj_step``, so the physics of several lanes runs on several cores); each env steps exactly as it would
+    alone, and the lanes are then finished and refilled in lane order, so every episode's result is the same
+    as with one thread (``tests/test_rollout.py``). Rendering (videos) and recording stay in this thread.
     """
+    if env_threads < 1:
+        raise ValueError(f"env_threads must be >= 1, got {env_threads}")
     if len(envs) != driver.width:
         raise ValueError(f"{len(envs)} envs for a driver of width {driver.width}")
     pending = iter(requests)
@@ -239,27 +247,66 @@ def run_lanes(envs: Sequence[HandEnv], driver: LaneDriver,
             lanes[lane] = started
             return
 
-    for lane in range(driver.width):
-        yield from fill(lane)
-    while any(running is not None for running in lanes):
-        observations = [None if running is None else running.observation for running in lanes]
-        tic = time.perf_counter()
-        actions = driver.act(observations)
-        live = sum(running is not None for running in lanes)
-        share = (time.perf_counter() - tic) / live
-        for lane, running in enumerate(lanes):
-            if running is None:
-                continue
+    pool = ThreadPoolExecutor(max_workers=env_threads, thread_name_prefix="handbench-lane") if env_threads > 1 else None
+    try:
+        for lane in range(driver.width):
+            yield from fill(lane)
+        while any(running is not None for running in lanes):
+            observations = [None if running is None else running.observation for running in lanes]
+            tic = time.perf_counter()
+            actions = driver.act(observations)
+            live = sum(running is not None for running in lanes)
+            share = (time.perf_counter() - tic) / live
+            if pool is None:
+                steps = _serial_steps(lanes, actions, share)
+            else:
+                steps = _threaded_steps(pool, lanes, actions, share)
+            for lane, running, finished in steps:
+                if finished is not None:
+                    finished.wall_time = time.perf_counter() - running.started
+                    yield finished
+                    yield from fill(lane)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+
+def _serial_steps(lanes: Sequence[_Running | None], actions: Sequence[Any],
+                  share: float) -> Iterator[tuple[int, _Running, EpisodeTrace | None]]:
+    """(lane, its episode, the trace if it ended) for every live lane in turn: each is stepped only after the
+    previous one was finished (and its lane refilled) by the caller."""
+    for lane, running in enumerate(lanes):
+        if running is not None:
             running.trace.policy_time += share
-            finished = _step(running, actions[lane])
-            if finished is not None:
-                finished.wall_time = time.perf_counter() - running.started
-                yield finished
-                yield from fill(lane)
+            yield lane, running, _step(running, actions[lane])
+
+
+def _threaded_steps(pool: ThreadPoolExecutor, lanes: Sequence[_Running | None], actions: Sequence[Any],
+                    share: float) -> Iterator[tuple[int, _Running, EpisodeTrace | None]]:
+    """(lane, its episode, the trace if it ended) for every live lane: all checked and recorded in this thread,
+    their ``env.step`` calls run in ``pool`` at once, then each booked in lane order."""
+    prepared: dict[int, tuple[_Running, Any]] = {}
+    for lane, running in enumerate(lanes):
+        if running is not None:
+            running.trace.policy_time += share
+            prepared[lane] = (running, _prepare(running, actions[lane]))
+    stepping = {lane: pool.submit(_timed_step, running.env, action)
+                for lane, (running, action) in prepared.items() if not isinstance(action, EpisodeTrace)}
+    for lane, (running, action) in prepared.items():
+        yield lane, running, action if isinstance(action, EpisodeTrace) else _finish_step(running,
+                                                                                          stepping[lane].result())
 
 
 def _step(running: _Running, raw: Any) -> EpisodeTrace | None:
     """Apply one action to a lane; the trace when its episode has ended, else None."""
+    action = _prepare(running, raw)
+    if isinstance(action, EpisodeTrace):
+        return action
+    return _finish_step(running, _timed_step(running.env, action))
+
+
+def _prepare(running: _Running, raw: Any) -> np.ndarray | Any | EpisodeTrace:
+    """The checked action to apply (states and observations recorded first), or the failed trace."""
     request, trace, env = running.request, running.trace, running.env
     step = trace.steps
     if isinstance(raw, BaseException):
@@ -275,9 +322,21 @@ def _step(running: _Running, raw: Any) -> EpisodeTrace | None:
         trace.states.append(env.full_state())
         trace.observations.append((env.state_observation(), running.observation.get("pixels")))
     trace.actions.append(raw)
+    return action
+
+
+def _timed_step(env: HandEnv, action: Any) -> tuple[tuple, float]:
     tic = time.perf_counter()
-    observation, reward, terminated, truncated, info = env.step(action)
-    trace.physics_time += time.perf_counter() - tic
+    result = env.step(action)
+    return result, time.perf_counter() - tic
+
+
+def _finish_step(running: _Running, stepped: tuple[tuple, float]) -> EpisodeTrace | None:
+    """Book one env step into the lane's trace; the trace when its episode has ended, else None."""
+    (observation, reward, terminated, truncated, info), seconds = stepped
+    request, trace, env = running.request, running.trace, running.env
+    step = trace.steps
+    trace.physics_time += seconds
     running.observation = observation
     trace.steps = step + 1
     trace.rewards.append(float(reward))

@@ -59,6 +59,7 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
     assert figures["diffusion: lanes 2 over lanes 1"].limit == rollout.BATCHED_SPEEDUP_TARGET["diffusion"]
     assert figures["diffusion: lanes 2 over AsyncVectorEnv(2)"].value > 0
     assert figures["diffusion, lanes 1: lift-cube / hb16"].note.endswith("best of 1")
+    assert figures["diffusion: lanes 2, envs in 2 threads, over AsyncVectorEnv(2)"].value > 0
     step = {lanes: figures[f"diffusion, lanes {lanes}: one lockstep step"] for lanes in (2, 1)}
     assert all(figure.value > 0 and "model forward" in figure.note for figure in step.values())
     cost = figures["diffusion: a step of 2 lanes over a step of 1"]

@@ -60,12 +60,14 @@ class NoisyLanes:
         return actions
 
 
-def traces_by_seed(width: int, policy_noise: str, seeds=SEEDS, steps=(6, 3, 8, 2, 5)):
-    policy = NoisyLanes()
+def traces_by_seed(width: int, policy_noise: str, seeds=SEEDS, steps=(6, 3, 8, 2, 5), env_threads: int = 1,
+                   record: bool = False, policy: NoisyLanes | None = None):
+    policy = policy or NoisyLanes()
     envs = [make_env(TASK, HAND) for _ in range(width)]
-    requests = [EpisodeRequest(seed, max_steps, stop_on_success=False)
+    requests = [EpisodeRequest(seed, max_steps, stop_on_success=False, record=record)
                 for seed, max_steps in zip(seeds, steps, strict=True)]
-    traces = {t.seed: t for t in run_lanes(envs, BatchDriver(policy, width, policy_noise), requests)}
+    traces = {t.seed: t for t in run_lanes(envs, BatchDriver(policy, width, policy_noise), requests,
+                                           env_threads=env_threads)}
     return traces, policy
 
 
@@ -92,6 +94,33 @@ def test_results_do_not_depend_on_lane_width_or_order():
     for seed in SEEDS:
         assert one[seed].total_return == three[seed].total_return == shuffled[seed].total_return
         assert one[seed].steps == three[seed].steps == shuffled[seed].steps
+
+
+def test_stepping_the_lanes_envs_in_threads_changes_no_episode():
+    """env_threads=2 steps the live lanes' envs at once: every action, reward, recorded state and final state, the
+    order episodes end in and the policy's calls are those of the one-thread engine."""
+    serial, serial_policy = traces_by_seed(width=3, policy_noise="episode", record=True)
+    threaded, threaded_policy = traces_by_seed(width=3, policy_noise="episode", record=True, env_threads=2)
+    assert list(serial) == list(threaded)  # episodes end in the same order
+    assert serial_policy.live == threaded_policy.live and serial_policy.noise_seeds == threaded_policy.noise_seeds
+    for seed in SEEDS:
+        a, b = serial[seed], threaded[seed]
+        assert (a.steps, a.rewards, a.total_return, a.error) == (b.steps, b.rewards, b.total_return, b.error)
+        assert all(np.array_equal(x, y) for x, y in zip(a.actions, b.actions, strict=True))
+        assert all(np.array_equal(x, y) for x, y in zip(a.states + [a.final_state], b.states + [b.final_state],
+                                                        strict=True))
+
+    class NaNOnLaneOne(NoisyLanes):
+        def act_batch(self, observations):
+            actions = super().act_batch(observations)
+            actions[1] = np.nan
+            return actions
+
+    failing, _ = traces_by_seed(width=2, policy_noise="episode", env_threads=2, policy=NaNOnLaneOne())
+    assert all("NaN" in failing[seed].error for seed in (SEEDS[1], SEEDS[2], SEEDS[3]))
+    assert failing[SEEDS[0]].error == "" and failing[SEEDS[0]].steps == 6
+    with pytest.raises(ValueError, match="env_threads must be >= 1"):
+        next(run_lanes([make_env(TASK, HAND)], BatchDriver(NoisyLanes(), 1), [], env_threads=0))
 
 
 def test_noise_is_fixed_under_hb_v1_and_per_episode_under_hb_v2():
