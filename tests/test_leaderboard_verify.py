@@ -118,9 +118,13 @@ def test_a_checkpoint_is_re_evaluated_and_a_reference_gains_its_videos(project, 
                  "--work-dir", str(project / "verify-checkpoint")]) == 0
     assert "verified tiny-bc run-2: all 50 episodes identical to the stored results (checkpoint re-evaluated" in (
         capsys.readouterr().out)
-    record = json.loads((board / "submissions" / "tiny-bc" / "meta.json").read_text())["verifications"][-1]
+    records = json.loads((board / "submissions" / "tiny-bc" / "meta.json").read_text())["verifications"]
+    record = records[-1]
     assert (record["run"], record["kind"]) == ("run-2", "re-evaluated")
-    assert f"| {record['date']} (run-2, re-evaluated from its checkpoint) |" in (board / README_FILE).read_text()
+    verified = {r["run"] for r in records}  # run-1 too when the re-derivation test ran first (shared project)
+    cell = ("run-2, re-evaluated from its checkpoint" if verified == {"run-2"}
+            else f"{len(verified)} of 3 runs, 1 re-evaluated from their checkpoints")
+    assert f"| {min(r['date'] for r in records)} ({cell}) |" in (board / README_FILE).read_text()
 
     stored = board / "submissions" / "scripted-expert" / "run-0"
     assert not (stored / "videos").exists()  # evaluated without --videos
