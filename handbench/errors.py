@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class HandbenchError(Exception):
@@ -14,6 +15,16 @@ class HandbenchError(Exception):
 def unknown_choice(kind: str, value: object, valid: Iterable[str]) -> HandbenchError:
     """Error naming the bad value and listing the valid ones."""
     return HandbenchError(f"unknown {kind} {value!r}; valid: {', '.join(sorted(valid))}")
+
+
+def pick_version(kind: str, name: str, versions: dict[int, Any], version: int | None) -> Any:
+    """``versions[version]`` (``None``: the newest), or one line naming the registered versions."""
+    if version is None:
+        return versions[max(versions)]
+    if version not in versions:
+        raise HandbenchError(f"{kind} {name} has no version {version!r}; registered: "
+                             f"{', '.join(f'v{v}' for v in sorted(versions))}")
+    return versions[version]
 
 
 def require_file(path: str | os.PathLike, what: str, hint: str = "") -> Path:

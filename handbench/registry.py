@@ -24,7 +24,7 @@ import gymnasium as gym
 import mujoco
 
 from handbench.env import HandEnv
-from handbench.errors import HandbenchError, unknown_choice
+from handbench.errors import HandbenchError, pick_version, unknown_choice
 from handbench.hands import HANDS, HandSpec, add_hand, get_hand
 from handbench.scene import make_scene, model_hash
 from handbench.task import Task
@@ -99,13 +99,7 @@ def get_task_class(name: str, version: int | None = None) -> type[Task]:
     registry = _registry()
     if name not in registry:
         raise unknown_choice("task", name, sorted(registry))
-    versions = registry[name]
-    if version is None:
-        return versions[max(versions)]
-    if version not in versions:
-        raise HandbenchError(f"task {name} has no version {version!r}; registered: "
-                             f"{', '.join(f'v{v}' for v in sorted(versions))}")
-    return versions[version]
+    return pick_version("task", name, registry[name], version)
 
 
 def env_id(task: str, hand: str, version: int | None = None) -> str:

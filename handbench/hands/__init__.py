@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from handbench.errors import HandbenchError, unknown_choice
+from handbench.errors import HandbenchError, pick_version, unknown_choice
 from handbench.hands.base import FINGERS, BoundHand, HandSpec, axis_angle_quat, yaw_quat
 
 NOT_HANDS = ("base",)  # modules of this package that define no hand
@@ -73,13 +73,7 @@ def get_hand(name: str, version: int | None = None) -> HandSpec:
     valid choices for an unknown hand or version."""
     if name not in HANDS:
         raise unknown_choice("hand", name, HANDS)
-    versions = _registered_versions(name)
-    if version is None:
-        return versions[max(versions)]
-    if version not in versions:
-        raise HandbenchError(f"hand {name} has no version {version!r}; registered: "
-                             f"{', '.join(f'v{v}' for v in sorted(versions))}")
-    return versions[version]
+    return pick_version("hand", name, _registered_versions(name), version)
 
 
 __all__ = ["FINGERS", "HANDS", "BoundHand", "HandSpec", "add_hand", "axis_angle_quat", "get_hand", "hand_versions",
