@@ -29,6 +29,7 @@ from handbench.errors import HandbenchError
 from handbench.pinned import make_env
 from handbench.protocol import eval_seeds
 from handbench.rollout import EpisodeRequest, run_episode
+from handbench.training.runtime import observation_arrays
 
 if TYPE_CHECKING:
     from handbench.env import HandEnv
@@ -69,13 +70,10 @@ def select_dimensions(names: Sequence[str], patterns: Sequence[str]) -> np.ndarr
 
 
 class InspectedPolicy:
-    """A Policy wrapper: records the normalised state of every query, and gives the policy pinned inputs."""
+    """A Policy wrapper: records the normalised state at every step, and gives the policy pinned inputs."""
 
     def __init__(self, policy: TrainedPolicy, pinned: np.ndarray) -> None:
-        from handbench.training.runtime import observation_arrays
-
         self.policy = policy
-        self._arrays = observation_arrays
         normalizer = policy.normalizer
         self.scale = normalizer.scale["state"].double().numpy()
         self.offset = normalizer.offset["state"].double().numpy()
@@ -88,7 +86,7 @@ class InspectedPolicy:
         self.policy.reset()
 
     def act(self, observation: dict[str, Any]) -> np.ndarray:
-        state = self._arrays(observation, self.policy.spec)[0].astype(np.float64)
+        state = observation_arrays(observation, self.policy.spec)[0].astype(np.float64)
         self.z.append(state * self.scale + self.offset)
         if len(self.pinned):
             observation = dict(observation)
