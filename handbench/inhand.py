@@ -19,6 +19,7 @@ import numpy as np
 from handbench import rewards, rules
 from handbench.expert import Expert
 from handbench.hands import get_hand
+from handbench.hands.hb16 import FINGER_TORQUE, WRIST_LIMITS
 from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
 from handbench.rewards import Term
 from handbench.task import StepScore, Task
@@ -37,6 +38,13 @@ FLING_SPIN = 0.02  # m/s per rad/s: how much the object's angular speed counts i
 OFFSET_CAP = 0.1  # m: the position terms read the object's offset clipped to this per axis (it is long lost by then)
 REACH_CAP = 0.3  # m: ... and the reach term each fingertip's distance clipped to this
 FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absurd speeds keep the reward bounded)
+# The in-hand scenes of task version 1 (hb-v2): see StablePhysics.
+OBJECT_SOLREF = (0.005, 1.0)  # s, damping ratio: the object's contacts (MuJoCo's default is 0.02 s)
+OBJECT_SOLMIX = 1e6  # the object's weight when MuJoCo mixes a contact's solref/solimp: its own values apply
+FINGER_NO_LOAD_SPEED = 9.0  # rad/s, as hb16 v1's fingers (FINGER_TORQUE over hb16's finger damping 0.1)
+# What mujoco.mj_setConst recomputes from the masses and sizes a version-1 episode sets (restored before each episode).
+DERIVED_MODEL_FIELDS = ("dof_M0", "dof_invweight0", "body_invweight0", "body_subtreemass", "bvh_aabb", "dof_length",
+                        "cam_poscom0", "light_poscom0")
 # The expert's retry: no progress (task cost lower by STALL_PROGRESS) in STALL_STEPS control steps -> noise
 # x BOOST_NOISE for BOOST_STEPS steps.
 STALL_STEPS = 20
@@ -216,6 +224,77 @@ class InHandTask(rules.BoundedWristTask, Task):
         values = {name: float(function(view)) for name, function in self.cost_functions().items()}
         values.update(wrist=rewards.flag(self.wrist_moved), success=rewards.flag(success))
         return self.step_score(values, success)
+
+
+class StablePhysics:
+    """Mixin for the in-hand tasks' version 1 (hb-v2): physics that stays plausible when a light object is
+    squeezed or spun in the hand. Put it before the task class in the bases; the task names its object's
+    collision geoms in ``object_geoms``.
+
+    In version 0 the random floor blew objects up without any MuJoCo warning (issue 12; ``handbench
+    check-physics``): (1) MuJoCo's contacts are soft in proportion to the bodies' masses (``solref`` 0.02 s), so a
+    30-80 g object pressed between palm and fingers sank 10-20 mm into them and was shot out at 20 m/s by the
+    deep box penetration; the object's contacts here are four times stiffer (``OBJECT_SOLREF``, deepest
+    penetration of the random floor 3-6 mm instead of 20-57 mm). (2) The ``implicitfast`` integrator leaves
+    out the velocity derivative of the Coriolis and gyroscopic forces, so an object spinning at tens of rad/s
+    gained speed with no contact at all; ``implicit`` keeps it. (3) Every hand gets hb16 v1's actuator limits
+    (finger joints stall at ``FINGER_TORQUE`` with a no-load speed of ``FINGER_NO_LOAD_SPEED``; the wrist,
+    the arm, stalls at ``handbench.rules`` bounds with no-load speeds of 1 m/s and pi rad/s): a no-op for hb16
+    v1; the Shadow hand's servos (its only version, which the scripted tasks keep) have none, and flicked cubes
+    up to 0.83 m. Limits are only ever tightened: damping and force bounds already stronger stay. (4) The
+    episode's object mass and size reached only part of the dynamics: MuJoCo keeps a free body's mass matrix from
+    compilation (``dof_M0``) and version 0 did not recompute it (``mujoco.mj_setConst``), so a 30-80 g object
+    moved as if it weighed the compiled 50 g while gravity pulled on its real mass (it fell at 5.9-15.7 m/s^2),
+    and its inertia ignored its size; here its inertia is its box's and the model's constants are recomputed.
+    """
+
+    object_geoms: ClassVar[tuple[str, ...]]
+
+    def build(self, spec: mujoco.MjSpec) -> None:
+        super().build(spec)  # type: ignore[misc]
+        spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICIT
+        for name in self.object_geoms:
+            geom = spec.geom(name)
+            geom.solref = list(OBJECT_SOLREF)
+            geom.solmix = OBJECT_SOLMIX
+        hand = hand_of_scene(spec)
+        actuators = {actuator.target: actuator for actuator in spec.actuators}
+        for name in hand.wrist_joints:
+            joint = spec.joint(name)
+            force, speed = WRIST_LIMITS[joint.type]
+            _bound(joint, actuators[name], force, speed)
+        for name in hand.finger_joints:
+            _bound(spec.joint(name), actuators[name], FINGER_TORQUE, FINGER_NO_LOAD_SPEED)
+
+
+    def bind(self, model: mujoco.MjModel, hand) -> None:
+        super().bind(model, hand)  # type: ignore[misc]
+        self._const_data = mujoco.MjData(model)  # mj_setConst's scratch: the env's data is never touched
+
+    def apply(self, data: mujoco.MjData, params) -> None:
+        super().apply(data, params)  # type: ignore[misc]
+        model = self.model  # type: ignore[attr-defined]
+        for name in self.object_geoms:
+            geom = model.geom(name).id
+            body = model.geom_bodyid[geom]
+            model.body_inertia[body] = box_inertia(float(model.body_mass[body]), model.geom_size[geom])
+        mujoco.mj_setConst(model, self._const_data)
+
+
+def box_inertia(mass: float, half_size: np.ndarray) -> np.ndarray:
+    """Principal moments (kg m^2), shape (3,), of a solid box of ``mass`` (kg) and half sizes ``half_size`` (m)."""
+    square = np.asarray(half_size, dtype=np.float64) ** 2
+    return mass / 3.0 * (square.sum() - square)
+
+
+def _bound(joint: mujoco.MjsJoint, actuator: mujoco.MjsActuator, force: float, speed: float) -> None:
+    """Tighten an actuator to at most ``force`` (N or N m) and its joint to at most ``speed`` without load."""
+    if not (actuator.forcelimited == mujoco.mjtLimited.mjLIMITED_TRUE and actuator.forcerange[1] <= force):
+        actuator.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        actuator.forcerange = [-force, force]
+    damping = np.array(joint.damping, dtype=np.float64)
+    damping[0] = max(damping[0], force / speed)
+    joint.damping = damping
 
 
 class PlanningExpert(Expert[InHandTask]):

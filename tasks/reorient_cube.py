@@ -8,7 +8,15 @@ import mujoco
 import numpy as np
 
 from handbench.hands import axis_angle_quat, yaw_quat
-from handbench.inhand import InHandTask, allow_palm_up, object_terms, quat_angle, quat_multiply
+from handbench.inhand import (
+    DERIVED_MODEL_FIELDS,
+    InHandTask,
+    StablePhysics,
+    allow_palm_up,
+    object_terms,
+    quat_angle,
+    quat_multiply,
+)
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import bind_free_object, set_body_mass, set_box_half_size
@@ -138,4 +146,14 @@ class ReorientCube(InHandTask):
                                [self.model.geom_size[self.cube_geom, 0]]])
 
 
-TASK = ReorientCube
+class ReorientCubeV1(StablePhysics, ReorientCube):
+    """hb-v2: the same task with physics that stays plausible (``StablePhysics``: the cube's true mass and
+    inertia, stiffer cube contacts, the ``implicit`` integrator, hb16 v1's actuator limits for every hand); in
+    v0 the random floor blew the cube up."""
+
+    version = 1
+    model_fields = ReorientCube.model_fields + DERIVED_MODEL_FIELDS
+    object_geoms = ("cube_geom",)
+
+
+TASKS = (ReorientCube, ReorientCubeV1)  # v0: hb-v2 until its physics fix; v1: hb-v2

@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 
 from handbench.hands import yaw_quat
-from handbench.inhand import InHandTask, allow_palm_up, object_terms
+from handbench.inhand import DERIVED_MODEL_FIELDS, InHandTask, StablePhysics, allow_palm_up, object_terms
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import free_joint_qpos, free_joint_qvel, set_body_mass
@@ -160,4 +160,14 @@ class RotateBlock(InHandTask):
                                self.model.geom_size[self.block_geom]])
 
 
-TASK = RotateBlock
+class RotateBlockV1(StablePhysics, RotateBlock):
+    """hb-v2: the same task with physics that stays plausible (``StablePhysics``: the block's true mass and
+    inertia, stiffer block contacts, the ``implicit`` integrator, hb16 v1's actuator limits for every hand); in
+    v0 the random floor blew the block up."""
+
+    version = 1
+    model_fields = RotateBlock.model_fields + DERIVED_MODEL_FIELDS
+    object_geoms = ("block_geom",)
+
+
+TASKS = (RotateBlock, RotateBlockV1)  # v0: hb-v2 until its physics fix; v1: hb-v2
