@@ -309,32 +309,39 @@ class PlanningExpert(Expert[InHandTask]):
 
     def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None
+        self.retry_sampler: PredictiveSampler | None = None
+        self.active: PredictiveSampler | None = None
         self.costs: list[float] = []
         self.boost_steps = 0
 
-    def _make_sampler(self) -> PredictiveSampler:
+    def _make_sampler(self, config: PlannerConfig) -> PredictiveSampler:
         task, hand = self.task, self.hand
         free = np.zeros(len(hand.ctrl_low), dtype=bool)
         free[hand.n_wrist:] = True
         fixed = hand.action(task.start_wrist, hand.synergy("open", 0.0))
         control_dt = task.model.opt.timestep * task.frame_skip
-        sampler = PredictiveSampler(task.model, control_dt, free, fixed, task.cost_terms(), task.planner_config(),
-                                    self.rng)
-        sampler.set_plan(self.data.ctrl[hand.n_wrist:].copy())
-        return sampler
+        return PredictiveSampler(task.model, control_dt, free, fixed, task.cost_terms(), config, self.rng)
 
     def plan(self) -> np.ndarray:
         if self.sampler is None:
-            self.sampler = self._make_sampler()
-        # Retry: when the task's cost has not improved for STALL_STEPS steps, explore with wider noise for a while.
+            config = self.task.planner_config()
+            self.sampler = self._make_sampler(config)
+            retry = config.for_retry()
+            self.retry_sampler = None if retry is None else self._make_sampler(retry)
+        # Retry: when the task's cost has not improved for STALL_STEPS steps, explore with wider noise (and, if the
+        # config says so, over a longer horizon) for a while.
         self.costs.append(float(total_cost(self.sampler.terms, PhysicsView.of_data(self.data))))
         if self.boost_steps == 0 and len(self.costs) > STALL_STEPS:
             if min(self.costs[-STALL_STEPS:]) > min(self.costs[:-STALL_STEPS]) - STALL_PROGRESS:
                 self.boost_steps = BOOST_STEPS
                 self.costs.clear()
         scale = BOOST_NOISE if self.boost_steps else 1.0
+        sampler = self.retry_sampler if self.boost_steps and self.retry_sampler is not None else self.sampler
         self.boost_steps = max(self.boost_steps - 1, 0)
-        return self.sampler.act(self.data, noise_scale=scale)
+        if sampler is not self.active:  # start (or switch planners) from the targets applied now
+            sampler.set_plan(self.data.ctrl[self.hand.n_wrist:].copy())
+            self.active = sampler
+        return sampler.act(self.data, noise_scale=scale)
 
 
 InHandTask.expert = PlanningExpert  # declared once the expert class exists

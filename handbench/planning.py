@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mujoco
 import mujoco.rollout
@@ -95,6 +95,10 @@ class PlannerConfig:
     # next cheapest, up to verify_candidates of them (the cheapest if none passes). 0: no check.
     verify_steps: int = 0
     verify_candidates: int = 8
+    # While the expert retries a stalled search (handbench.inhand.PlanningExpert), it may plan over a longer
+    # horizon with more knots (a regrasp may not fit in the usual horizon); 0 keeps horizon and knots.
+    retry_horizon: float = 0.0
+    retry_knots: int = 0
 
     def __post_init__(self) -> None:
         if self.samples < 2:
@@ -119,8 +123,18 @@ class PlannerConfig:
             raise HandbenchError(f"planner threads must be >= 0 (0: the calling thread), got {self.threads}")
         if self.verify_steps < 0:
             raise HandbenchError(f"planner verify_steps must be >= 0 (0: no check), got {self.verify_steps}")
+        if self.retry_horizon < 0 or self.retry_knots < 0 or (self.retry_knots == 1):
+            raise HandbenchError(f"planner retry_horizon must be >= 0 and retry_knots 0 or >= 2, got "
+                                 f"{self.retry_horizon} and {self.retry_knots}")
         if self.verify_candidates < 1:
             raise HandbenchError(f"planner verify_candidates must be >= 1, got {self.verify_candidates}")
+
+    def for_retry(self) -> PlannerConfig | None:
+        """The settings of the stalled-search retry, or None when it keeps the usual horizon and knots."""
+        if not (self.retry_horizon or self.retry_knots):
+            return None
+        return replace(self, horizon=self.retry_horizon or self.horizon, knots=self.retry_knots or self.knots,
+                       retry_horizon=0.0, retry_knots=0)
 
 
 class PredictiveSampler:

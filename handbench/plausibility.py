@@ -42,6 +42,7 @@ class FlingCheck:
     hand_version: int
     episodes: tuple[FlingEpisode, ...]
     bound: float = MAX_OBJECT_HEIGHT  # m above the table
+    task_version: int = 0
 
     @property
     def clean(self) -> tuple[FlingEpisode, ...]:
@@ -95,19 +96,20 @@ def fling_episodes(env: HandEnv, seeds: list[int], steps: int) -> tuple[FlingEpi
 
 
 def fling_check(task: str, hand: str, protocol: str, episodes: int | None = None,
-                hand_version: int | None = None) -> FlingCheck:
+                hand_version: int | None = None, task_version: int | None = None) -> FlingCheck:
     """Run the random floor on the first ``episodes`` eval seeds (all by default) of ``task`` in ``protocol``,
-    with the task at the version the protocol pins and the hand at ``hand_version`` (default: the pinned one; another
-    one measures what a hand version changes). Raises :class:`HandbenchError` for unknown names or versions."""
+    with the task at ``task_version`` and the hand at ``hand_version`` (default: the versions the protocol pins;
+    another one measures what a version changes). Raises :class:`HandbenchError` for unknown names or versions."""
     rules = load_protocol(protocol)
     entry = rules.task(task)
     entry.check(hand, "state", protocol)
     if episodes is not None and not 1 <= episodes <= len(entry.eval_seeds):
         raise HandbenchError(f"--seeds must be in 1..{len(entry.eval_seeds)} (the eval seeds), got {episodes}")
     hand_version = rules.hand_version(hand) if hand_version is None else hand_version
-    env = registry.make_env(task, hand, entry.task_version, hand_version)
+    task_version = entry.task_version if task_version is None else task_version
+    env = registry.make_env(task, hand, task_version, hand_version)
     try:
         results = fling_episodes(env, list(entry.eval_seeds)[:episodes], entry.episode_steps)
     finally:
         env.close()
-    return FlingCheck(task, hand, hand_version, results)
+    return FlingCheck(task, hand, hand_version, results, task_version=task_version)

@@ -143,7 +143,30 @@ def test_cost_terms_share_shapes_with_a_live_state():
 @pytest.mark.parametrize("field, value", [("samples", 1), ("knots", 1), ("planning_timestep", 0.0),
                                           ("noise", -0.1), ("threads", -1), ("iterations", 0),
                                           ("noise_density", 0.0), ("noise_density", 1.5), ("integrator", "verlet"),
-                                          ("verify_steps", -1), ("verify_candidates", 0)])
+                                          ("verify_steps", -1), ("verify_candidates", 0), ("retry_horizon", -0.1),
+                                          ("retry_knots", 1)])
 def test_bad_settings_are_refused(field, value):
     with pytest.raises(HandbenchError, match=field if field != "planning_timestep" else "timestep"):
         dataclasses.replace(PlannerConfig(), **{field: value})
+
+
+def test_the_stalled_retry_plans_over_its_own_horizon():
+    """retry_horizon/retry_knots: while the expert retries a stalled search it plans with a second sampler over the
+    longer horizon; without them there is no second sampler."""
+    assert PlannerConfig().for_retry() is None
+    config = PlannerConfig(horizon=0.3, knots=3, retry_horizon=0.6, retry_knots=4)
+    retry = config.for_retry()
+    assert (retry.horizon, retry.knots, retry.for_retry()) == (0.6, 4, None)
+    env = make_env("rotate-block", "hb16")
+    assert env.task.planner_config().for_retry() is not None  # rotate-block v1 retries over 0.6 s
+    obs, _ = env.reset(seed=3)
+    expert = env.make_expert(3)
+    expert.reset()
+    obs, *_ = env.step(expert.act(obs))
+    assert expert.active is expert.sampler and expert.retry_sampler.steps == 2 * expert.sampler.steps
+    expert.boost_steps = 2  # as after a stall
+    expert.act(obs)
+    assert expert.active is expert.retry_sampler and np.isfinite(expert.retry_sampler.last_cost)
+    expert.act(obs)  # the retry's last step, then back to the usual planner
+    expert.act(obs)
+    assert expert.active is expert.sampler

@@ -164,3 +164,78 @@ def test_reward_stays_bounded_when_the_object_is_lost(task):
     assert sum(values.values()) <= 120.0, values
     assert values["fling"] == pytest.approx(100.0)  # capped: 10 m/s above the threshold, weight 10
 
+
+
+# ---------------------------------------------------------------------------------------------- plausible physics (v1)
+# The random floor's worst throws of hb-v2's 50 eval seeds with the in-hand tasks' v0 (hand versions as hb-v2 pins):
+# numerical blow-ups and flicks MuJoCo does not flag (`handbench check-physics --protocol hb-v2`, README).
+V0_THROWS = [("reorient-cube", "hb16", 1000045), ("rotate-block", "hb16", 1000002),
+             ("reorient-cube", "shadow", 1000014), ("rotate-block", "shadow", 1000005)]
+
+
+@pytest.mark.parametrize(("task", "hand", "seed"), V0_THROWS)
+def test_v1_no_longer_throws_the_object_above_the_bound(task, hand, seed):
+    from handbench.plausibility import fling_episodes
+    from handbench.protocol import load_protocol
+    from handbench.rules import MAX_OBJECT_HEIGHT
+
+    hand_version = load_protocol("hb-v2").hand_version(hand)
+    steps = get_task_class(task, 1).max_episode_steps
+    flung, bounded = (fling_episodes(make_env(task, hand, version, hand_version), [seed], steps)[0]
+                      for version in (0, 1))
+    assert not flung.physics_error and flung.highest > MAX_OBJECT_HEIGHT
+    assert not bounded.physics_error and bounded.highest < MAX_OBJECT_HEIGHT
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_v1_object_moves_with_its_episode_mass_and_box_inertia(task):
+    """MuJoCo keeps a free body's mass matrix from compilation: v0 drew a mass per episode, but the object fell
+    at the compiled mass's rate; v1 recomputes it (and the inertia of the episode's box)."""
+    from handbench.inhand import box_inertia
+
+    accelerations = {}
+    for version in (0, 1):
+        env = make_env(task, "hb16", version)
+        env.reset(seed=EVAL_SEED_BASE + 4)
+        task_obj, model, data = env.task, env.model, env.data
+        geom = model.geom(get_task_class(task, 1).object_geoms[0]).id
+        body = model.geom_bodyid[geom]
+        position = np.arange(model.nq)[task_obj.object_qpos][:3]
+        data.qpos[position] = [5.0, 5.0, -5.0]  # far from everything: free fall
+        data.qvel[task_obj.object_qvel] = 0.0
+        mujoco.mj_forward(model, data)
+        accelerations[version] = data.qacc[task_obj.object_qvel][2]
+        if version:
+            np.testing.assert_allclose(model.body_inertia[body], box_inertia(model.body_mass[body],
+                                                                             model.geom_size[geom]))
+    assert accelerations[1] == pytest.approx(-9.81)
+    assert abs(accelerations[0] + 9.81) > 0.5  # the seed's mass is not the compiled 50 g
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_v1_gives_every_hand_hb16_v1s_actuator_limits(task):
+    from handbench.hands.hb16 import FINGER_TORQUE
+
+    for hand in ("hb16", "shadow"):
+        old, new = make_env(task, hand, 0).model, make_env(task, hand, 1).model
+        assert new.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICIT
+        assert old.opt.integrator == mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+        fingers = np.arange(6, new.nu)
+        assert new.actuator_forcelimited[fingers].all()
+        assert np.all(new.actuator_forcerange[fingers, 1] <= FINGER_TORQUE)
+        if hand == "hb16":  # hb16 v1 has the limits already: its actuators and joints are unchanged
+            np.testing.assert_array_equal(old.actuator_forcerange, new.actuator_forcerange)
+            np.testing.assert_array_equal(old.dof_damping, new.dof_damping)
+        else:
+            assert not old.actuator_forcelimited[fingers].any()
+            assert np.all(new.dof_damping >= old.dof_damping) and np.any(new.dof_damping > old.dof_damping)
+
+
+def test_check_physics_measures_another_task_version(capsys):
+    from handbench.cli import main
+
+    assert main(["check-physics", "--tasks", "rotate-block", "--hands", "hb16", "--seeds", "1",
+                 "--task-version", "0"]) == 0
+    assert "rotate-block v0" in capsys.readouterr().out
+    assert main(["check-physics", "--tasks", "rotate-block", "--seeds", "1", "--task-version", "9"]) == 2
+    assert "task rotate-block has no version 9; registered: v0, v1" in capsys.readouterr().err

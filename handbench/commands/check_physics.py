@@ -22,6 +22,9 @@ def register(subparsers) -> None:
     parser.add_argument("--hand-version", type=integer(0), default=None,
                         help="build the hands at this version instead of the protocol's (to measure what a hand "
                              "version changes; every hand in --hands must have it)")
+    parser.add_argument("--task-version", type=integer(0), default=None,
+                        help="build the tasks at this version instead of the protocol's (to measure what a task "
+                             "version changes; every task in --tasks must have it)")
     parser.set_defaults(func=run)
 
 
@@ -49,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     checks = []
     for task in tasks:
         for hand in hands:
-            check = fling_check(task, hand, protocol, args.seeds, args.hand_version)
+            check = fling_check(task, hand, protocol, args.seeds, args.hand_version, args.task_version)
             checks.append(check)
             top = check.highest
             fastest = max((e.fastest for e in check.clean), default=0.0)
-            table.add_row(task, f"{hand} v{check.hand_version}", str(len(check.episodes)),
+            table.add_row(f"{task} v{check.task_version}", f"{hand} v{check.hand_version}", str(len(check.episodes)),
                           f"{top.highest:.2f} (seed {top.seed})" if top else "-", f"{fastest:.1f}",
                           f"{len(check.above)}" + (f" ({', '.join(map(str, check.above[:4]))})" if check.above else ""),
                           str(len(check.physics_errors)), "[green]ok[/green]" if check.passed else "[red]FLUNG[/red]")
