@@ -107,7 +107,10 @@ def test_per_episode_model_changes_are_declared_and_undone(task, version, hand):
 
 # Known gaps, (task, version, hand) -> reason: an expert below the 95% bar. strict=True makes the test fail as
 # soon as that changes, so a mark cannot go stale.
-KNOWN_EXPERT_FAILURES: dict[tuple[str, int, str], str] = {}
+KNOWN_EXPERT_FAILURES: dict[tuple[str, int, str], str] = {
+    ("reorient-cube", 1, "shadow"): "issue 13: the Shadow planning expert is below the bar on v1 (seed 1000000: "
+                                    "the cube pushed 2.5 cm toward the wrist, out of the fingers' reach)",
+}
 EXPERT_CASES = [
     pytest.param(*case, id=case_id, marks=pytest.mark.xfail(strict=True, reason=KNOWN_EXPERT_FAILURES[case]))
     if case in KNOWN_EXPERT_FAILURES else pytest.param(*case, id=case_id)
