@@ -51,7 +51,8 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
 
     monkeypatch.setattr(rollout, "ROLLOUT_POLICIES", ("diffusion",))
     monkeypatch.setattr(rollout, "protocol_seeds", lambda task, count: ([1_000_000, 1_000_001], 3, True))
-    report = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1), rounds=1))
+    assert bench.BenchConfig().lanes == (25, 1)  # hb-v2's width against the one-episode path
+    report = bench.run_bench(bench.BenchConfig(sections=("rollout",), lanes=(2, 1), rounds=1))
     figures = {figure.measure: figure for figure in report.figures}
     assert all(figure.status != "not available" for figure in report.figures), [f.note for f in report.figures]
     rate = {lanes: figures[f"diffusion, lanes {lanes}: lift-cube / hb16"].value for lanes in (2, 1)}
@@ -64,6 +65,9 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
     assert all(figure.value > 0 and "model forward" in figure.note for figure in step.values())
     cost = figures["diffusion: a step of 2 lanes over a step of 1"]
     assert cost.value == pytest.approx(step[2].value / step[1].value)
+    quick = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1), rounds=1))
+    quick_ratio = next(f for f in quick.figures if f.measure == "diffusion: lanes 2 over lanes 1")
+    assert quick_ratio.limit is None  # the target is on the protocol's 50 seeds, not --quick's 8
 
 
 def test_timed_lanes_split_a_step_into_model_policy_physics_and_engine():

@@ -355,6 +355,10 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
                               "meta.json: unknown protocol 'hb-v0'; valid: "),
     "protocol in rows": (edit_episodes(0, set_cell("protocol", "hb-v0", 3)),
                          "lift-cube/hb16 seed 1000003: protocol 'hb-v0' does not match"),
+    "lane width": (edit_episodes(1, lambda f: f.assign(lanes=8)),
+                   "lift-cube/hb16 seed 1000000 was evaluated at 8 lanes; protocol hb-v1 batches queries over 1"),
+    "policy noise": (edit_meta(2, lambda m: {**m, "rollout": {"lanes": 1, "policy_noise": "episode"}}),
+                     "evaluated with policy noise 'episode'; protocol hb-v1 fixes 'fixed'"),
     "task version": (edit_episodes(1, lambda f: f.assign(task_version=1)),
                      "lift-cube/hb16 was evaluated at task version '1', protocol hb-v1 fixes v0"),
     "unknown task": (edit_episodes(0, lambda f: f.assign(task="open-door"), keep_summary=True),
@@ -1003,3 +1007,16 @@ def test_verification_records_are_shown_only_when_well_formed(tmp_path, board):
     meta_path.write_text(json.dumps({**meta, "verifications": [{"date": "<b>soon</b>", "run": "run-2"}]}))
     with pytest.raises(HandbenchError, match="verifications record .* is not a date and one of the entry's runs"):
         regenerate(board)
+
+
+def test_a_reference_policys_run_counts_at_any_lane_width(tmp_path):
+    """The expert and the floors act lane by lane (no batched model): their episodes are the same at any width,
+    so a reference run evaluated at another width than the protocol's is still valid; a learned run is not."""
+    from handbench.leaderboard.validate import load_results_dir, validate_run
+
+    rows = episode_rows("", 0.0, 5, policy="hold").assign(lanes=8)
+    run = load_results_dir(write_results(tmp_path / "hold", rows))
+    validate_run(run, PROTOCOL, reference=True)
+    learned = load_results_dir(write_results(tmp_path / "learned", episode_rows("c" * 16, 0.5, 5).assign(lanes=8)))
+    with pytest.raises(HandbenchError, match="evaluated at 8 lanes; protocol hb-v1 batches queries over 1"):
+        validate_run(learned, PROTOCOL)

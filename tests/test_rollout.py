@@ -188,9 +188,12 @@ DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_a_rows_actions_do_not_depend_on_the_other_rows(name, device):
-    """At a fixed width of 8, lane 0's actions are bit-identical whatever the other rows hold (or if idle)."""
+    """At the default protocol's width (hb-v2: 25), lane 0's actions are bit-identical whatever the other rows hold
+    (or if idle)."""
+    from handbench.protocol import load_protocol
+
     torch.set_num_threads(1)
-    width, steps = 8, 3
+    width, steps = load_protocol().lanes, 3
     mine = lane_observations(1, seed=1)[0]
     runs = []
     for others in ("crowd-a", "crowd-b", "idle"):

@@ -306,3 +306,42 @@ def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, 
     assert made == ["eval", "generate-demos", "train", "eval"]  # hold floor, then the dataset and the BC run again
     assert len(list((tmp_path / "work/stale").glob("*/demos/lift-cube-hb16-state-2.hdf5"))) == 1
 
+
+
+def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkpoints(tmp_path, monkeypatch, capsys):
+    """The protocol's lane width changes what a learned policy's batched query returns in the last bits: its
+    evaluation is stale, not its training. --forget-stale moves the results aside, keeps the checkpoint and the
+    training time, and the sweep evaluates again without training; the hold floor (no model) stays finished."""
+    import dataclasses
+    import json
+
+    import handbench.protocol
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    run_id = "state-bc-lift-cube-hb16-d2-s0"
+    checkpoint = tmp_path / "work/runs" / run_id / "policy.pt"
+    weights = checkpoint.read_bytes()
+    times = tmp_path / "work/times" / f"{run_id}.json"
+    assert {"train:finished", "eval"} <= set(json.loads(times.read_text()))
+    capsys.readouterr()
+
+    real = handbench.protocol.load_protocol
+    monkeypatch.setattr(handbench.protocol, "load_protocol",
+                        lambda name=handbench.protocol.DEFAULT_PROTOCOL: dataclasses.replace(real(name), lanes=2))
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{run_id}: evaluated at 1 lanes; hb-v1 now batches queries over 2" in error
+    assert "1 finished run(s) and 0 dataset(s)" in error  # the hold floor acts lane by lane: not stale
+    made = []
+    monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: made.append(command[1]) or 0.0)
+    monkeypatch.setattr("handbench.sweep.runner.load_summary",
+                        lambda path: {"success_rate": 0.0, "episodes": 2, "checkpoint_hash": ""})
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
+    assert "set aside 0 run(s), the evaluations of 1 more and 0 dataset(s)" in capsys.readouterr().out
+    assert made == ["eval"]  # no training: the checkpoint still matches the plan
+    assert checkpoint.read_bytes() == weights
+    assert "train:finished" in json.loads(times.read_text())
+    assert len(list((tmp_path / "work/stale").glob(f"*/results/{run_id}/episodes.csv"))) == 1
+    assert len(list((tmp_path / "work/stale").glob(f"*/times/{run_id}.json"))) == 1

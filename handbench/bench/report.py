@@ -53,7 +53,8 @@ class BenchConfig:
     tasks: tuple[str, ...] | None = None  # None: every task (physics); the first task elsewhere
     hands: tuple[str, ...] | None = None  # None: every hand (physics); hb16 elsewhere
     profile: bool = False  # profile env.step even when the physics target is met
-    lanes: tuple[int, ...] = (8, 1)  # rollout section: lane widths compared (the first is the batched one)
+    # rollout section: lane widths compared, the first the batched one (default: the default protocol's, and 1)
+    lanes: tuple[int, ...] = field(default_factory=lambda: default_lanes())
     device: str = "cpu"  # rollout section: where the policies run (cpu, cuda)
     policies: tuple[str, ...] | None = None  # rollout section: baselines to measure (None: diffusion, act, ibc)
     checkpoints: int = 3  # protocol section: checkpoints per task and hand (a full protocol has 3)
@@ -80,6 +81,13 @@ class BenchReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"machine": self.machine, "figures": [f.row() for f in self.figures], "profiles": self.profiles}
+
+
+def default_lanes() -> tuple[int, ...]:
+    """The default protocol's lane width (hb-v2: 25) and 1, the one-episode-per-query path."""
+    from handbench.protocol import load_protocol
+
+    return (load_protocol().lanes, 1)
 
 
 def machine_info() -> dict[str, Any]:

@@ -18,9 +18,9 @@ def register(subparsers) -> None:
     parser.add_argument("--hand", action="append", dest="hands", metavar="HAND",
                         help="hand(s) to measure (repeatable; default: every hand for physics, hb16 elsewhere)")
     parser.add_argument("--profile", action="store_true", help="print env.step's hot path even when on target")
-    parser.add_argument("--lanes", type=integer(1), nargs="+", default=[8, 1], metavar="L",
-                        help="rollout section: lane widths to compare, the first the batched one (default: 8 1; "
-                             "1 is the one-episode-per-query path)")
+    parser.add_argument("--lanes", type=integer(1), nargs="+", metavar="L",
+                        help="rollout section: lane widths to compare, the first the batched one (default: the "
+                             "default protocol's width and 1, the one-episode-per-query path: 25 1 for hb-v2)")
     parser.add_argument("--policy", action="append", dest="policies", choices=("act", "diffusion", "ibc", "bc"),
                         help="rollout section: baseline(s) to measure (repeatable; default: diffusion, act, ibc)")
     parser.add_argument("--device", default="cpu", help="rollout and protocol sections: where policies run "
@@ -51,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
         from handbench.training.trainer import resolve_device
 
         device = str(resolve_device(device))  # one line when CUDA is not there
-    config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, lanes=tuple(args.lanes),
-                         device=device, checkpoints=args.checkpoints, rounds=args.rounds,
+    lanes = {"lanes": tuple(args.lanes)} if args.lanes else {}  # default: the protocol's width and 1
+    config = BenchConfig(sections=sections, quick=args.quick, profile=args.profile, **lanes, device=device,
+                         checkpoints=args.checkpoints, rounds=args.rounds,
                          policies=tuple(args.policies) if args.policies else None,
                          tasks=tuple(args.tasks) if args.tasks else None,
                          hands=tuple(args.hands) if args.hands else None)

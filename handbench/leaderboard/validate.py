@@ -198,6 +198,7 @@ def validate_run(run: RunResults, rules: Protocol, reference: bool = False) -> N
     (the scripted expert) has no checkpoint, so only its checkpoint hash may be empty."""
     _check_errors(run)
     _check_protocol(run, rules)
+    _check_rollout(run, rules, reference)
     _check_provenance(run, reference)
     _check_tasks(run, rules)
     _check_seeds(run, rules)
@@ -233,6 +234,25 @@ def _check_protocol(run: RunResults, rules: Protocol) -> None:
         row = wrong.iloc[0]
         raise HandbenchError(f"{_where(run, row)}: protocol {row['protocol'] or '(empty)'!r} does not match "
                              f"the leaderboard's protocol {rules.name!r}")
+
+
+def _check_rollout(run: RunResults, rules: Protocol, reference: bool = False) -> None:
+    """A learned policy's batched query differs in the last bits between lane widths, so its episodes count only
+    at the protocol's width and policy noise. A reference policy (expert, floors) acts lane by lane: any width."""
+    if reference:
+        return
+    wrong = run.episodes[run.episodes["lanes"] != rules.lanes]
+    if not wrong.empty:
+        row = wrong.iloc[0]
+        raise HandbenchError(f"{_where(run, row)} was evaluated at {row['lanes']} lanes; protocol {rules.name} "
+                             f"batches queries over {rules.lanes}: re-evaluate with `handbench eval --protocol "
+                             f"{rules.name}`")
+    rollout = run.meta.get("rollout")
+    noise = rollout.get("policy_noise") if isinstance(rollout, dict) else None
+    if noise is not None and noise != rules.policy_noise:
+        raise HandbenchError(f"{run.source / META_FILE}: evaluated with policy noise {noise!r}; protocol "
+                             f"{rules.name} fixes {rules.policy_noise!r}: re-evaluate with `handbench eval "
+                             f"--protocol {rules.name}`")
 
 
 def _check_provenance(run: RunResults, reference: bool = False) -> None:

@@ -223,6 +223,14 @@ class StepTimes:
     def mark_finished(self, step: str) -> None:
         self.add(f"{step}:finished", 0.0)
 
+    def forget(self, step: str) -> None:
+        """Drop ``step``'s seconds and finished mark (its work is to be redone); other steps are kept."""
+        from handbench.atomic import atomic_write_text
+
+        values = {key: value for key, value in self._read().items() if key not in (step, f"{step}:finished")}
+        if self.path.is_file():
+            atomic_write_text(self.path, json.dumps(values))
+
     def add(self, step: str, seconds: float) -> None:
         from handbench.atomic import atomic_write_text
 

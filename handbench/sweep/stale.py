@@ -1,9 +1,11 @@
 """Finished sweep work that no longer matches its plan or its protocol, and forgetting it.
 
 A finished run is *stale* when a rerun would not reproduce it: the plan now builds a different train or eval
-command for it (say a ``[train_options]`` entry changed), or its results were evaluated on a scene the protocol no
-longer builds (an unreleased protocol's task or hand changed: the compiled model's hash differs). A dataset is
-stale when its recorded scene hash differs from the protocol's. A sweep refuses to go on while its selection
+command for it (say a ``[train_options]`` entry changed), its results were evaluated on a scene the protocol no
+longer builds (an unreleased protocol's task or hand changed: the compiled model's hash differs), or a learned
+policy's results were evaluated at a lane width the protocol no longer fixes (a batched query's rows differ in the
+last bits between widths; only the evaluation is redone, the checkpoint is kept). A dataset is stale when its
+recorded scene hash differs from the protocol's. A sweep refuses to go on while its selection
 holds stale work (the ledger would mix old and new results); ``handbench sweep --forget-stale`` removes the
 stale rows and results from the record, moves their datasets and checkpoints aside under
 ``<work_dir>/stale/<time>/`` (nothing is deleted), and resubmits the leaderboard entries they were part of.
@@ -11,6 +13,7 @@ stale rows and results from the record, moves their datasets and checkpoints asi
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 from collections.abc import Callable
@@ -34,12 +37,14 @@ PLACEMENT_OPTIONS = ("--device", "--workers")
 
 @dataclass(frozen=True)
 class StaleItem:
-    """One stale run (``run_id``) or dataset (``dataset`` path), and why."""
+    """One stale run (``run_id``) or dataset (``dataset`` path), and why. ``evaluation_only``: the run's checkpoint
+    still matches the plan; only its evaluation must be redone."""
 
     name: str
     reason: str
     run: Run | None = None
     dataset: Dataset | None = None
+    evaluation_only: bool = False
 
 
 def comparable(command: str | list[str]) -> list[str]:
@@ -75,10 +80,21 @@ def recorded_scene_hashes(results_dir: Path) -> set[str]:
     return set(episodes["model_hash"].dropna()) if "model_hash" in episodes else set()
 
 
+def recorded_lanes(results_dir: Path) -> int | None:
+    """The lane width a results folder's evaluation batched its queries over (``meta.json``'s rollout), or None."""
+    try:
+        rollout = json.loads((results_dir / "meta.json").read_text()).get("rollout") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(rollout["lanes"]) if isinstance(rollout, dict) and "lanes" in rollout else None
+
+
 def find_stale(sweep: Sweep) -> list[StaleItem]:
     """The selected runs' stale finished runs and stale datasets, in plan order."""
     from handbench.dataset import open_dataset
+    from handbench.protocol import load_protocol
 
+    lanes = load_protocol(sweep.plan.protocol).lanes
     hashes: dict[tuple[str, str], str] = {}
 
     def current(task: str, hand: str) -> str:
@@ -94,7 +110,12 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
             continue
         row = rows[run.id]
         want = current(run.task, run.hand)
-        recorded = recorded_scene_hashes(sweep.project / sweep.results_dir(run))
+        results_dir = sweep.project / sweep.results_dir(run)
+        recorded = recorded_scene_hashes(results_dir)
+        # A policy without a model (expert, random, hold) acts lane by lane: its episodes do not depend on the
+        # width, so only learned policies' evaluations are width-stale.
+        width = recorded_lanes(results_dir) if run.trained else None
+        evaluation_only = False
         train = sweep.train_command(run) if run.trained else []
         evaluate = sweep.eval_command(run)
         if run.trained and comparable(row["train_command"]) != comparable(train):
@@ -103,9 +124,12 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
             reason = f"evaluated with `{row['eval_command']}`; the plan now asks `{shlex.join(evaluate)}`"
         elif recorded and recorded != {want}:
             reason = f"evaluated on scene {', '.join(sorted(recorded))}; {sweep.plan.protocol} now builds {want}"
+        elif width is not None and width != lanes:
+            reason = f"evaluated at {width} lanes; {sweep.plan.protocol} now batches queries over {lanes}"
+            evaluation_only = True
         else:
             continue
-        stale.append(StaleItem(run.id, reason, run=run))
+        stale.append(StaleItem(run.id, reason, run=run, evaluation_only=evaluation_only))
     made = sweep.datasets_made()
     seen: set[str] = set()
     for run in sweep.runs:
@@ -136,35 +160,53 @@ def describe(stale: list[StaleItem]) -> str:
 def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = print) -> Path:
     """Remove the stale items from the record and move their files aside; returns the folder they went to.
 
-    Runs that trained on a stale dataset are forgotten with it. Leaderboard entries that held a forgotten run
-    are resubmitted from the runs that remain (removed when none remains)."""
+    Runs that trained on a stale dataset are forgotten with it. A run stale in its evaluation only keeps its
+    checkpoint and training time; its results are moved aside and its evaluation is redone. Leaderboard entries
+    that held a forgotten run are resubmitted from the runs that remain (removed when none remains)."""
     from handbench.sweep.submitting import resubmit_groups
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     aside = sweep.project / sweep.plan.work_dir / "stale" / stamp
     stale_datasets = {sweep.dataset_path(item.dataset) for item in stale if item.dataset is not None}
-    runs = {item.run.id: item.run for item in stale if item.run is not None}
+    from handbench.sweep.runner import StepTimes
+
+    runs = {item.run.id: item.run for item in stale if item.run is not None and not item.evaluation_only}
     for run in sweep.plan_runs:
         if run.dataset is not None and sweep.dataset_path(run.dataset) in stale_datasets and run.id in sweep.finished():
             runs.setdefault(run.id, run)
+    evaluations = {item.run.id: item.run for item in stale
+                   if item.run is not None and item.evaluation_only and item.run.id not in runs}
     for run_id, run in runs.items():
         _move(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
         _move(sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json", aside / "times" / f"{run_id}.json")
         _move(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+    for run_id, run in evaluations.items():
+        times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
+        if times.is_file():
+            shutil.copyfile(times, _ready(aside / "times" / f"{run_id}.json"))
+        StepTimes(times).forget("eval")
+        _move(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+    runs.update(evaluations)
     sweep.run_ledger.remove(runs)
     for path in stale_datasets:
         _move(sweep.project / path, aside / "demos" / Path(path).name)
     sweep.demo_ledger.remove(stale_datasets)
-    say(f"set aside {len(runs)} run(s) and {len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
+    say(f"set aside {len(runs) - len(evaluations)} run(s), the evaluations of {len(evaluations)} more and "
+        f"{len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
     for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}):
         say(f"  {message}")
     return aside
 
 
+def _ready(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def _move(source: Path, target: Path) -> None:
     if not source.exists():
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _ready(target)
     try:
         shutil.move(str(source), str(target))
     except OSError as exc:
