@@ -1020,3 +1020,6 @@ def test_a_reference_policys_run_counts_at_any_lane_width(tmp_path):
     learned = load_results_dir(write_results(tmp_path / "learned", episode_rows("c" * 16, 0.5, 5).assign(lanes=8)))
     with pytest.raises(HandbenchError, match="evaluated at 8 lanes; protocol hb-v1 batches queries over 1"):
         validate_run(learned, PROTOCOL)
+    older = write_results(tmp_path / "older", episode_rows("d" * 16, 0.5, 5))
+    pd.read_csv(older / "episodes.csv").drop(columns=["lanes"]).to_csv(older / "episodes.csv", index=False)
+    validate_run(load_results_dir(older), PROTOCOL)  # written before batching: one episode per query, hb-v1's width

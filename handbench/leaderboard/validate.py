@@ -241,10 +241,14 @@ def _check_rollout(run: RunResults, rules: Protocol, reference: bool = False) ->
     at the protocol's width and policy noise. A reference policy (expert, floors) acts lane by lane: any width."""
     if reference:
         return
-    wrong = run.episodes[run.episodes["lanes"] != rules.lanes]
+    if "lanes" not in run.episodes.columns:  # written before handbench batched queries: one episode per query
+        widths = pd.Series(1, index=run.episodes.index)
+    else:
+        widths = pd.to_numeric(run.episodes["lanes"], errors="coerce")
+    wrong = run.episodes[widths != rules.lanes]
     if not wrong.empty:
-        row = wrong.iloc[0]
-        raise HandbenchError(f"{_where(run, row)} was evaluated at {row['lanes']} lanes; protocol {rules.name} "
+        row, width = wrong.iloc[0], widths[wrong.index[0]]
+        raise HandbenchError(f"{_where(run, row)} was evaluated at {width} lanes; protocol {rules.name} "
                              f"batches queries over {rules.lanes}: re-evaluate with `handbench eval --protocol "
                              f"{rules.name}`")
     rollout = run.meta.get("rollout")
