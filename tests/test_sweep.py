@@ -282,7 +282,7 @@ def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, 
     plan.write_text(text)
     assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
     error = capsys.readouterr().err.strip()
-    assert "1 finished run(s) and 0 dataset(s) of this selection are stale" in error and "\n" not in error
+    assert "1 run(s) and 0 dataset(s) of this selection are stale" in error and "\n" not in error
     assert "state-bc-lift-cube-hb16-d2-s0: trained with" in error and "--temporal-ensemble 0.5" in error
     assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
     again = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s0"]
@@ -333,7 +333,7 @@ def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkp
     assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
     error = capsys.readouterr().err.strip()
     assert f"{run_id}: evaluated at 1 lanes; hb-v1 now batches queries over 2" in error
-    assert "1 finished run(s) and 0 dataset(s)" in error  # the hold floor acts lane by lane: not stale
+    assert "1 run(s) and 0 dataset(s)" in error  # the hold floor acts lane by lane: not stale
     made = []
     monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: made.append(command[1]) or 0.0)
     monkeypatch.setattr("handbench.sweep.runner.load_summary",
@@ -345,3 +345,28 @@ def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkp
     assert "train:finished" in json.loads(times.read_text())
     assert len(list((tmp_path / "work/stale").glob(f"*/results/{run_id}/episodes.csv"))) == 1
     assert len(list((tmp_path / "work/stale").glob(f"*/times/{run_id}.json"))) == 1
+
+
+def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, monkeypatch, capsys):
+    """A run folder whose training started on a dataset since remade (its train_state.pt signature records the old
+    hash) would make `handbench train` refuse to resume: --dry-run lists it, --forget-stale moves it aside."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0, 1]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
+    run_id = "state-bc-lift-cube-hb16-d2-s1"
+    folder = tmp_path / "work/runs" / run_id
+    folder.mkdir(parents=True)
+    torch.save({"signature": {"dataset_hash": "0123456789abcdef"}, "step": 1}, folder / "train_state.pt")
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
+    assert len(listed) == 1 and f"{run_id}: unfinished, its training started on dataset 0123456789abcdef" in listed[0]
+    made = []
+    monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: made.append(command[1]) or 0.0)
+    monkeypatch.setattr("handbench.sweep.runner.load_summary",
+                        lambda path: {"success_rate": 0.0, "episodes": 2, "checkpoint_hash": ""})
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
+    assert made == ["train", "eval"]  # trained afresh
+    assert len(list((tmp_path / "work/stale").glob(f"*/runs/{run_id}/train_state.pt"))) == 1

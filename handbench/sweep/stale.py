@@ -130,6 +130,7 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
         else:
             continue
         stale.append(StaleItem(run.id, reason, run=run, evaluation_only=evaluation_only))
+    stale.extend(unfinished_on_other_data(sweep, finished))
     made = sweep.datasets_made()
     seen: set[str] = set()
     for run in sweep.runs:
@@ -148,11 +149,48 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
     return stale
 
 
+def unfinished_on_other_data(sweep: Sweep, finished: set[str]) -> list[StaleItem]:
+    """Unfinished runs whose folder holds a training started on another dataset than the plan's (say one made
+    before a task or hand changed): ``handbench train`` would refuse to resume it, so it is set aside with the
+    stale runs and trained afresh."""
+    from handbench.dataset import dataset_hash
+    from handbench.training.trainer import STATE_FILE
+
+    stale: list[StaleItem] = []
+    hashes: dict[str, str] = {}
+    for run in sweep.runs:
+        state = sweep.project / sweep.run_dir(run) / STATE_FILE
+        if run.id in finished or not run.trained or not state.is_file():
+            continue
+        dataset = sweep.project / sweep.dataset_path(run.dataset)
+        if not dataset.is_file():
+            continue
+        if str(dataset) not in hashes:
+            hashes[str(dataset)] = dataset_hash(dataset)
+        recorded = _recorded_dataset_hash(state)
+        if recorded != hashes[str(dataset)]:
+            stale.append(StaleItem(run.id, f"unfinished, its training started on dataset {recorded or '(unknown)'}; "
+                                            f"{sweep.dataset_path(run.dataset)} is now {hashes[str(dataset)]}",
+                                   run=run))
+    return stale
+
+
+def _recorded_dataset_hash(state: Path) -> str:
+    """The dataset hash in a ``train_state.pt``'s signature ('' when unreadable)."""
+    import torch
+
+    try:
+        signature = torch.load(state, map_location="cpu", weights_only=True).get("signature", {})
+    except Exception:  # a foreign or damaged file: the trainer itself reports it
+        return ""
+    return str(signature.get("dataset_hash", "")) if isinstance(signature, dict) else ""
+
+
 def describe(stale: list[StaleItem]) -> str:
     """One line: how many stale items, the first one and why, and what to do."""
     runs = sum(item.run is not None for item in stale)
     first = stale[0]
-    return (f"{runs} finished run(s) and {len(stale) - runs} dataset(s) of this selection are stale "
+    return (f"{runs} run(s) and {len(stale) - runs} dataset(s) of this selection are stale "
             f"(e.g. {first.name}: {first.reason}); rerun with --forget-stale to set them aside and make them "
             "again, or list them with --dry-run")
 
