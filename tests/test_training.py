@@ -16,6 +16,7 @@ from handbench.errors import HandbenchError
 from handbench.registry import make_env
 from handbench.training import trainer as trainer_module
 from handbench.training.checkpoint import FORMAT_VERSION, load_policy, read_checkpoint, save_checkpoint
+from handbench.training.config import TrainConfig
 from handbench.training.data import DemoData, WindowSampler, load_demos, split_episodes
 from handbench.training.normalizer import Normalizer, fit_policy_normalizer
 from handbench.training.runtime import TrainedPolicy
@@ -103,6 +104,59 @@ def test_normalizer_round_trip_and_ranges():
     assert torch.allclose(normalized_state[:, :3].mean(0), torch.zeros(3), atol=1e-4)
     assert torch.allclose(normalized_state[:, :3].std(0, unbiased=False), torch.ones(3), atol=1e-3)
     assert torch.all(normalized_state[:, 3] == 0)  # constant: mapped to 0, not divided by zero
+
+
+def test_state_guard_floors_the_std_and_clamps_to_the_training_range():
+    rng = np.random.default_rng(1)
+    state = np.stack([rng.normal(0.0, 1.0, 500), rng.normal(0.5, 2e-4, 500)], axis=1)  # a joint held still
+    actions = rng.uniform(-1.0, 1.0, (500, 2))
+    legacy = fit_policy_normalizer(state, actions)
+    guarded = fit_policy_normalizer(state, actions, state_std_floor=0.01, clamp_states=True)
+    assert float(legacy.scale["state"][1]) == pytest.approx(1 / state[:, 1].std(), rel=1e-5)  # amplified ~5,000x
+    assert float(guarded.scale["state"][1]) == pytest.approx(100.0)  # divided by the floor instead
+    assert float(guarded.scale["state"][0]) == pytest.approx(float(legacy.scale["state"][0]))  # above the floor
+    normalised = guarded.normalize("state", torch.as_tensor(state, dtype=torch.float32))
+    assert torch.allclose(normalised.min(0).values, guarded.low["state"], atol=1e-5)
+    assert torch.allclose(normalised.max(0).values, guarded.high["state"], atol=1e-5)
+    deflected = torch.tensor([[50.0, 0.8]])  # far outside both dimensions' demonstrations
+    assert legacy.normalize("state", deflected)[0, 1] > 1000
+    assert torch.equal(guarded.normalize("state", deflected)[0], guarded.high["state"])
+    assert not legacy.low and "low" not in legacy.state_dict()  # unguarded checkpoints keep their old layout
+    restored = Normalizer.from_state_dict(guarded.state_dict())
+    assert torch.equal(restored.normalize("state", deflected), guarded.normalize("state", deflected))
+    actions_t = torch.as_tensor(actions, dtype=torch.float32)  # actions are never clamped
+    assert torch.equal(guarded.normalize("action", actions_t), legacy.normalize("action", actions_t))
+
+
+def test_state_guard_is_a_train_option_recorded_in_the_checkpoint(state_dataset, tmp_path, capsys):
+    for bad in ("0", "-0.1", "nan"):
+        assert cli_main(["train", "--policy", "bc", "--dataset", str(state_dataset), "--state-std-floor", bad,
+                         "--out", str(tmp_path / "bad")]) == 2
+        assert "--state-std-floor: must be a finite number > 0" in capsys.readouterr().err
+    with pytest.raises(HandbenchError, match="state_std_floor must be a finite number > 0"):
+        TrainConfig(state_std_floor=-1.0)
+    result = train(request_for("bc", state_dataset, tmp_path / "guarded", steps=3, state_std_floor=0.01,
+                               clamp_states=True))
+    content = read_checkpoint(result.checkpoint)
+    assert content["train_config"]["state_std_floor"] == 0.01 and content["train_config"]["clamp_states"] is True
+    policy = load_policy(result.checkpoint)
+    assert "state" in policy.normalizer.low and result.amplified_state_dims == 0
+    plain = train(request_for("bc", state_dataset, tmp_path / "plain", steps=3))
+    unguarded = load_policy(plain.checkpoint).normalizer
+    scale = unguarded.scale["state"].double()  # the hint counts the dimensions this normaliser amplifies > 100x
+    assert plain.amplified_state_dims == int(((scale > 100) & (scale < 1e4)).sum()) > 0
+    assert not unguarded.low
+
+
+def test_a_run_begun_before_the_state_guard_existed_resumes(state_dataset, tmp_path):
+    train(request_for("bc", state_dataset, tmp_path / "run", steps=10, checkpoint_every=5))
+    state_path = tmp_path / "run" / "train_state.pt"
+    state = torch.load(state_path, weights_only=False)
+    for key in ("state_std_floor", "clamp_states"):  # as an older handbench wrote it
+        del state["signature"]["train_config"][key]
+    state["step"] = 5
+    torch.save(state, state_path)
+    assert train(request_for("bc", state_dataset, tmp_path / "run", steps=10, checkpoint_every=5)).resumed_from == 5
 
 
 def test_windows_pad_at_episode_edges():

@@ -27,8 +27,10 @@ def integer(low: int | None = None, high: int | None = None) -> Callable[[str], 
     return parse
 
 
-def number(low: float | None = None, high: float | None = None, high_open: bool = False) -> Callable[[str], float]:
-    """A finite ``float`` in ``[low, high]`` (``[low, high)`` with ``high_open``); nan and inf are refused."""
+def number(low: float | None = None, high: float | None = None, high_open: bool = False,
+           low_open: bool = False) -> Callable[[str], float]:
+    """A finite ``float`` in ``[low, high]`` (``(low`` with ``low_open``, ``high)`` with ``high_open``); nan and inf
+    are refused."""
 
     def parse(text: str) -> float:
         try:
@@ -36,17 +38,19 @@ def number(low: float | None = None, high: float | None = None, high_open: bool 
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
         too_high = high is not None and (value >= high if high_open else value > high)
-        if not math.isfinite(value) or (low is not None and value < low) or too_high:
-            raise argparse.ArgumentTypeError(f"must be a finite number {_bounds(low, high, high_open)}, got {text}")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be a finite number {_bounds(low, high, high_open, low_open)}, "
+                                             f"got {text}")
         return value
 
     parse.__name__ = "number"
     return parse
 
 
-def _bounds(low: float | None, high: float | None, high_open: bool = False) -> str:
+def _bounds(low: float | None, high: float | None, high_open: bool = False, low_open: bool = False) -> str:
     if low is not None and high is not None:
-        return f"in [{low}, {high}{')' if high_open else ']'}"
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
     if low is not None:
-        return f">= {low}"
+        return f"{'>' if low_open else '>='} {low}"
     return f"{'<' if high_open else '<='} {high}" if high is not None else ""

@@ -12,7 +12,7 @@ from handbench.training.config import MAX_SEED, MAX_THREADS
 
 def register(subparsers) -> None:
     from handbench.baselines import BASELINES
-    from handbench.commands.options import integer
+    from handbench.commands.options import integer, number
     from handbench.training.config import PRESETS
 
     parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
@@ -33,6 +33,12 @@ def register(subparsers) -> None:
                              "exp(-M * i), oldest chunk first (ACT uses 0.01), or off: run the preset's "
                              "action_steps of each chunk, then query again (Diffusion Policy's own execution); "
                              "default: the preset's")
+    parser.add_argument("--state-std-floor", type=number(0, low_open=True), default=None, metavar="STD",
+                        help="least standard deviation a state dimension is divided by when normalised (hb-v2's "
+                             "reference runs: 0.01, as ACT); default: the preset's (none)")
+    parser.add_argument("--clamp-states", action="store_true", default=None,
+                        help="keep each normalised state dimension within the range the training data reached "
+                             "(hb-v2's reference runs); default: the preset's (off)")
     parser.add_argument("--out", type=Path, default=None,
                         help="run folder (default: runs/<policy>-<dataset name>-<obs>-s<seed>); rerun to resume")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -66,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"{args.policy}-{args.dataset.stem}-{obs_label}-s{args.seed}"
     overrides = ({} if args.temporal_ensemble is None
                  else {"temporal_ensemble_m": _ensemble_override(args.temporal_ensemble)})
+    guard = {name: value for name, value in (("state_std_floor", args.state_std_floor),
+                                             ("clamp_states", args.clamp_states)) if value is not None}
     request = TrainRequest(policy=args.policy, dataset=args.dataset, out=out, obs_mode=args.obs, preset=args.preset,
                            steps=args.steps, seed=args.seed, device=args.device, threads=args.threads,
-                           progress=not args.no_progress, model_overrides=overrides,
+                           progress=not args.no_progress, model_overrides=overrides, train_overrides=guard,
                            command=shlex.join(["handbench", *sys.argv[1:]]))
     result = train(request)
     if result.resumed_from:
@@ -78,4 +86,8 @@ def run(args: argparse.Namespace) -> int:
           f"{1000 * result.seconds_per_step:.1f} ms/step")
     print(f"checkpoint: {result.checkpoint}")
     print(f"loss log: {out / 'losses.csv'} and {out / 'losses.png'}")
+    if result.amplified_state_dims:
+        print(f"note: {result.amplified_state_dims} state dimension(s) barely vary in the demos (std < 0.01): the "
+              "policy sees a deflection there as a huge input; --state-std-floor 0.01 --clamp-states guards against "
+              "it (hb-v2's reference runs), `handbench check-inputs` measures it")
     return 0

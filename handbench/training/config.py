@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,15 @@ class TrainConfig:
     val_batches: int = 4
     log_every: int = 50
     checkpoint_every: int = 500
+    # The state guard (handbench.training.normalizer): hb-v2's reference runs use 0.01 (ACT's value) and True;
+    # the defaults are hb-v1's baselines, so their published runs retrain to the same results.
+    state_std_floor: float | None = None  # least standard deviation a state dimension is divided by
+    clamp_states: bool = False  # keep normalised states within the range the training data reached
+
+    def __post_init__(self) -> None:
+        floor = self.state_std_floor
+        if floor is not None and not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor > 0):
+            raise HandbenchError(f"state_std_floor must be a finite number > 0 (or None: no floor); got {floor!r}")
 
 
 @dataclass

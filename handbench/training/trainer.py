@@ -80,6 +80,10 @@ class TrainResult:
     val_loss: float | None
     seconds_per_step: float
     resumed_from: int
+    amplified_state_dims: int = 0  # unguarded state dimensions with 1e-4 < std < AMPLIFIED_STD (see the normaliser)
+
+
+AMPLIFIED_STD = 0.01  # hb-v2's state_std_floor: below it, an unguarded normaliser amplifies a dimension > 100x
 
 
 def resolve_device(name: str) -> torch.device:
@@ -143,7 +147,8 @@ def _train(request: TrainRequest, device: torch.device, model_config, train_conf
     dataset_hash = content_hash(request.dataset)
     train_episodes, val_episodes = split_episodes(demos.num_episodes, train_config.val_fraction, request.seed)
     train_data, val_data = demos.select(train_episodes), demos.select(val_episodes)
-    normalizer = fit_policy_normalizer(train_data.state, train_data.actions)
+    normalizer = fit_policy_normalizer(train_data.state, train_data.actions, train_config.state_std_floor,
+                                       train_config.clamp_states)
     samplers = {name: WindowSampler(data, model_config.obs_steps, model_config.horizon)
                 for name, data in (("train", train_data), ("val", val_data)) if data.num_episodes}
 
@@ -253,7 +258,16 @@ def _train(request: TrainRequest, device: torch.device, model_config, train_conf
     return TrainResult(checkpoint=out / POLICY_FILE, steps=train_config.steps,
                        train_loss=rows[-1]["train_loss"] if rows else float("nan"),
                        val_loss=val_losses[-1] if val_losses else None,
-                       seconds_per_step=step_seconds / max(train_config.steps - start, 1), resumed_from=start)
+                       seconds_per_step=step_seconds / max(train_config.steps - start, 1), resumed_from=start,
+                       amplified_state_dims=_amplified_dims(train_data.state, train_config))
+
+
+def _amplified_dims(state: np.ndarray, config: TrainConfig) -> int:
+    """How many state dimensions the normaliser divides by a standard deviation below AMPLIFIED_STD (0 with a floor)."""
+    if config.state_std_floor is not None or not state.size:
+        return 0
+    std = np.asarray(state, dtype=np.float64).std(0)
+    return int(((std > 1e-4) & (std < AMPLIFIED_STD)).sum())
 
 
 def _validation_loss(model, sampler: WindowSampler, normalizer: Normalizer, device: torch.device,
@@ -286,7 +300,10 @@ def _resume(path: Path, signature: dict, model, optimizer, scheduler, ema,
     except Exception as exc:  # a foreign or damaged file
         raise HandbenchError(f"cannot resume from {path} ({type(exc).__name__}); "
                              "delete it or use another --out") from exc
-    differing = sorted(k for k in signature if state.get("signature", {}).get(k) != signature[k])
+    recorded = dict(state.get("signature", {}))
+    if isinstance(recorded.get("train_config"), dict):  # a run begun before a TrainConfig field existed had its default
+        recorded["train_config"] = {**config_to_dict(TrainConfig()), **recorded["train_config"]}
+    differing = sorted(k for k in signature if recorded.get(k) != signature[k])
     if differing:
         raise HandbenchError(f"{path.parent} holds a run with different {', '.join(differing)}; "
                              "use another --out (or delete that folder) to start a new run")
