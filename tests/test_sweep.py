@@ -370,3 +370,50 @@ def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, mon
     assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
     assert made == ["train", "eval"]  # trained afresh
     assert len(list((tmp_path / "work/stale").glob(f"*/runs/{run_id}/train_state.pt"))) == 1
+
+
+def test_an_unfinished_run_started_by_another_train_command_is_set_aside(tmp_path, monkeypatch, capsys):
+    """A [train_options] change makes an unfinished run's training unresumable (its signature records other
+    configs): the partial checkpoint's command tells, --dry-run lists the run and --forget-stale moves it aside."""
+    import torch
+
+    from handbench.dataset import dataset_hash
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0, 1]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
+    run_id = "state-bc-lift-cube-hb16-d2-s1"
+    folder = tmp_path / "work/runs" / run_id
+    folder.mkdir(parents=True)
+    signature = {"dataset_hash": dataset_hash(next((tmp_path / "work/demos").glob("*.hdf5")))}
+    torch.save({"signature": signature, "step": 1}, folder / "train_state.pt")
+    started = (f"handbench train --policy bc --dataset work/demos/lift-cube-hb16-state-2.hdf5 --seed 1 --preset "
+               f"cpu-small --threads 1 --no-progress --out work/runs/{run_id} --steps 3")
+    torch.save({"provenance": {"command": started}}, folder / "policy.pt")
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]  # same command
+    torch.save({"provenance": {"command": started + " --clamp-states"}}, folder / "policy.pt")
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
+    assert len(listed) == 1 and f"{run_id}: unfinished, its training started as `{started} --clamp-states`" in listed[0]
+    monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: 0.0)
+    monkeypatch.setattr("handbench.sweep.runner.load_summary",
+                        lambda path: {"success_rate": 0.0, "episodes": 2, "checkpoint_hash": ""})
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
+    assert len(list((tmp_path / "work/stale").glob(f"*/runs/{run_id}/policy.pt"))) == 1
+
+
+def test_shards_look_for_stale_work_one_at_a_time(tmp_path, monkeypatch, capsys):
+    """While one sweep process sets stale work aside (holding the lock of <work_dir>/stale), another waits."""
+    from handbench.locking import output_lock
+    from handbench.sweep import ledger
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    looked = []
+    monkeypatch.setattr("handbench.sweep.stale.find_stale", lambda sweep: looked.append(1) or [])
+    monkeypatch.setattr(ledger, "LOCK_WAIT_S", 0.0)
+    with output_lock(tmp_path / "work/stale"):
+        assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
+    assert not looked and "work/stale is in use by another handbench run" in capsys.readouterr().err

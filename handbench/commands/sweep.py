@@ -68,13 +68,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print_left(sweep)
         return 0
+    from handbench.sweep.ledger import waiting_lock
     from handbench.sweep.stale import describe, find_stale, forget
 
-    stale = find_stale(sweep)
-    if stale and not args.forget_stale:
-        raise HandbenchError(describe(stale))
-    if stale:
-        forget(sweep, stale)
+    # One process at a time looks for stale work and sets it aside: a shard's forgetting resubmits leaderboard
+    # entries from every shard's results, which another shard's forgetting would be moving away meanwhile.
+    with waiting_lock(sweep.project / plan.work_dir / "stale"):
+        stale = find_stale(sweep)
+        if stale and not args.forget_stale:
+            raise HandbenchError(describe(stale))
+        if stale:
+            forget(sweep, stale)
     failed = sweep.run_all()
     if failed:
         print(f"{len(failed)} run(s) failed (logs in {plan.work_dir}/logs/): {', '.join(failed)}; rerun to retry")

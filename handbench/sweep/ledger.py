@@ -28,9 +28,10 @@ LOCK_WAIT_S = 600.0
 
 
 @contextlib.contextmanager
-def waiting_lock(output: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """:func:`handbench.locking.output_lock`, waiting (up to ``wait_s``) for another sweep process to let go."""
-    deadline = time.monotonic() + wait_s
+def waiting_lock(output: Path, wait_s: float | None = None) -> Iterator[None]:
+    """:func:`handbench.locking.output_lock`, waiting (up to ``wait_s``, default LOCK_WAIT_S) for another sweep
+    process to let go."""
+    deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
     while True:
         try:
             lock = output_lock(output, flag="sweep record")

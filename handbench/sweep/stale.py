@@ -130,7 +130,7 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
         else:
             continue
         stale.append(StaleItem(run.id, reason, run=run, evaluation_only=evaluation_only))
-    stale.extend(unfinished_on_other_data(sweep, finished))
+    stale.extend(unfinished_that_cannot_resume(sweep, finished))
     made = sweep.datasets_made()
     seen: set[str] = set()
     for run in sweep.runs:
@@ -149,41 +149,48 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
     return stale
 
 
-def unfinished_on_other_data(sweep: Sweep, finished: set[str]) -> list[StaleItem]:
-    """Unfinished runs whose folder holds a training started on another dataset than the plan's (say one made
-    before a task or hand changed): ``handbench train`` would refuse to resume it, so it is set aside with the
-    stale runs and trained afresh."""
+def unfinished_that_cannot_resume(sweep: Sweep, finished: set[str]) -> list[StaleItem]:
+    """Unfinished runs whose folder holds a training ``handbench train`` would refuse to resume: one started on
+    another dataset than the plan's (say one made before a task or hand changed), or by another train command than
+    the plan now builds (a ``[train_options]`` entry changed). They are set aside with the stale runs and trained
+    afresh."""
     from handbench.dataset import dataset_hash
-    from handbench.training.trainer import STATE_FILE
+    from handbench.training.trainer import POLICY_FILE, STATE_FILE
 
     stale: list[StaleItem] = []
     hashes: dict[str, str] = {}
     for run in sweep.runs:
-        state = sweep.project / sweep.run_dir(run) / STATE_FILE
-        if run.id in finished or not run.trained or not state.is_file():
+        folder = sweep.project / sweep.run_dir(run)
+        if run.id in finished or not run.trained or not (folder / STATE_FILE).is_file():
             continue
         dataset = sweep.project / sweep.dataset_path(run.dataset)
         if not dataset.is_file():
             continue
         if str(dataset) not in hashes:
             hashes[str(dataset)] = dataset_hash(dataset)
-        recorded = _recorded_dataset_hash(state)
+        recorded = str(_saved(folder / STATE_FILE, "signature").get("dataset_hash", ""))
+        command = _saved(folder / POLICY_FILE, "provenance").get("command")
+        want = sweep.train_command(run)
         if recorded != hashes[str(dataset)]:
-            stale.append(StaleItem(run.id, f"unfinished, its training started on dataset {recorded or '(unknown)'}; "
-                                            f"{sweep.dataset_path(run.dataset)} is now {hashes[str(dataset)]}",
-                                   run=run))
+            reason = (f"unfinished, its training started on dataset {recorded or '(unknown)'}; "
+                      f"{sweep.dataset_path(run.dataset)} is now {hashes[str(dataset)]}")
+        elif isinstance(command, str) and comparable(command) != comparable(want):
+            reason = f"unfinished, its training started as `{command}`; the plan now asks `{shlex.join(want)}`"
+        else:
+            continue
+        stale.append(StaleItem(run.id, reason, run=run))
     return stale
 
 
-def _recorded_dataset_hash(state: Path) -> str:
-    """The dataset hash in a ``train_state.pt``'s signature ('' when unreadable)."""
+def _saved(path: Path, key: str) -> dict:
+    """The ``key`` dict of a torch file a training wrote (``{}`` when absent or unreadable)."""
     import torch
 
     try:
-        signature = torch.load(state, map_location="cpu", weights_only=True).get("signature", {})
-    except Exception:  # a foreign or damaged file: the trainer itself reports it
-        return ""
-    return str(signature.get("dataset_hash", "")) if isinstance(signature, dict) else ""
+        value = torch.load(path, map_location="cpu", weights_only=True).get(key, {})
+    except Exception:  # a foreign, damaged or missing file: the trainer itself reports it
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def describe(stale: list[StaleItem]) -> str:
