@@ -22,6 +22,7 @@ from handbench.hands import get_hand
 from handbench.hands.hb16 import FINGER_TORQUE, WRIST_LIMITS
 from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
 from handbench.rewards import Term
+from handbench.scene import EpisodeMass
 from handbench.task import StepScore, Task
 
 PALM_UP_ROLL = np.pi
@@ -42,9 +43,6 @@ FLING_CAP = 10.0  # m/s: ... up to this much above it (a physics failure's absur
 OBJECT_SOLREF = (0.005, 1.0)  # s, damping ratio: the object's contacts (MuJoCo's default is 0.02 s)
 OBJECT_SOLMIX = 1e6  # the object's weight when MuJoCo mixes a contact's solref/solimp: its own values apply
 FINGER_NO_LOAD_SPEED = 9.0  # rad/s, as hb16 v1's fingers (FINGER_TORQUE over hb16's finger damping 0.1)
-# What mujoco.mj_setConst recomputes from the masses and sizes a version-1 episode sets (restored before each episode).
-DERIVED_MODEL_FIELDS = ("dof_M0", "dof_invweight0", "body_invweight0", "body_subtreemass", "bvh_aabb", "dof_length",
-                        "cam_poscom0", "light_poscom0")
 # The expert's retry: no progress (task cost lower by STALL_PROGRESS) in STALL_STEPS control steps -> noise
 # x BOOST_NOISE for BOOST_STEPS steps.
 STALL_STEPS = 20
@@ -226,7 +224,7 @@ class InHandTask(rules.BoundedWristTask, Task):
         return self.step_score(values, success)
 
 
-class StablePhysics:
+class StablePhysics(EpisodeMass):
     """Mixin for the in-hand tasks' version 1 (hb-v2): physics that stays plausible when a light object is
     squeezed or spun in the hand. Put it before the task class in the bases; the task names its object's
     collision geoms in ``object_geoms``.
@@ -245,10 +243,10 @@ class StablePhysics:
     episode's object mass and size reached only part of the dynamics: MuJoCo keeps a free body's mass matrix from
     compilation (``dof_M0``) and version 0 did not recompute it (``mujoco.mj_setConst``), so a 30-80 g object
     moved as if it weighed the compiled 50 g while gravity pulled on its real mass (it fell at 5.9-15.7 m/s^2),
-    and its inertia ignored its size; here its inertia is its box's and the model's constants are recomputed.
+    and its inertia ignored its size; here its inertia is its box's and the model's constants are recomputed
+    (``handbench.scene.EpisodeMass``).
     """
 
-    object_geoms: ClassVar[tuple[str, ...]]
 
     def build(self, spec: mujoco.MjSpec) -> None:
         super().build(spec)  # type: ignore[misc]
@@ -266,25 +264,6 @@ class StablePhysics:
         for name in hand.finger_joints:
             _bound(spec.joint(name), actuators[name], FINGER_TORQUE, FINGER_NO_LOAD_SPEED)
 
-
-    def bind(self, model: mujoco.MjModel, hand) -> None:
-        super().bind(model, hand)  # type: ignore[misc]
-        self._const_data = mujoco.MjData(model)  # mj_setConst's scratch: the env's data is never touched
-
-    def apply(self, data: mujoco.MjData, params) -> None:
-        super().apply(data, params)  # type: ignore[misc]
-        model = self.model  # type: ignore[attr-defined]
-        for name in self.object_geoms:
-            geom = model.geom(name).id
-            body = model.geom_bodyid[geom]
-            model.body_inertia[body] = box_inertia(float(model.body_mass[body]), model.geom_size[geom])
-        mujoco.mj_setConst(model, self._const_data)
-
-
-def box_inertia(mass: float, half_size: np.ndarray) -> np.ndarray:
-    """Principal moments (kg m^2), shape (3,), of a solid box of ``mass`` (kg) and half sizes ``half_size`` (m)."""
-    square = np.asarray(half_size, dtype=np.float64) ** 2
-    return mass / 3.0 * (square.sum() - square)
 
 
 def _bound(joint: mujoco.MjsJoint, actuator: mujoco.MjsActuator, force: float, speed: float) -> None:

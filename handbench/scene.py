@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 import mujoco
 import numpy as np
@@ -97,6 +98,43 @@ def set_body_mass(model: mujoco.MjModel, body_id: int, mass: float) -> None:
     scale = mass / model.body_mass[body_id]
     model.body_mass[body_id] = mass
     model.body_inertia[body_id] *= scale
+
+
+# What mujoco.mj_setConst recomputes from the masses and sizes an episode sets (restored before each episode).
+DERIVED_MODEL_FIELDS = ("dof_M0", "dof_invweight0", "body_invweight0", "body_subtreemass", "bvh_aabb", "dof_length",
+                        "cam_poscom0", "light_poscom0")
+
+
+def box_inertia(mass: float, half_size: np.ndarray) -> np.ndarray:
+    """Principal moments (kg m^2), shape (3,), of a solid box of ``mass`` (kg) and half sizes ``half_size`` (m)."""
+    square = np.asarray(half_size, dtype=np.float64) ** 2
+    return mass / 3.0 * (square.sum() - square)
+
+
+class EpisodeMass:
+    """Mixin for a task whose episodes draw an object's mass and size: they reach the whole dynamics.
+
+    MuJoCo keeps constants derived at compilation (a free body's ``dof_M0``, the invweights the contact solver
+    scales by) until ``mujoco.mj_setConst`` recomputes them. Setting ``body_mass`` alone, as the tasks' version 0
+    did (and hb-v2's lift-cube and pick-place v1), made a 200 g cube fall at twice g and a 50 g one at half g.
+    After the task's own ``apply`` this sets each object's inertia to its box's and recomputes the constants.
+    Put it before the task class in the bases; the task names its objects' box geoms in ``object_geoms`` and adds
+    ``DERIVED_MODEL_FIELDS`` to its ``model_fields``."""
+
+    object_geoms: ClassVar[tuple[str, ...]]
+
+    def bind(self, model: mujoco.MjModel, hand) -> None:
+        super().bind(model, hand)  # type: ignore[misc]
+        self._const_data = mujoco.MjData(model)  # mj_setConst's scratch: the env's data is never touched
+
+    def apply(self, data: mujoco.MjData, params) -> None:
+        super().apply(data, params)  # type: ignore[misc]
+        model = self.model  # type: ignore[attr-defined]
+        for name in self.object_geoms:
+            geom = model.geom(name).id
+            body = model.geom_bodyid[geom]
+            model.body_inertia[body] = box_inertia(float(model.body_mass[body]), model.geom_size[geom])
+        mujoco.mj_setConst(model, self._const_data)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ from handbench import rewards, rules
 from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
 from handbench.rewards import Term
-from handbench.scene import add_free_box, bind_free_object, set_body_mass, set_box_half_size
+from handbench.scene import (
+    DERIVED_MODEL_FIELDS,
+    EpisodeMass,
+    add_free_box,
+    bind_free_object,
+    set_body_mass,
+    set_box_half_size,
+)
 from handbench.task import EpisodeParams, StepScore, Task
 
 LIFT_HEIGHT = 0.10
@@ -110,6 +117,15 @@ class LiftCubeV1(rules.HeldObjectTask, LiftCube):
         return gained >= LIFT_HEIGHT and self.held(data, self.cube_geom, self.cube_qvel, self.cube_position(data))
 
 
+class LiftCubeV2(EpisodeMass, LiftCubeV1):
+    """hb-v2: v1's rule, and the cube's drawn mass and size reach the whole dynamics (``EpisodeMass``): in v1 a
+    cube heavier than the compiled 100 g fell faster than g (a 200 g one at 2 g) and a lighter one slower."""
+
+    version = 2
+    object_geoms = ("cube_geom",)
+    model_fields = LiftCubeV1.model_fields + DERIVED_MODEL_FIELDS
+
+
 class LiftCubeExpert(Expert["LiftCube"]):
     """Top-down power grasp. Strategy picks which pair of cube faces the fingers close on."""
 
@@ -166,4 +182,4 @@ class LiftCubeExpert(Expert["LiftCube"]):
 
 
 LiftCube.expert = LiftCubeExpert  # declared once the expert class exists
-TASKS = (LiftCube, LiftCubeV1)  # v0: hb-v1; v1: hb-v2
+TASKS = (LiftCube, LiftCubeV1, LiftCubeV2)  # v0: hb-v1; v2: hb-v2 (v1: hb-v2 before 2026-11-30)

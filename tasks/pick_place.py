@@ -13,6 +13,8 @@ from handbench.expert import Expert, WristMotion
 from handbench.hands import yaw_quat
 from handbench.rewards import Term
 from handbench.scene import (
+    DERIVED_MODEL_FIELDS,
+    EpisodeMass,
     add_free_box,
     add_goal_marker,
     bind_free_object,
@@ -132,6 +134,15 @@ class PickPlaceV1(rules.HeldObjectTask, PickPlace):
                                                         self.cube_position(data))
 
 
+class PickPlaceV2(EpisodeMass, PickPlaceV1):
+    """hb-v2: v1's rule, and the cube's drawn mass and size reach the whole dynamics (``EpisodeMass``): in v1 a
+    cube heavier than the compiled mass fell faster than g and a lighter one slower."""
+
+    version = 2
+    object_geoms = ("cube_geom",)
+    model_fields = PickPlaceV1.model_fields + DERIVED_MODEL_FIELDS
+
+
 class PickPlaceExpert(Expert["PickPlace"]):
     """Top-down power grasp, lift, carry, hold. Strategy: which pair of cube faces the digits close on
     (front-back or left-right) and the carry route (straight to the goal, or an arc through a point above it).
@@ -208,4 +219,4 @@ class PickPlaceExpert(Expert["PickPlace"]):
 
 
 PickPlace.expert = PickPlaceExpert  # declared once the expert class exists
-TASKS = (PickPlace, PickPlaceV1)  # v0: hb-v1; v1: hb-v2
+TASKS = (PickPlace, PickPlaceV1, PickPlaceV2)  # v0: hb-v1; v2: hb-v2 (v1: hb-v2 before 2026-11-30)

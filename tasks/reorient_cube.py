@@ -9,7 +9,6 @@ import numpy as np
 
 from handbench.hands import axis_angle_quat, yaw_quat
 from handbench.inhand import (
-    DERIVED_MODEL_FIELDS,
     InHandTask,
     StablePhysics,
     allow_palm_up,
@@ -19,7 +18,7 @@ from handbench.inhand import (
 )
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
-from handbench.scene import bind_free_object, set_body_mass, set_box_half_size
+from handbench.scene import DERIVED_MODEL_FIELDS, bind_free_object, set_body_mass, set_box_half_size
 from handbench.task import EpisodeParams
 
 ORIENTATION_TOLERANCE = 0.4  # rad

@@ -10,10 +10,10 @@ import mujoco
 import numpy as np
 
 from handbench.hands import yaw_quat
-from handbench.inhand import DERIVED_MODEL_FIELDS, InHandTask, StablePhysics, allow_palm_up, object_terms
+from handbench.inhand import InHandTask, StablePhysics, allow_palm_up, object_terms
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
-from handbench.scene import free_joint_qpos, free_joint_qvel, set_body_mass
+from handbench.scene import DERIVED_MODEL_FIELDS, free_joint_qpos, free_joint_qvel, set_body_mass
 from handbench.task import EpisodeParams
 
 YAW_TOLERANCE = 0.3  # rad, yaw error modulo pi

@@ -119,3 +119,33 @@ def test_kept_noisy_lift_cube_demos_hold_the_cube_through_the_hold_window(tmp_pa
             gripped.append(is_grip(contacts.parts_touching(env.data, (env.task.cube_geom,))))
             lifted.append(env.task.cube_position(env.data)[2] - env.task.start_height >= LIFT_HEIGHT)
         assert all(gripped[-HOLD_STEPS:]) and all(lifted[-HOLD_STEPS:]), f"demo of seed {episode.seed} is no lift"
+
+
+@pytest.mark.parametrize("task", ["lift-cube", "pick-place"])
+def test_hb_v2_cube_falls_at_g_whatever_mass_the_episode_draws(task: str) -> None:
+    """v1 set the drawn mass without recomputing MuJoCo's derived constants, so the cube fell at the compiled
+    mass's rate (a heavier cube faster than g); hb-v2's v2 recomputes them and keeps the box's inertia."""
+    import mujoco
+
+    from handbench.protocol import load_protocol
+    from handbench.scene import box_inertia
+
+    assert load_protocol("hb-v2").task(task).task_version == 2
+    falls: dict[int, list[float]] = {1: [], 2: []}
+    for version in falls:
+        env = make_env(task, "hb16", version=version)
+        for seed in (1_000_000, 1_000_001, 1_000_002):
+            env.reset(seed=seed)
+            cube, model, data = env.task, env.model, env.data
+            position = np.arange(model.nq)[cube.cube_qpos][:3]
+            data.qpos[position] = [5.0, 5.0, -5.0]  # far from everything: free fall
+            data.qvel[cube.cube_qvel] = 0.0
+            mujoco.mj_forward(model, data)
+            falls[version].append(float(data.qacc[cube.cube_qvel][2]))
+            if version == 2:
+                np.testing.assert_allclose(model.body_inertia[cube.cube_body],
+                                           box_inertia(model.body_mass[cube.cube_body],
+                                                       model.geom_size[cube.cube_geom]))
+        env.close()
+    assert falls[2] == pytest.approx([-9.81] * 3)
+    assert max(abs(a + 9.81) for a in falls[1]) > 1.0  # the drawn masses are not the compiled one

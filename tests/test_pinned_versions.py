@@ -19,7 +19,7 @@ def test_check_experts_runs_the_pinned_versions_of_the_protocols_tasks():
     assert [check.task for check in checks] == list(hb_v1.tasks)  # not the in-hand tasks hb-v1 lacks
     assert {check.task_version for check in checks} == {0} and {check.hand_version for check in checks} == {0}
     (newer,) = check_experts(["lift-cube"], ["hb16"], num_seeds=1, protocol="hb-v2")
-    assert newer.task_version == load_protocol("hb-v2").task("lift-cube").task_version == 1
+    assert newer.task_version == load_protocol("hb-v2").task("lift-cube").task_version == 2
     assert newer.hand_version == load_protocol("hb-v2").hand_version("hb16") == 1
 
 
@@ -50,7 +50,7 @@ def test_gallery_shows_the_version_and_first_eval_seed_the_protocol_pins(tmp_pat
     assert {hand for _, _, hand, _ in frames} == {"hb16 v0", "shadow v0"}
     frames.clear()
     assert main(["gallery", "--tasks", "lift-cube", "--out", str(tmp_path / "v2"), "--size", "8", "8"]) == 0
-    assert {version for _, version, _, _ in frames} == {load_protocol("hb-v2").task("lift-cube").task_version} == {1}
+    assert {version for _, version, _, _ in frames} == {load_protocol("hb-v2").task("lift-cube").task_version} == {2}
     assert {hand for _, _, hand, _ in frames} == {"hb16 v1", "shadow v0"}  # the hand versions hb-v2 pins
 
 

@@ -164,7 +164,7 @@ class _LiftCubeV1(get_task_class("lift-cube", 0)):
 
 @pytest.fixture
 def lift_cube_v1(monkeypatch):
-    monkeypatch.setitem(_registry(), "lift-cube", {**_registry()["lift-cube"], 1: _LiftCubeV1})
+    monkeypatch.setitem(_registry(), "lift-cube", {0: _registry()["lift-cube"][0], 1: _LiftCubeV1})
 
 
 def test_older_versions_stay_registered_and_a_protocol_pins_them(lift_cube_v1):

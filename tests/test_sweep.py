@@ -347,6 +347,30 @@ def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkp
     assert len(list((tmp_path / "work/stale").glob(f"*/times/{run_id}.json"))) == 1
 
 
+def test_runs_and_datasets_of_another_task_version_are_stale(tmp_path, monkeypatch, capsys):
+    """A task version may change only what an episode sets (hb-v2's lift-cube v2 recomputes the cube's mass
+    constants), so the compiled model's hash cannot tell: the recorded task version does."""
+    import h5py
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    episodes = tmp_path / "record/results/state-bc-lift-cube-hb16-d2-s0/episodes.csv"
+    table = pd.read_csv(episodes)
+    table["task_version"] = 9
+    table.to_csv(episodes, index=False)
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
+    assert len(listed) == 1 and "state-bc-lift-cube-hb16-d2-s0: evaluated on lift-cube v9; " in listed[0]
+    with h5py.File(tmp_path / "work/demos/lift-cube-hb16-state-2.hdf5", "a") as handle:
+        handle["data"].attrs["task_version"] = 9
+    assert main(["sweep", str(plan), "--dry-run"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
+    assert any("work/demos/lift-cube-hb16-state-2.hdf5: recorded on lift-cube v9; " in line for line in listed)
+
+
 def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, monkeypatch, capsys):
     """A run folder whose training started on a dataset since remade (its train_state.pt signature records the old
     hash) would make `handbench train` refuse to resume: --dry-run lists it, --forget-stale moves it aside."""

@@ -191,7 +191,7 @@ def test_v1_no_longer_throws_the_object_above_the_bound(task, hand, seed):
 def test_v1_object_moves_with_its_episode_mass_and_box_inertia(task):
     """MuJoCo keeps a free body's mass matrix from compilation: v0 drew a mass per episode, but the object fell
     at the compiled mass's rate; v1 recomputes it (and the inertia of the episode's box)."""
-    from handbench.inhand import box_inertia
+    from handbench.scene import box_inertia
 
     accelerations = {}
     for version in (0, 1):

@@ -1,14 +1,15 @@
 """Finished sweep work that no longer matches its plan or its protocol, and forgetting it.
 
 A finished run is *stale* when a rerun would not reproduce it: the plan now builds a different train or eval
-command for it (say a ``[train_options]`` entry changed), its results were evaluated on a scene the protocol no
-longer builds (an unreleased protocol's task or hand changed: the compiled model's hash differs), or a learned
-policy's results were evaluated at a lane width the protocol no longer fixes (a batched query's rows differ in the
-last bits between widths; only the evaluation is redone, the checkpoint is kept). A dataset is stale when its
-recorded scene hash differs from the protocol's. A sweep refuses to go on while its selection
-holds stale work (the ledger would mix old and new results); ``handbench sweep --forget-stale`` removes the
-stale rows and results from the record, moves their datasets and checkpoints aside under
-``<work_dir>/stale/<time>/`` (nothing is deleted), and resubmits the leaderboard entries they were part of.
+command for it (say a ``[train_options]`` entry changed); its results were evaluated on a scene the protocol no
+longer builds (an unreleased protocol's task or hand changed: the compiled model's hash differs) or on another
+task version than the protocol now asks (a version may change only what an episode sets, not the compiled
+model); or a learned policy's results were evaluated at a lane width the protocol no longer fixes (a batched
+query's rows differ in the last bits between widths; only the evaluation is redone, the checkpoint is kept). A
+dataset is stale when its recorded scene hash or task version differs from the protocol's. A sweep refuses to go
+on while its selection holds stale work (the ledger would mix old and new results); ``handbench sweep
+--forget-stale`` removes the stale rows and results from the record, moves their datasets and checkpoints aside
+under ``<work_dir>/stale/<time>/`` (nothing is deleted), and resubmits the leaderboard entries they were part of.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ def recorded_scene_hashes(results_dir: Path) -> set[str]:
     return set(episodes["model_hash"].dropna()) if "model_hash" in episodes else set()
 
 
+def recorded_task_versions(results_dir: Path) -> set[int]:
+    """The task versions recorded in a results folder's per-episode CSV (empty when it records none)."""
+    path = results_dir / "episodes.csv"
+    if not path.is_file():
+        return set()
+    episodes = pd.read_csv(path, usecols=lambda column: column == "task_version")
+    return {int(v) for v in episodes["task_version"].dropna()} if "task_version" in episodes else set()
+
+
 def recorded_lanes(results_dir: Path) -> int | None:
     """The lane width a results folder's evaluation batched its queries over (``meta.json``'s rollout), or None."""
     try:
@@ -94,7 +104,8 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
     from handbench.dataset import open_dataset
     from handbench.protocol import load_protocol
 
-    lanes = load_protocol(sweep.plan.protocol).lanes
+    protocol = load_protocol(sweep.plan.protocol)
+    lanes = protocol.lanes
     hashes: dict[tuple[str, str], str] = {}
 
     def current(task: str, hand: str) -> str:
@@ -112,6 +123,7 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
         want = current(run.task, run.hand)
         results_dir = sweep.project / sweep.results_dir(run)
         recorded = recorded_scene_hashes(results_dir)
+        versions, want_version = recorded_task_versions(results_dir), protocol.task(run.task).task_version
         # A policy without a model (expert, random, hold) acts lane by lane: its episodes do not depend on the
         # width, so only learned policies' evaluations are width-stale.
         width = recorded_lanes(results_dir) if run.trained else None
@@ -122,6 +134,9 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
             reason = f"trained with `{row['train_command']}`; the plan now asks `{shlex.join(train)}`"
         elif comparable(row["eval_command"]) != comparable(evaluate):
             reason = f"evaluated with `{row['eval_command']}`; the plan now asks `{shlex.join(evaluate)}`"
+        elif versions and versions != {want_version}:
+            reason = (f"evaluated on {run.task} v{', v'.join(map(str, sorted(versions)))}; {sweep.plan.protocol} now "
+                      f"asks v{want_version}")
         elif recorded and recorded != {want}:
             reason = f"evaluated on scene {', '.join(sorted(recorded))}; {sweep.plan.protocol} now builds {want}"
         elif width is not None and width != lanes:
@@ -142,8 +157,13 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
         seen.add(path)
         with open_dataset(sweep.project / path) as dataset:
             recorded_hash = str(dataset.attrs.get("model_hash", ""))
+            recorded_version = dataset.attrs.get("task_version")
         want = current(run.dataset.task, run.dataset.hand)
-        if recorded_hash != want:
+        want_version = protocol.task(run.dataset.task).task_version
+        if recorded_version is not None and int(recorded_version) != want_version:
+            stale.append(StaleItem(path, f"recorded on {run.dataset.task} v{int(recorded_version)}; "
+                                         f"{sweep.plan.protocol} now asks v{want_version}", dataset=run.dataset))
+        elif recorded_hash != want:
             stale.append(StaleItem(path, f"recorded on scene {recorded_hash}; {sweep.plan.protocol} now builds {want}",
                                    dataset=run.dataset))
     return stale
