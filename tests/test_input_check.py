@@ -101,7 +101,7 @@ def test_command_prints_the_table_and_refuses_bad_input(tiny_checkpoint, capsys)
                      "--pin", "nothing"]) == 2
     assert "matches no state dimension" in capsys.readouterr().err
     for words, message in ((["--seeds", "51"], "--seeds must be in 1..50 (the eval seeds), got 51"),
-                           (["--protocol", "hb-v1"], "was trained for task_version 1, not 0"),
+                           (["--protocol", "hb-v1"], "was trained for task_version 2, not 0"),
                            (["--bound", "0"], "argument --bound: must be a finite number >= 1.0, got 0")):
         assert cli_main(["check-inputs", "--checkpoint", str(tiny_checkpoint), "--protocol", "hb-v2", *words]) == 2
         assert message in capsys.readouterr().err
