@@ -441,3 +441,30 @@ def test_shards_look_for_stale_work_one_at_a_time(tmp_path, monkeypatch, capsys)
     with output_lock(tmp_path / "work/stale"):
         assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
     assert not looked and "work/stale is in use by another handbench run" in capsys.readouterr().err
+
+
+def test_resubmitting_retries_a_group_another_stale_entry_blocked(tmp_path, monkeypatch):
+    """Submitting validates every other entry, so a group resubmitted before the entry that still holds a forgotten
+    run is refused once, then submitted after it; a group blocked by nothing in the loop stops with its error."""
+    from handbench.sweep import submitting
+    from handbench.sweep.plan import load_plan
+
+    monkeypatch.chdir(tmp_path)
+    loaded = load_plan(tiny_plan(tmp_path, "[0]"))
+    runs = loaded.runs({"lift-cube": ("hb16",)})
+    sweep = Sweep(loaded, runs, runs, SweepOptions(leaderboard_dir=Path("board"), project_dir=tmp_path))
+    done: list[str] = []
+
+    def submit_group(sweep, group):
+        if group[0] == "bc" and "hold" not in done:  # the hold entry, later in the loop, still holds a stale run
+            raise HandbenchError("board/hold: lift-cube/hb16 was evaluated at task version '1'")
+        done.append(group[0])
+        return f"submitted {group[0]}"
+
+    monkeypatch.setattr(submitting, "complete_runs", lambda sweep, group: [object()])
+    monkeypatch.setattr(submitting, "submit_group", submit_group)
+    groups = {("bc", "state", 2), ("hold", "state", None)}
+    assert submitting.resubmit_groups(sweep, groups) == ["submitted hold", "submitted bc"]
+    done.clear()
+    with pytest.raises(HandbenchError, match="task version '1'"):
+        submitting.resubmit_groups(sweep, {("bc", "state", 2)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import EntryInfo, slugify, submissions_dir
 from handbench.sweep.ledger import waiting_lock
 from handbench.sweep.plan import REFERENCE_POLICIES, Run
@@ -83,14 +84,25 @@ def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]]) -> l
     complete (task, hand)s that remain, removed when none remains. Returns what was done, one line per entry."""
     import shutil
 
-    messages = []
-    for group in sorted(groups, key=str):
-        identifier = entry_id(sweep, group)
-        entry_dir = submissions_dir(sweep.project / sweep.options.leaderboard_dir) / identifier
-        if complete_runs(sweep, group):
-            messages.append(submit_group(sweep, group) or f"{identifier!r} unchanged")
-        elif entry_dir.exists():
-            with waiting_lock(sweep.project / sweep.options.leaderboard_dir):
-                shutil.rmtree(entry_dir)
-            messages.append(f"removed {identifier!r}: none of its (task, hand) pairs has all its runs any more")
+    messages: list[str] = []
+    pending = sorted(groups, key=str)
+    while pending:
+        # Submitting validates every other entry on the board, and an entry later in the loop may still hold a
+        # forgotten run: a group refused for that is tried again once the others are done.
+        refused: list[tuple[tuple[str, str, int | None], HandbenchError]] = []
+        for group in pending:
+            identifier = entry_id(sweep, group)
+            entry_dir = submissions_dir(sweep.project / sweep.options.leaderboard_dir) / identifier
+            try:
+                if complete_runs(sweep, group):
+                    messages.append(submit_group(sweep, group) or f"{identifier!r} unchanged")
+                elif entry_dir.exists():
+                    with waiting_lock(sweep.project / sweep.options.leaderboard_dir):
+                        shutil.rmtree(entry_dir)
+                    messages.append(f"removed {identifier!r}: none of its (task, hand) pairs has all its runs any more")
+            except HandbenchError as exc:
+                refused.append((group, exc))
+        if len(refused) == len(pending):  # no progress: what blocks them is outside these groups
+            raise refused[0][1]
+        pending = [group for group, _ in refused]
     return messages
