@@ -396,6 +396,29 @@ def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, mon
     assert len(list((tmp_path / "work/stale").glob(f"*/runs/{run_id}/train_state.pt"))) == 1
 
 
+def test_an_unfinished_run_on_a_stale_dataset_is_set_aside_with_it(tmp_path, monkeypatch, capsys):
+    """When a dataset is remade, a training started on it but not finished could never resume: it goes with it."""
+    import torch
+
+    from handbench.dataset import dataset_hash
+    from handbench.sweep import stale
+
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0, 1]")
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
+    folder = tmp_path / "work/runs/state-bc-lift-cube-hb16-d2-s1"
+    folder.mkdir(parents=True)
+    signature = {"dataset_hash": dataset_hash(tmp_path / "work/demos/lift-cube-hb16-state-2.hdf5")}
+    torch.save({"signature": signature, "step": 1}, folder / "train_state.pt")
+    monkeypatch.setattr(stale, "scene_hash", lambda sweep, task, hand: "0123456789abcdef")
+    monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: 0.0)
+    monkeypatch.setattr("handbench.sweep.runner.load_summary",
+                        lambda path: {"success_rate": 0.0, "episodes": 2, "checkpoint_hash": ""})
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--forget-stale"]) == 0
+    assert len(list((tmp_path / "work/stale").glob("*/runs/state-bc-lift-cube-hb16-d2-s1/train_state.pt"))) == 1
+    assert not folder.exists()
+
+
 def test_an_unfinished_run_started_by_another_train_command_is_set_aside(tmp_path, monkeypatch, capsys):
     """A [train_options] change makes an unfinished run's training unresumable (its signature records other
     configs): the partial checkpoint's command tells, --dry-run lists the run and --forget-stale moves it aside."""

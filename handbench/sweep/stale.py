@@ -225,9 +225,10 @@ def describe(stale: list[StaleItem]) -> str:
 def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = print) -> Path:
     """Remove the stale items from the record and move their files aside; returns the folder they went to.
 
-    Runs that trained on a stale dataset are forgotten with it. A run stale in its evaluation only keeps its
-    checkpoint and training time; its results are moved aside and its evaluation is redone. Leaderboard entries
-    that held a forgotten run are resubmitted from the runs that remain (removed when none remains)."""
+    Runs that trained on a stale dataset, finished or not, are forgotten with it. A run stale in its evaluation
+    only keeps its checkpoint and training time; its results are moved aside and its evaluation is redone.
+    Leaderboard entries that held a forgotten run are resubmitted from the runs that remain (removed when none
+    remains)."""
     from handbench.sweep.submitting import resubmit_groups
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -236,8 +237,10 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
     from handbench.sweep.runner import StepTimes
 
     runs = {item.run.id: item.run for item in stale if item.run is not None and not item.evaluation_only}
-    for run in sweep.plan_runs:
-        if run.dataset is not None and sweep.dataset_path(run.dataset) in stale_datasets and run.id in sweep.finished():
+    finished = sweep.finished()
+    for run in sweep.plan_runs:  # finished or not: an unfinished training on a remade dataset could not resume
+        started = run.id in finished or (sweep.project / sweep.run_dir(run)).exists()
+        if run.dataset is not None and sweep.dataset_path(run.dataset) in stale_datasets and started:
             runs.setdefault(run.id, run)
     evaluations = {item.run.id: item.run for item in stale
                    if item.run is not None and item.evaluation_only and item.run.id not in runs}
