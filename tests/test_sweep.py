@@ -371,18 +371,31 @@ def test_runs_and_datasets_of_another_task_version_are_stale(tmp_path, monkeypat
     assert any("work/demos/lift-cube-hb16-state-2.hdf5: recorded on lift-cube v9; " in line for line in listed)
 
 
-def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, monkeypatch, capsys):
-    """A run folder whose training started on a dataset since remade (its train_state.pt signature records the old
-    hash) would make `handbench train` refuse to resume: --dry-run lists it, --forget-stale moves it aside."""
+UNFINISHED = "state-bc-lift-cube-hb16-d2-s1"
+
+
+def unfinished_second_seed(tmp_path: Path, monkeypatch, dataset_hash: str | None = None) -> tuple[Path, Path]:
+    """A tiny sweep whose seed-0 run finished and whose seed-1 folder holds an unfinished training; its
+    train_state.pt records ``dataset_hash`` (default: the dataset's own). Returns (plan, that folder)."""
     import torch
+
+    from handbench.dataset import dataset_hash as content_hash
 
     monkeypatch.chdir(tmp_path)
     plan = tiny_plan(tmp_path, "[0, 1]")
     assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
-    run_id = "state-bc-lift-cube-hb16-d2-s1"
-    folder = tmp_path / "work/runs" / run_id
+    folder = tmp_path / "work/runs" / UNFINISHED
     folder.mkdir(parents=True)
-    torch.save({"signature": {"dataset_hash": "0123456789abcdef"}, "step": 1}, folder / "train_state.pt")
+    recorded = dataset_hash or content_hash(tmp_path / "work/demos/lift-cube-hb16-state-2.hdf5")
+    torch.save({"signature": {"dataset_hash": recorded}, "step": 1}, folder / "train_state.pt")
+    return plan, folder
+
+
+def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, monkeypatch, capsys):
+    """A run folder whose training started on a dataset since remade (its train_state.pt signature records the old
+    hash) would make `handbench train` refuse to resume: --dry-run lists it, --forget-stale moves it aside."""
+    plan, _ = unfinished_second_seed(tmp_path, monkeypatch, "0123456789abcdef")
+    run_id = UNFINISHED
     capsys.readouterr()
     assert main(["sweep", str(plan), "--dry-run"]) == 0
     listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("stale: ")]
@@ -398,18 +411,9 @@ def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, mon
 
 def test_an_unfinished_run_on_a_stale_dataset_is_set_aside_with_it(tmp_path, monkeypatch, capsys):
     """When a dataset is remade, a training started on it but not finished could never resume: it goes with it."""
-    import torch
-
-    from handbench.dataset import dataset_hash
     from handbench.sweep import stale
 
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0, 1]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
-    folder = tmp_path / "work/runs/state-bc-lift-cube-hb16-d2-s1"
-    folder.mkdir(parents=True)
-    signature = {"dataset_hash": dataset_hash(tmp_path / "work/demos/lift-cube-hb16-state-2.hdf5")}
-    torch.save({"signature": signature, "step": 1}, folder / "train_state.pt")
+    plan, folder = unfinished_second_seed(tmp_path, monkeypatch)
     monkeypatch.setattr(stale, "scene_hash", lambda sweep, task, hand: "0123456789abcdef")
     monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: 0.0)
     monkeypatch.setattr("handbench.sweep.runner.load_summary",
@@ -424,16 +428,8 @@ def test_an_unfinished_run_started_by_another_train_command_is_set_aside(tmp_pat
     configs): the partial checkpoint's command tells, --dry-run lists the run and --forget-stale moves it aside."""
     import torch
 
-    from handbench.dataset import dataset_hash
-
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0, 1]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
-    run_id = "state-bc-lift-cube-hb16-d2-s1"
-    folder = tmp_path / "work/runs" / run_id
-    folder.mkdir(parents=True)
-    signature = {"dataset_hash": dataset_hash(next((tmp_path / "work/demos").glob("*.hdf5")))}
-    torch.save({"signature": signature, "step": 1}, folder / "train_state.pt")
+    plan, folder = unfinished_second_seed(tmp_path, monkeypatch)
+    run_id = UNFINISHED
     started = (f"handbench train --policy bc --dataset work/demos/lift-cube-hb16-state-2.hdf5 --seed 1 --preset "
                f"cpu-small --threads 1 --no-progress --out work/runs/{run_id} --steps 3")
     torch.save({"provenance": {"command": started}}, folder / "policy.pt")

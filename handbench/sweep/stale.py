@@ -72,22 +72,17 @@ def scene_hash(sweep: Sweep, task: str, hand: str) -> str:
     return compiled_model(task, hand, protocol.task(task).task_version, protocol.hand_version(hand))[1]
 
 
-def recorded_scene_hashes(results_dir: Path) -> set[str]:
-    """The scene hashes recorded in a results folder's per-episode CSV (empty when it records none)."""
+def recorded_scenes(results_dir: Path) -> tuple[set[str], set[int]]:
+    """The scene hashes and task versions recorded in a results folder's per-episode CSV (empty sets when it
+    records none)."""
     path = results_dir / "episodes.csv"
     if not path.is_file():
-        return set()
-    episodes = pd.read_csv(path, usecols=lambda column: column == "model_hash", dtype=str)
-    return set(episodes["model_hash"].dropna()) if "model_hash" in episodes else set()
-
-
-def recorded_task_versions(results_dir: Path) -> set[int]:
-    """The task versions recorded in a results folder's per-episode CSV (empty when it records none)."""
-    path = results_dir / "episodes.csv"
-    if not path.is_file():
-        return set()
-    episodes = pd.read_csv(path, usecols=lambda column: column == "task_version")
-    return {int(v) for v in episodes["task_version"].dropna()} if "task_version" in episodes else set()
+        return set(), set()
+    wanted = ("model_hash", "task_version")
+    episodes = pd.read_csv(path, usecols=lambda column: column in wanted, dtype=str)
+    hashes = set(episodes["model_hash"].dropna()) if "model_hash" in episodes else set()
+    versions = {int(v) for v in episodes["task_version"].dropna()} if "task_version" in episodes else set()
+    return hashes, versions
 
 
 def recorded_lanes(results_dir: Path) -> int | None:
@@ -122,8 +117,8 @@ def find_stale(sweep: Sweep) -> list[StaleItem]:
         row = rows[run.id]
         want = current(run.task, run.hand)
         results_dir = sweep.project / sweep.results_dir(run)
-        recorded = recorded_scene_hashes(results_dir)
-        versions, want_version = recorded_task_versions(results_dir), protocol.task(run.task).task_version
+        recorded, versions = recorded_scenes(results_dir)
+        want_version = protocol.task(run.task).task_version
         # A policy without a model (expert, random, hold) acts lane by lane: its episodes do not depend on the
         # width, so only learned policies' evaluations are width-stale.
         width = recorded_lanes(results_dir) if run.trained else None

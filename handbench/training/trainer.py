@@ -259,15 +259,8 @@ def _train(request: TrainRequest, device: torch.device, model_config, train_conf
                        train_loss=rows[-1]["train_loss"] if rows else float("nan"),
                        val_loss=val_losses[-1] if val_losses else None,
                        seconds_per_step=step_seconds / max(train_config.steps - start, 1), resumed_from=start,
-                       amplified_state_dims=_amplified_dims(train_data.state, train_config))
-
-
-def _amplified_dims(state: np.ndarray, config: TrainConfig) -> int:
-    """How many state dimensions the normaliser divides by a standard deviation below AMPLIFIED_STD (0 with a floor)."""
-    if config.state_std_floor is not None or not state.size:
-        return 0
-    std = np.asarray(state, dtype=np.float64).std(0)
-    return int(((std > 1e-4) & (std < AMPLIFIED_STD)).sum())
+                       amplified_state_dims=0 if train_config.state_std_floor is not None else
+                       int((normalizer.scale["state"] > 1.0 / AMPLIFIED_STD).sum()))
 
 
 def _validation_loss(model, sampler: WindowSampler, normalizer: Normalizer, device: torch.device,
