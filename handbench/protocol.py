@@ -31,7 +31,7 @@ DEFAULT_PROTOCOL = "hb-v2"  # what commands use unless --protocol says otherwise
 EVAL_EPISODES = 50
 TRAINING_SEEDS = 3
 MANIFEST_FORMAT = 2  # the format new manifests are written in; format 1 (hb-v1) has no rollout section
-NEW_PROTOCOL_LANES = 25
+NEW_PROTOCOL_LANES = 32  # a multiple of 8: every row takes the same kernel path (tests/test_rollout.py)
 NEW_PROTOCOL_POLICY_NOISE = "episode"
 
 

@@ -51,7 +51,7 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
 
     monkeypatch.setattr(rollout, "ROLLOUT_POLICIES", ("diffusion",))
     monkeypatch.setattr(rollout, "protocol_seeds", lambda task, count: ([1_000_000, 1_000_001], 3, True))
-    assert bench.BenchConfig().lanes == (25, 1)  # hb-v2's width against the one-episode path
+    assert bench.BenchConfig().lanes == (32, 1)  # hb-v2's width against the one-episode path
     report = bench.run_bench(bench.BenchConfig(sections=("rollout",), lanes=(2, 1), rounds=1))
     figures = {figure.measure: figure for figure in report.figures}
     assert all(figure.status != "not available" for figure in report.figures), [f.note for f in report.figures]

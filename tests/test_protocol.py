@@ -56,7 +56,7 @@ def test_hb_v1_is_byte_identical_and_parses_as_released_width_one_fixed_noise():
 def test_hb_v2_is_the_open_default_with_batched_lanes_and_per_episode_noise():
     assert DEFAULT_PROTOCOL == "hb-v2" and load_protocol().name == "hb-v2"
     hb_v2 = load_protocol("hb-v2")
-    assert (hb_v2.format, hb_v2.released, hb_v2.lanes, hb_v2.policy_noise) == (2, False, 25, "episode")
+    assert (hb_v2.format, hb_v2.released, hb_v2.lanes, hb_v2.policy_noise) == (2, False, 32, "episode")
     assert hb_v2.to_json() == manifest_path("hb-v2").read_text()
     assert latest_released() == "hb-v1"
     assert protocol_names()[:2] == ["hb-v1", "hb-v2"]

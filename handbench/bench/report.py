@@ -84,7 +84,7 @@ class BenchReport:
 
 
 def default_lanes() -> tuple[int, ...]:
-    """The default protocol's lane width (hb-v2: 25) and 1, the one-episode-per-query path."""
+    """The default protocol's lane width (hb-v2: 32) and 1, the one-episode-per-query path."""
     from handbench.protocol import load_protocol
 
     return (load_protocol().lanes, 1)

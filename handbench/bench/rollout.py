@@ -136,7 +136,7 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     ``config.rounds``, so a load spike on a shared machine hits both sides of a ratio alike; then where a lockstep
     step's time goes. Lanes L over lanes 1 is (steps at 1 / steps at L) x (step of 1) / (step of L): the first
     factor is L, less the padded lanes of a short last round (50 seeds in 8 lanes: 5000 / 700 = 7.14; in 25 lanes
-    none: 5000 / 200 = 25), so the
+    none: 5000 / 200 = 25; in 32 lanes 5000 / 200 = 25 again, 14 lanes idle in the second round), so the
     speed-up reaches L only if a step of L lanes costs no more than a step of one and no lane is ever idle."""
     import torch
 

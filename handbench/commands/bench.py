@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--profile", action="store_true", help="print env.step's hot path even when on target")
     parser.add_argument("--lanes", type=integer(1), nargs="+", metavar="L",
                         help="rollout section: lane widths to compare, the first the batched one (default: the "
-                             "default protocol's width and 1, the one-episode-per-query path: 25 1 for hb-v2)")
+                             "default protocol's width and 1, the one-episode-per-query path: 32 1 for hb-v2)")
     parser.add_argument("--policy", action="append", dest="policies", choices=("act", "diffusion", "ibc", "bc"),
                         help="rollout section: baseline(s) to measure (repeatable; default: diffusion, act, ibc)")
     parser.add_argument("--device", default="cpu", help="rollout and protocol sections: where policies run "

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from handbench.evaluation.policies import PolicySource
     from handbench.rollout import LaneDriver
 
-GROUP_LANE_WIDTHS = 2  # a group holds this many lane widths of episodes: lanes refill as episodes end
+# On one worker a group holds this many lane widths of episodes, so lanes refill as episodes end; with more workers
+# a group is one width, so a task's 50 eval seeds keep two workers busy. A row's output does not depend on its lane
+# (tests/test_rollout.py), so the grouping changes no result.
+GROUP_LANE_WIDTHS = 2
 
 
 class EpisodeWorker:
@@ -99,9 +102,10 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
-def job_groups(jobs: list[EpisodeJob], lanes: int) -> Iterator[list[EpisodeJob]]:
-    """Consecutive jobs of one (task, hand), at most ``GROUP_LANE_WIDTHS * lanes`` per group (1 at width 1)."""
-    size = 1 if lanes == 1 else GROUP_LANE_WIDTHS * lanes
+def job_groups(jobs: list[EpisodeJob], lanes: int, refill: bool = True) -> Iterator[list[EpisodeJob]]:
+    """Consecutive jobs of one (task, hand), at most ``GROUP_LANE_WIDTHS * lanes`` per group with ``refill``,
+    else ``lanes`` (1 at width 1)."""
+    size = 1 if lanes == 1 else (GROUP_LANE_WIDTHS if refill else 1) * lanes
     group: list[EpisodeJob] = []
     for job in jobs:
         if group and (len(group) == size or (job.task, job.hand) != (group[0].task, group[0].hand)):
@@ -120,9 +124,11 @@ def run_jobs(jobs: Iterable[EpisodeJob], source: PolicySource, obs_mode: str, wo
     ``workers``: see :func:`handbench.parallel.resolve_workers`. Returns the number of workers used (0: in
     this process).
     """
-    from handbench.parallel import WorkerPool
+    from handbench.parallel import WorkerPool, cluster_address, resolve_workers
 
-    groups = list(job_groups(list(jobs), source.lane_width(lanes)))
+    jobs = list(jobs)
+    parallel = resolve_workers(workers, len(jobs), cluster=cluster_address(ray_address) is not None) not in (0, 1)
+    groups = list(job_groups(jobs, source.lane_width(lanes), refill=not parallel))
     if not groups:
         return 0
     with WorkerPool(EpisodeWorker, (source, obs_mode, lanes, policy_noise), workers, len(groups), ray_address,
