@@ -18,7 +18,7 @@ import numpy as np
 
 from handbench import rewards, rules
 from handbench.expert import Expert
-from handbench.hands import get_hand
+from handbench.hands import HandSpec, get_hand
 from handbench.hands.hb16 import FINGER_TORQUE, WRIST_LIMITS
 from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
 from handbench.rewards import Term
@@ -127,8 +127,17 @@ class InHandTask(rules.BoundedWristTask, Task):
         self.tip_sensors = np.concatenate([np.arange(3) + model.sensor(f"{finger}_tip_position").adr[0]
                                            for finger in hand.spec.fingers])
         self.roll_index = list(hand.spec.wrist_joints).index(hand.spec.palm_up_joint)
-        is_slide = model.jnt_type[model.dof_jntid[hand.wrist_dofs]] == mujoco.mjtJoint.mjJNT_SLIDE
+        still = self.still_joints()
+        joint_ids = [model.joint(name).id for name in still]
+        self.still_qpos = model.jnt_qposadr[joint_ids]
+        is_slide = model.jnt_type[joint_ids] == mujoco.mjtJoint.mjJNT_SLIDE
         self.wrist_tolerance = np.where(is_slide, WRIST_SLIDE_TOLERANCE, WRIST_HINGE_TOLERANCE)
+        actuated = list(hand.spec.wrist_joints) + list(hand.spec.finger_joints)  # the action layout
+        self.still_actuators = np.isin(np.arange(len(actuated)), [actuated.index(name) for name in still])
+
+    def still_joints(self) -> tuple[str, ...]:
+        """The joints the wrist-still rule covers and the expert holds at their start: the wrist's (the arm's)."""
+        return tuple(self.hand.spec.wrist_joints)
 
     def start(self, data: mujoco.MjData, position: np.ndarray, quat: np.ndarray) -> None:
         """Turn the palm up, put the object at ``position`` with orientation ``quat``, reset the counters."""
@@ -140,6 +149,7 @@ class InHandTask(rules.BoundedWristTask, Task):
         data.qpos[self.object_qpos] = [*position, *quat]
         self.start_position = np.asarray(position, dtype=np.float64).copy()
         self.start_wrist = wrist
+        self.start_still = data.qpos[self.still_qpos].copy()
         self.hold_steps = 0
         self.wrist_moved = False
 
@@ -156,7 +166,7 @@ class InHandTask(rules.BoundedWristTask, Task):
                 & (np.linalg.norm(position[..., :2] - self.start_position[:2], axis=-1) < PALM_RADIUS))
 
     def wrist_within_tolerance(self, data: mujoco.MjData) -> bool:
-        drift = np.abs(data.qpos[self.hand.wrist_qpos] - self.start_wrist)
+        drift = np.abs(data.qpos[self.still_qpos] - self.start_still)
         return bool(np.all(drift <= self.wrist_tolerance))
 
     def aligned(self, data: mujoco.MjData) -> bool:
@@ -266,6 +276,31 @@ class StablePhysics(EpisodeMass):
 
 
 
+class FittedToHand:
+    """Mixin for the in-hand tasks' version 2 (hb-v2): the start and the wrist-still rule fitted to each hand's
+    build (``HandSpec.palm_up_start_offset`` and ``HandSpec.palm_joints``). Put it before the task class in the
+    bases.
+
+    Versions 0 and 1 start the object at the palm's centre and hold only the arm's joints. The Shadow hand's palm
+    ends 7 mm past that point toward the fingers, and its fingers pushed the object 2-3 cm toward the wrist, out of
+    their reach; its planner also flexed the hand's own wrist (WRJ1, WRJ0: finger joints in its action layout) by
+    up to 1.4 rad, tilting the palm under the object. Here the object starts where the hand's fingers reach it, and
+    a hand's own wrist joints count as wrist: the expert holds them and the rule voids success once they move.
+    """
+
+    STILL_WRIST_RULE: ClassVar[str] = (f"for {InHandTask.hold_steps_needed} consecutive steps; void for the "
+                                       f"episode once a wrist joint (the arm's, or the hand's own wrist where it "
+                                       f"has one) leaves its start by more than 0.01 m / 0.05 rad")
+
+    def still_joints(self) -> tuple[str, ...]:
+        return tuple(self.hand.spec.wrist_joints) + tuple(self.hand.spec.palm_joints)  # type: ignore[attr-defined]
+
+    def palm_rest(self, half_height: float) -> np.ndarray:
+        rest = super().palm_rest(half_height)  # type: ignore[misc]
+        rest[:2] += self.hand.spec.palm_up_start_offset  # type: ignore[attr-defined]
+        return rest
+
+
 def _bound(joint: mujoco.MjsJoint, actuator: mujoco.MjsActuator, force: float, speed: float) -> None:
     """Tighten an actuator to at most ``force`` (N or N m) and its joint to at most ``speed`` without load."""
     if not (actuator.forcelimited == mujoco.mjtLimited.mjLIMITED_TRUE and actuator.forcerange[1] <= force):
@@ -284,7 +319,14 @@ class PlanningExpert(Expert[InHandTask]):
     (``task.model``, sizes and masses as the episode set them) from the live state, built at the first action.
     """
 
-    version = 1  # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps)
+    # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps); 2: the Shadow hand's
+    # planning model has pyramidal cones and no joint friction loss (its HandSpec.planner_overrides).
+    version = 2
+
+    @classmethod
+    def version_for(cls, hand: HandSpec) -> int:
+        """2 with the Shadow hand, whose planner settings changed; hb16 plans as with 1 (its demos stay 1's)."""
+        return cls.version if hand.name == "shadow" else 1
 
     def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None
@@ -295,8 +337,7 @@ class PlanningExpert(Expert[InHandTask]):
 
     def _make_sampler(self, config: PlannerConfig) -> PredictiveSampler:
         task, hand = self.task, self.hand
-        free = np.zeros(len(hand.ctrl_low), dtype=bool)
-        free[hand.n_wrist:] = True
+        free = ~task.still_actuators
         fixed = hand.action(task.start_wrist, hand.synergy("open", 0.0))
         control_dt = task.model.opt.timestep * task.frame_skip
         return PredictiveSampler(task.model, control_dt, free, fixed, task.cost_terms(), config, self.rng)
@@ -318,7 +359,7 @@ class PlanningExpert(Expert[InHandTask]):
         sampler = self.retry_sampler if self.boost_steps and self.retry_sampler is not None else self.sampler
         self.boost_steps = max(self.boost_steps - 1, 0)
         if sampler is not self.active:  # start (or switch planners) from the targets applied now
-            sampler.set_plan(self.data.ctrl[self.hand.n_wrist:].copy())
+            sampler.set_plan(self.data.ctrl[~self.task.still_actuators].copy())
             self.active = sampler
         return sampler.act(self.data, noise_scale=scale)
 

@@ -30,6 +30,7 @@ UNSTABLE_SPEED = 50.0
 INTEGRATORS = {"euler": mujoco.mjtIntegrator.mjINT_EULER, "rk4": mujoco.mjtIntegrator.mjINT_RK4,
                "implicit": mujoco.mjtIntegrator.mjINT_IMPLICIT,
                "implicitfast": mujoco.mjtIntegrator.mjINT_IMPLICITFAST}
+CONES = {"pyramidal": mujoco.mjtCone.mjCONE_PYRAMIDAL, "elliptic": mujoco.mjtCone.mjCONE_ELLIPTIC}
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ class PlannerConfig:
     # The planning model's integrator, one of INTEGRATORS; "" keeps the env model's. "implicit" costs more per
     # step than "implicitfast" but stays stable, and predicts the env better, at a coarse planning_timestep.
     integrator: str = ""
+    # The planning model's friction cone, one of CONES; "" keeps the env model's. With the in-hand scenes' elliptic
+    # cones, contacts were two thirds of a Shadow hand rollout's time; "pyramidal" halves it.
+    cone: str = ""
+    # False: the planning model's joints have no dry friction (frictionloss), each of which adds a constraint row
+    # to every step's solve (the Shadow hand's 0.001 N m on its 30 joints: 30 of about 40 rows).
+    frictionloss: bool = True
     # Control steps of the chosen plan replayed on the env's own model (its timestep and integrator) from the
     # live state before acting; a plan that fails there (see PredictiveSampler.fails_in_env) gives way to the
     # next cheapest, up to verify_candidates of them (the cheapest if none passes). 0: no check.
@@ -119,6 +126,9 @@ class PlannerConfig:
         if self.integrator and self.integrator not in INTEGRATORS:
             raise HandbenchError(f"planner integrator must be one of {', '.join(INTEGRATORS)} (or '' for the "
                                  f"model's), got {self.integrator!r}")
+        if self.cone and self.cone not in CONES:
+            raise HandbenchError(f"planner cone must be one of {', '.join(CONES)} (or '' for the model's), got "
+                                 f"{self.cone!r}")
         if self.threads < 0:
             raise HandbenchError(f"planner threads must be >= 0 (0: the calling thread), got {self.threads}")
         if self.verify_steps < 0:
@@ -158,6 +168,10 @@ class PredictiveSampler:
         self.model.opt.timestep = control_dt / self.substeps
         if config.integrator:
             self.model.opt.integrator = INTEGRATORS[config.integrator]
+        if config.cone:
+            self.model.opt.cone = CONES[config.cone]
+        if not config.frictionloss:
+            self.model.dof_frictionloss[:] = 0.0
         self.control_dt = control_dt
         self.steps = max(1, int(round(config.horizon / control_dt)))  # control steps in the horizon
         self.free = np.asarray(free, dtype=bool)

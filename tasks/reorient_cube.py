@@ -9,6 +9,7 @@ import numpy as np
 
 from handbench.hands import axis_angle_quat, yaw_quat
 from handbench.inhand import (
+    FittedToHand,
     InHandTask,
     StablePhysics,
     allow_palm_up,
@@ -155,4 +156,13 @@ class ReorientCubeV1(StablePhysics, ReorientCube):
     object_geoms = ("cube_geom",)
 
 
-TASKS = (ReorientCube, ReorientCubeV1)  # v0: hb-v2 until its physics fix; v1: hb-v2
+class ReorientCubeV2(FittedToHand, ReorientCubeV1):
+    """hb-v2: v1 with the cube's start and the wrist-still rule fitted to each hand (``FittedToHand``: the Shadow
+    hand's cube starts nearer its fingers, and its own wrist joints count as wrist); hb16's episodes are v1's."""
+
+    version = 2
+    success_rule = (f"cube orientation within {ORIENTATION_TOLERANCE} rad of the goal, cube on the palm, "
+                    f"{FittedToHand.STILL_WRIST_RULE}")
+
+
+TASKS = (ReorientCube, ReorientCubeV1, ReorientCubeV2)  # v0, v1: hb-v2 until their fixes; v2: hb-v2

@@ -10,7 +10,7 @@ import mujoco
 import numpy as np
 
 from handbench.hands import yaw_quat
-from handbench.inhand import InHandTask, StablePhysics, allow_palm_up, object_terms
+from handbench.inhand import FittedToHand, InHandTask, StablePhysics, allow_palm_up, object_terms
 from handbench.planning import PhysicsView, PlannerConfig
 from handbench.rewards import Term
 from handbench.scene import DERIVED_MODEL_FIELDS, free_joint_qpos, free_joint_qvel, set_body_mass
@@ -174,4 +174,13 @@ class RotateBlockV1(StablePhysics, RotateBlock):
     planner = dataclasses.replace(RotateBlock.planner, retry_horizon=0.6, retry_knots=4)
 
 
-TASKS = (RotateBlock, RotateBlockV1)  # v0: hb-v2 until its physics fix; v1: hb-v2
+class RotateBlockV2(FittedToHand, RotateBlockV1):
+    """hb-v2: v1 with the block's start and the wrist-still rule fitted to each hand (``FittedToHand``: the Shadow
+    hand's block starts nearer its fingers, and its own wrist joints count as wrist); hb16's episodes are v1's."""
+
+    version = 2
+    success_rule = (f"block yaw within {YAW_TOLERANCE} rad of the goal (modulo pi), block flat on the palm, "
+                    f"{FittedToHand.STILL_WRIST_RULE}")
+
+
+TASKS = (RotateBlock, RotateBlockV1, RotateBlockV2)  # v0, v1: hb-v2 until their fixes; v2: hb-v2

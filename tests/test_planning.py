@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -51,6 +52,20 @@ def test_refined_sparse_implicit_search_is_deterministic_too():
     serial = run_actions(threads=0, steps=3, config=config)
     np.testing.assert_array_equal(serial, run_actions(threads=2, steps=3, config=config))
     assert not np.array_equal(serial, run_actions(threads=0, steps=3))
+
+
+def test_pyramidal_frictionless_planning_model_is_deterministic_and_leaves_the_env_alone():
+    """cone="pyramidal" and frictionloss=False change only the planner's copy of the model."""
+    config = dataclasses.replace(SMALL, cone="pyramidal", frictionloss=False, integrator="implicit")
+    serial = run_actions(threads=0, steps=3, config=config)
+    np.testing.assert_array_equal(serial, run_actions(threads=2, steps=3, config=config))
+    env = make_env(TASK, "shadow")
+    env.reset(seed=3)
+    cone, friction = env.model.opt.cone, env.model.dof_frictionloss.copy()
+    sampler = sampler_for(env, env.task.cost_terms(), config)
+    assert sampler.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL and not sampler.model.dof_frictionloss.any()
+    assert env.model.opt.cone == cone and friction.any()
+    np.testing.assert_array_equal(env.model.dof_frictionloss, friction)
 
 
 def test_keeps_the_lowest_cost_rollout():
@@ -143,6 +158,7 @@ def test_cost_terms_share_shapes_with_a_live_state():
 @pytest.mark.parametrize("field, value", [("samples", 1), ("knots", 1), ("planning_timestep", 0.0),
                                           ("noise", -0.1), ("threads", -1), ("iterations", 0),
                                           ("noise_density", 0.0), ("noise_density", 1.5), ("integrator", "verlet"),
+                                          ("cone", "round"),
                                           ("verify_steps", -1), ("verify_candidates", 0), ("retry_horizon", -0.1),
                                           ("retry_knots", 1)])
 def test_bad_settings_are_refused(field, value):

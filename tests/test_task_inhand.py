@@ -116,14 +116,16 @@ def test_quat_angle():
 def test_expert_keeps_the_wrist_targets_at_their_initial_values(task):
     env = make_env(task, "shadow")
     obs, _ = env.reset(seed=EVAL_SEED_BASE)
-    start = env.data.ctrl[: env.hand.n_wrist].copy()
+    still = env.task.still_actuators  # the wrist, and from v2 the Shadow hand's own wrist (WRJ1, WRJ0)
+    assert still.sum() == env.hand.n_wrist + len(env.hand.spec.palm_joints) == 8
+    start = env.data.ctrl[still].copy()
     expert = env.make_expert(EVAL_SEED_BASE)
     expert.reset()
     fingers = []
     for _ in range(8):
         action = expert.act(obs)
-        np.testing.assert_allclose(action[: env.hand.n_wrist], start, atol=1e-6)  # float32 actions
-        fingers.append(action[env.hand.n_wrist:])
+        np.testing.assert_allclose(action[still], start, atol=1e-6)  # float32 actions
+        fingers.append(action[~still])
         obs, _, _, _, _ = env.step(action)
     assert not all(np.allclose(fingers[0], later) for later in fingers[1:])  # the fingers do move
 
@@ -164,6 +166,44 @@ def test_reward_stays_bounded_when_the_object_is_lost(task):
     assert sum(values.values()) <= 120.0, values
     assert values["fling"] == pytest.approx(100.0)  # capped: 10 m/s above the threshold, weight 10
 
+
+
+# ---------------------------------------------------------------------------------------------- fitted to the hand (v2)
+@pytest.mark.parametrize("task", IN_HAND)
+def test_v2_starts_the_object_where_the_hand_puts_it_and_holds_the_hands_own_wrist(task):
+    starts = {}
+    for version in (1, 2):
+        env = make_env(task, "shadow", version)
+        env.reset(seed=EVAL_SEED_BASE)
+        starts[version] = env.task.start_position
+    np.testing.assert_allclose(starts[2] - starts[1], [*get_hand("shadow").palm_up_start_offset, 0.0])
+    assert env.task.still_joints() == get_hand("shadow").wrist_joints + ("WRJ1", "WRJ0")
+    # Flexing the Shadow hand's own wrist voids success in v2 (in v1 it was a finger joint like any other).
+    for version, voided in ((1, False), (2, True)):
+        env = make_env(task, "shadow", version)
+        env.reset(seed=EVAL_SEED_BASE)
+        action = env.data.ctrl.copy()
+        action[env.hand.n_wrist + list(env.hand.spec.finger_joints).index("WRJ0")] = -0.4
+        for _ in range(3):
+            env.step(action)
+        assert env.task.wrist_moved is voided
+
+
+@pytest.mark.parametrize("task", IN_HAND)
+def test_v2_is_v1_for_hb16(task):
+    """hb16 has no palm_joints and no start offset: its v2 episodes are its v1 episodes, step for step."""
+    runs = []
+    for version in (1, 2):
+        env = make_env(task, "hb16", version)
+        obs, _ = env.reset(seed=EVAL_SEED_BASE)
+        expert = env.make_expert(EVAL_SEED_BASE)
+        expert.reset()
+        states = []
+        for _ in range(4):
+            obs, _, _, _, _ = env.step(expert.act(obs))
+            states.append(env.full_state())
+        runs.append(np.array(states))
+    np.testing.assert_array_equal(runs[0], runs[1])
 
 
 # ---------------------------------------------------------------------------------------------- plausible physics (v1)

@@ -50,7 +50,12 @@ class HandSpec:
     palm_up_centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # Planning experts' settings for this hand on top of a task's (``handbench.planning.PlannerConfig`` fields):
     # a hand with more finger joints has more directions to search.
-    planner_overrides: Mapping[str, float] = field(default_factory=dict)
+    planner_overrides: Mapping[str, float | str | bool] = field(default_factory=dict)
+    # In-hand tasks from version 2 (handbench.inhand.FittedToHand): where the object starts, as an offset (world x,
+    # y, m) from palm_up_centre; and the finger joints that turn the palm (the hand's own wrist, where it has one),
+    # which those tasks hold still with the wrist.
+    palm_up_start_offset: tuple[float, float] = (0.0, 0.0)
+    palm_joints: tuple[str, ...] = ()
     # The palm's touch sensor (one of touch_sensors); the others are the digits' (BoundHand.digit_touch).
     palm_sensor: str = ""
     # How the hand lets go of an object it set down: "open" opens the fingers in place; "slip-off" loosens the
@@ -70,6 +75,8 @@ class HandSpec:
             raise ValueError(f"hand {self.name}: version must be >= 0, got {self.version}")
         if self.release_style not in RELEASE_STYLES:
             raise ValueError(f"hand {self.name}: release_style must be one of {RELEASE_STYLES}")
+        if not set(self.palm_joints) <= set(self.finger_joints):
+            raise ValueError(f"hand {self.name}: palm_joints {self.palm_joints} must be finger_joints")
         if self.palm_sensor and self.palm_sensor not in self.touch_sensors:
             raise ValueError(f"hand {self.name}: palm_sensor {self.palm_sensor!r} is not one of its touch_sensors")
 
