@@ -18,7 +18,7 @@ import numpy as np
 
 from handbench import rewards, rules
 from handbench.expert import Expert
-from handbench.hands import HandSpec, get_hand
+from handbench.hands import get_hand
 from handbench.hands.hb16 import FINGER_TORQUE, WRIST_LIMITS
 from handbench.planning import CostTerm, PhysicsView, PlannerConfig, PredictiveSampler, total_cost
 from handbench.rewards import Term
@@ -284,8 +284,9 @@ class FittedToHand:
     Versions 0 and 1 start the object at the palm's centre and hold only the arm's joints. The Shadow hand's palm
     ends 7 mm past that point toward the fingers, and its fingers pushed the object 2-3 cm toward the wrist, out of
     their reach; its planner also flexed the hand's own wrist (WRJ1, WRJ0: finger joints in its action layout) by
-    up to 1.4 rad, tilting the palm under the object. Here the object starts where the hand's fingers reach it, and
-    a hand's own wrist joints count as wrist: the expert holds them and the rule voids success once they move.
+    up to 1.4 rad, tilting the palm under the object. Here the object starts where the hand's fingers reach it, a
+    hand's own wrist joints count as wrist (the expert holds them and the rule voids success once they move), and
+    the planner takes the hand's ``fitted_planner_overrides`` on top of its ``planner_overrides``.
     """
 
     STILL_WRIST_RULE: ClassVar[str] = (f"for {InHandTask.hold_steps_needed} consecutive steps; void for the "
@@ -299,6 +300,10 @@ class FittedToHand:
         rest = super().palm_rest(half_height)  # type: ignore[misc]
         rest[:2] += self.hand.spec.palm_up_start_offset  # type: ignore[attr-defined]
         return rest
+
+    def planner_config(self) -> PlannerConfig:
+        config = super().planner_config()  # type: ignore[misc]
+        return dataclasses.replace(config, **dict(self.hand.spec.fitted_planner_overrides))  # type: ignore[attr-defined]
 
 
 def _bound(joint: mujoco.MjsJoint, actuator: mujoco.MjsActuator, force: float, speed: float) -> None:
@@ -319,14 +324,7 @@ class PlanningExpert(Expert[InHandTask]):
     (``task.model``, sizes and masses as the episode set them) from the live state, built at the first action.
     """
 
-    # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps); 2: the Shadow hand's
-    # planning model has pyramidal cones and no joint friction loss (its HandSpec.planner_overrides).
-    version = 2
-
-    @classmethod
-    def version_for(cls, hand: HandSpec) -> int:
-        """2 with the Shadow hand, whose planner settings changed; hb16 plans as with 1 (its demos stay 1's)."""
-        return cls.version if hand.name == "shadow" else 1
+    version = 1  # 1: plans checked on the env's own model before acting (PlannerConfig.verify_steps)
 
     def on_reset(self) -> None:
         self.sampler: PredictiveSampler | None = None

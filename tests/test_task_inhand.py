@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import mujoco
 import numpy as np
 import pytest
@@ -178,6 +180,11 @@ def test_v2_starts_the_object_where_the_hand_puts_it_and_holds_the_hands_own_wri
         starts[version] = env.task.start_position
     np.testing.assert_allclose(starts[2] - starts[1], [*get_hand("shadow").palm_up_start_offset, 0.0])
     assert env.task.still_joints() == get_hand("shadow").wrist_joints + ("WRJ1", "WRJ0")
+    # The faster planning model (pyramidal cones, no joint friction loss) is v2's only: v1's Shadow expert is unchanged.
+    configs = {version: make_env(task, "shadow", version).task.planner_config() for version in (1, 2)}
+    assert (configs[1].cone, configs[1].frictionloss) == ("", True)
+    assert (configs[2].cone, configs[2].frictionloss) == ("pyramidal", False)
+    assert configs[2] == dataclasses.replace(configs[1], cone="pyramidal", frictionloss=False)
     # Flexing the Shadow hand's own wrist voids success in v2 (in v1 it was a finger joint like any other).
     for version, voided in ((1, False), (2, True)):
         env = make_env(task, "shadow", version)
@@ -191,7 +198,9 @@ def test_v2_starts_the_object_where_the_hand_puts_it_and_holds_the_hands_own_wri
 
 @pytest.mark.parametrize("task", IN_HAND)
 def test_v2_is_v1_for_hb16(task):
-    """hb16 has no palm_joints and no start offset: its v2 episodes are its v1 episodes, step for step."""
+    """hb16 has no palm_joints, start offset or fitted planner settings: its v2 episodes are its v1 episodes, step
+    for step."""
+    assert make_env(task, "hb16", 1).task.planner_config() == make_env(task, "hb16", 2).task.planner_config()
     runs = []
     for version in (1, 2):
         env = make_env(task, "hb16", version)

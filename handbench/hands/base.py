@@ -50,12 +50,13 @@ class HandSpec:
     palm_up_centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # Planning experts' settings for this hand on top of a task's (``handbench.planning.PlannerConfig`` fields):
     # a hand with more finger joints has more directions to search.
-    planner_overrides: Mapping[str, float | str | bool] = field(default_factory=dict)
+    planner_overrides: Mapping[str, float] = field(default_factory=dict)
     # In-hand tasks from version 2 (handbench.inhand.FittedToHand): where the object starts, as an offset (world x,
-    # y, m) from palm_up_centre; and the finger joints that turn the palm (the hand's own wrist, where it has one),
-    # which those tasks hold still with the wrist.
+    # y, m) from palm_up_centre; the finger joints that turn the palm (the hand's own wrist, where it has one),
+    # which those tasks hold still with the wrist; and planner settings on top of planner_overrides.
     palm_up_start_offset: tuple[float, float] = (0.0, 0.0)
     palm_joints: tuple[str, ...] = ()
+    fitted_planner_overrides: Mapping[str, float | str | bool] = field(default_factory=dict)
     # The palm's touch sensor (one of touch_sensors); the others are the digits' (BoundHand.digit_touch).
     palm_sensor: str = ""
     # How the hand lets go of an object it set down: "open" opens the fingers in place; "slip-off" loosens the

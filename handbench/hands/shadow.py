@@ -208,16 +208,18 @@ SHADOW = HandSpec(
     # off a large cube when it is high (the power-grasp offset): this height lifts best for every cube size.
     grasp_above_bottom=0.048,
     # 24 finger joints (hb16: 16): wider exploration noise turns the cube (6 of 6 first eval seeds at 0.3, the
-    # first one dropped at the tasks' 0.2). Its rollouts cost twice hb16's, two thirds of it in the contact solve:
-    # the planning model uses pyramidal friction cones and no joint friction loss (0.001 N m on every joint, a
-    # constraint row each), half the cost per rollout (PlanningExpert v2).
-    planner_overrides={"noise": 0.3, "cone": "pyramidal", "frictionloss": False},
+    # first one dropped at the tasks' 0.2).
+    planner_overrides={"noise": 0.3},
     # Its palm ends 7 mm past palm_up_centre toward the fingers, and curling fingers push an object there 2-3 cm
     # toward the wrist, out of their reach, while the thumb pushes it toward the little finger's side, off the
     # palm: in-hand tasks from version 2 start the object 2.2 cm nearer the fingers (over the knuckles) and 8 mm
     # toward the thumb. WRJ1 and WRJ0 are the hand's own wrist (they turn the palm): those tasks hold them still.
     palm_up_start_offset=(0.008, 0.022),
     palm_joints=("WRJ1", "WRJ0"),
+    # Its rollouts cost twice hb16's, two thirds of it in the contact solve: from version 2 the in-hand planning
+    # model uses pyramidal friction cones and no joint friction loss (0.001 N m on every joint, a constraint row
+    # each), half the cost per rollout.
+    fitted_planner_overrides={"cone": "pyramidal", "frictionloss": False},
 )
 
 HAND = SHADOW  # found by handbench.hands
