@@ -277,9 +277,9 @@ class StablePhysics(EpisodeMass):
 
 
 class FittedToHand:
-    """Mixin for the in-hand tasks' version 2 (hb-v2): the start and the wrist-still rule fitted to each hand's
-    build (``HandSpec.palm_up_start_offset`` and ``HandSpec.palm_joints``). Put it before the task class in the
-    bases.
+    """Mixin for the in-hand tasks' version 2 (hb-v2): the start, the wrist-still rule and the planner fitted to each
+    hand's build (``HandSpec.palm_up_start_offset``, ``palm_joints`` and ``fitted_planner_overrides``). Put it before
+    the task class in the bases.
 
     Versions 0 and 1 start the object at the palm's centre and hold only the arm's joints. The Shadow hand's palm
     ends 7 mm past that point toward the fingers, and its fingers pushed the object 2-3 cm toward the wrist, out of
