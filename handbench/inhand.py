@@ -133,7 +133,7 @@ class InHandTask(rules.BoundedWristTask, Task):
         is_slide = model.jnt_type[joint_ids] == mujoco.mjtJoint.mjJNT_SLIDE
         self.wrist_tolerance = np.where(is_slide, WRIST_SLIDE_TOLERANCE, WRIST_HINGE_TOLERANCE)
         actuated = list(hand.spec.wrist_joints) + list(hand.spec.finger_joints)  # the action layout
-        self.still_actuators = np.isin(np.arange(len(actuated)), [actuated.index(name) for name in still])
+        self.still_actuators = np.array([name in still for name in actuated])
 
     def still_joints(self) -> tuple[str, ...]:
         """The joints the wrist-still rule covers and the expert holds at their start: the wrist's (the arm's)."""
