@@ -10,7 +10,7 @@ What an episode's result may depend on (the protocol fixes it):
 - ``lanes``: the batch width of every policy query. Batched inference is not batch-size invariant
   (a query alone and the same query as row 0 of a batch differ by ~5e-7 with torch on the CPU), so the
   width is constant for a whole run: idle lanes are padded, never dropped, and a row's output does not
-  depend on what the other rows hold. hb-v1 uses width 1, hb-v2 width 8.
+  depend on what the other rows hold. hb-v1 uses width 1, hb-v2 width 32.
 - ``policy_noise``: ``"fixed"`` (hb-v1) re-seeds the policy's sampling noise with its fixed seed (0) at
   every episode start; ``"episode"`` (hb-v2) seeds each episode's noise with :func:`policy_noise_seed`
   of its episode seed, a stream of its own.

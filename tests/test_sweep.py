@@ -462,9 +462,12 @@ def test_shards_look_for_stale_work_one_at_a_time(tmp_path, monkeypatch, capsys)
     assert not looked and "work/stale is in use by another handbench run" in capsys.readouterr().err
 
 
-def test_resubmitting_retries_a_group_another_stale_entry_blocked(tmp_path, monkeypatch):
-    """Submitting validates every other entry, so a group resubmitted before the entry that still holds a forgotten
-    run is refused once, then submitted after it; a group blocked by nothing in the loop stops with its error."""
+def test_entries_that_block_each_other_are_set_aside_then_resubmitted(tmp_path, monkeypatch):
+    """Submitting validates every other entry on the board. When two entries each still hold a forgotten run, each
+    blocks the other's resubmission (this deadlocked before): both are moved aside first, then resubmitted with
+    their earlier copies to carry verifications from; an entry left with no complete pair is removed, kept aside;
+    a group refused for its own reason stops with its error after the others were resubmitted."""
+    from handbench.leaderboard.submissions import submissions_dir
     from handbench.sweep import submitting
     from handbench.sweep.plan import load_plan
 
@@ -472,18 +475,41 @@ def test_resubmitting_retries_a_group_another_stale_entry_blocked(tmp_path, monk
     loaded = load_plan(tiny_plan(tmp_path, "[0]"))
     runs = loaded.runs({"lift-cube": ("hb16",)})
     sweep = Sweep(loaded, runs, runs, SweepOptions(leaderboard_dir=Path("board"), project_dir=tmp_path))
-    done: list[str] = []
+    groups = {("bc", "state", 2), ("hold", "state", None), ("expert", "state", None)}
+    board = submissions_dir(tmp_path / "board")
+    for group in groups:
+        (board / submitting.entry_id(sweep, group)).mkdir(parents=True)
+        (board / submitting.entry_id(sweep, group) / "meta.json").write_text(json.dumps({"held": group[0]}))
+    calls: list[tuple[str, str | None]] = []
+    resubmitted: set[str] = set()
 
-    def submit_group(sweep, group):
-        if group[0] == "bc" and "hold" not in done:  # the hold entry, later in the loop, still holds a stale run
-            raise HandbenchError("board/hold: lift-cube/hb16 was evaluated at task version '1'")
-        done.append(group[0])
+    def submit_group(sweep, group, carry_from=None):
+        others = [path.name for path in board.iterdir() if path.name not in resubmitted]
+        if others:  # what validating the rest of the board does while an earlier entry holds a forgotten run
+            raise HandbenchError(f"board/{others[0]}: lift-cube/hb16 was evaluated at task version '1'")
+        if group[0] == "bc" and refuse_bc:
+            raise HandbenchError("checkpoint(s) 0123 are already on the leaderboard")
+        (board / submitting.entry_id(sweep, group)).mkdir()
+        (board / submitting.entry_id(sweep, group) / "meta.json").write_text(json.dumps({"held": group[0]}))
+        resubmitted.add(submitting.entry_id(sweep, group))
+        calls.append((group[0], json.loads((carry_from / "meta.json").read_text())["held"] if carry_from else None))
         return f"submitted {group[0]}"
 
-    monkeypatch.setattr(submitting, "complete_runs", lambda sweep, group: [object()])
+    refuse_bc = False
+    monkeypatch.setattr(submitting, "complete_runs", lambda sweep, group: [] if group[0] == "expert" else [object()])
     monkeypatch.setattr(submitting, "submit_group", submit_group)
-    groups = {("bc", "state", 2), ("hold", "state", None)}
-    assert submitting.resubmit_groups(sweep, groups) == ["submitted hold", "submitted bc"]
-    done.clear()
-    with pytest.raises(HandbenchError, match="task version '1'"):
-        submitting.resubmit_groups(sweep, {("bc", "state", 2)})
+    aside = tmp_path / "aside"
+    messages = submitting.resubmit_groups(sweep, groups, aside)
+    assert calls == [("bc", "bc"), ("hold", "hold")]  # each carried from its own earlier copy
+    assert messages[0] == "submitted bc" and messages[2] == "submitted hold"
+    assert messages[1].startswith("removed 'scripted-expert")
+    assert sorted(path.name for path in board.iterdir()) == sorted(
+        submitting.entry_id(sweep, group) for group in groups if group[0] != "expert")
+    assert len(list((aside / "entries").iterdir())) == 3  # nothing deleted: every earlier copy is kept aside
+
+    refuse_bc, calls[:] = True, []
+    resubmitted.clear()
+    with pytest.raises(HandbenchError, match="could not resubmit 'bc-.*already on the leaderboard.*aside2/entries"):
+        submitting.resubmit_groups(sweep, {("bc", "state", 2), ("hold", "state", None)}, tmp_path / "aside2")
+    assert calls == [("hold", "hold")] and (tmp_path / "aside2/entries" / submitting.entry_id(
+        sweep, ("bc", "state", 2))).is_dir()

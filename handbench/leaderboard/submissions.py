@@ -189,11 +189,12 @@ def relativized(run: RunResults, prefixes: Sequence[str]) -> RunResults:
 
 def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, runs: Sequence[RunResults],
                 rules: Protocol, replace: bool = False, submitted: str | None = None,
-                reference: bool = False, prefixes: Sequence[str] = ()) -> Path:
+                reference: bool = False, prefixes: Sequence[str] = (), carry_from: str | Path | None = None) -> Path:
     """Store a validated entry; the directory appears complete or not at all (built aside, then renamed). The
     results files are copied as they are, except that absolute paths under one of ``prefixes`` (the project
     folder) are made relative; the videos of the filmed seeds come along. Replacing an entry keeps what was
-    established about its unchanged runs (see ``carry_over``)."""
+    established about its unchanged runs (see ``carry_over``), from ``carry_from`` (an earlier copy of the entry
+    kept elsewhere) when given."""
     root = ensure_writable_dir(submissions_dir(leaderboard_dir))
     target = root / check_entry_id(entry_id)
     if target.exists() and not replace:
@@ -213,8 +214,9 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
                 (run_dir / name).write_bytes(data)
             copy_videos(run.source, run_dir)
         meta = entry_meta(entry_id, info, runs, rules, submitted, reference)
-        if target.exists():
-            records = carry_over(target, staging)
+        previous = Path(carry_from) if carry_from is not None else target
+        if previous.is_dir():
+            records = carry_over(previous, staging)
             if records:
                 meta[VERIFICATIONS_KEY] = records
         (staging / ENTRY_META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")

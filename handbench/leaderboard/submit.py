@@ -59,9 +59,12 @@ class SubmitResult:
 
 def submit(results_dirs: Sequence[str | Path], info: EntryInfo, leaderboard_dir: str | Path = "leaderboard",
            entry_id: str | None = None, replace: bool = False, protocol: Protocol | None = None,
-           reference: bool = False, project_dir: str | Path | None = None) -> SubmitResult:
+           reference: bool = False, project_dir: str | Path | None = None,
+           carry_from: str | Path | None = None) -> SubmitResult:
     """Validate results directories and store them as an entry (see the module docstring). Absolute paths inside
-    ``project_dir`` (default: the current folder) are stored relative to it."""
+    ``project_dir`` (default: the current folder) are stored relative to it. ``carry_from`` is an earlier copy of
+    the entry kept elsewhere (``handbench sweep --forget-stale`` sets entries aside before resubmitting them): its
+    unchanged runs keep their videos and verification records, as a replaced entry's do."""
     info.check()
     entry_id = check_entry_id(entry_id if entry_id is not None else slugify(info.method))
     if (submissions_dir(leaderboard_dir) / entry_id).exists() and not replace:
@@ -82,7 +85,7 @@ def submit(results_dirs: Sequence[str | Path], info: EntryInfo, leaderboard_dir:
             raise HandbenchError(f"checkpoint(s) {', '.join(sorted(shared))} are already on the leaderboard in entry "
                                  f"{other.entry_id!r}")
     entry_dir = write_entry(leaderboard_dir, entry_id, info, runs, protocol, replace=replace, reference=reference,
-                            prefixes=prefixes)
+                            prefixes=prefixes, carry_from=carry_from)
     new_scores = score_entry(load_entry(leaderboard_dir, entry_id, protocol))  # read back: what is stored is ranked
     others = [scores for scores in board.scores if scores.entry_id != entry_id]
     updated = Leaderboard.from_scores(board.directory, [*others, new_scores])

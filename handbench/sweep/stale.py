@@ -222,8 +222,8 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
 
     Runs that trained on a stale dataset, finished or not, are forgotten with it. A run stale in its evaluation
     only keeps its checkpoint and training time; its results are moved aside and its evaluation is redone.
-    Leaderboard entries that held a forgotten run are resubmitted from the runs that remain (removed when none
-    remains)."""
+    Leaderboard entries that held a forgotten run are set aside too and resubmitted from the runs that remain
+    (none when none remains)."""
     from handbench.sweep.submitting import resubmit_groups
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -256,7 +256,7 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
     sweep.demo_ledger.remove(stale_datasets)
     say(f"set aside {len(runs) - len(evaluations)} run(s), the evaluations of {len(evaluations)} more and "
         f"{len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
-    for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}):
+    for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}, aside):
         say(f"  {message}")
     return aside
 

@@ -6,6 +6,8 @@ as ``handbench submit``. Reference policies (expert, random, hold) make referenc
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from handbench.errors import HandbenchError
@@ -42,9 +44,10 @@ def complete_runs(sweep: Sweep, group: tuple[str, str, int | None]) -> list[Run]
     return [run for runs in by_pair.values() if all(r.id in finished for r in runs) for run in runs]
 
 
-def submit_group(sweep: Sweep, group: tuple[str, str, int | None]) -> str:
+def submit_group(sweep: Sweep, group: tuple[str, str, int | None], carry_from: Path | None = None) -> str:
     """Submit (or resubmit) the group's entry when it has gained a complete (task, hand); returns what was done
-    ('' when nothing changed)."""
+    ('' when nothing changed). ``carry_from``: the entry's earlier copy, set aside, whose unchanged runs keep their
+    verification records and videos."""
     from handbench.leaderboard.submit import submit
 
     runs = complete_runs(sweep, group)
@@ -69,7 +72,7 @@ def submit_group(sweep: Sweep, group: tuple[str, str, int | None]) -> str:
         info = EntryInfo(method=method_name(sweep, policy), authors="handbench maintainers", notes=notes)
         result = submit([sweep.project / sweep.results_dir(run) for run in runs], info, leaderboard_dir=board,
                         entry_id=identifier, replace=meta_path.exists(), reference=reference,
-                        project_dir=sweep.project)
+                        project_dir=sweep.project, carry_from=carry_from)
     pairs = len({(run.task, run.hand) for run in runs})
     return f"submitted {identifier!r}: {pairs} task/hand pair(s), {len(runs)} results folders -> {result.entry_dir}"
 
@@ -79,30 +82,37 @@ def _options(sweep: Sweep, policy: str) -> str:
     return f" with `{' '.join(words)}`" if words else ""
 
 
-def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]]) -> list[str]:
-    """Bring the groups' entries in line with their finished runs after runs were forgotten: resubmitted from the
-    complete (task, hand)s that remain, removed when none remains. Returns what was done, one line per entry."""
-    import shutil
+def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]], aside: Path) -> list[str]:
+    """Bring the groups' entries in line with their finished runs after runs were forgotten: every entry of the
+    groups is first moved to ``aside``/entries (several entries may each hold a forgotten run, and submitting
+    validates every other entry on the board, so none could be resubmitted while another is still there), then
+    resubmitted from the complete (task, hand)s that remain, keeping the verification records of its unchanged
+    runs. Returns what was done, one line per entry.
 
+    Raises HandbenchError (after trying every group) when an entry cannot be resubmitted; its earlier copy stays
+    in ``aside``."""
+    board = sweep.project / sweep.options.leaderboard_dir
+    earlier: dict[tuple[str, str, int | None], Path] = {}
+    with waiting_lock(board):
+        for group in sorted(groups, key=str):
+            entry_dir = submissions_dir(board) / entry_id(sweep, group)
+            if entry_dir.exists():
+                earlier[group] = aside / "entries" / entry_dir.name
+                earlier[group].parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(entry_dir), str(earlier[group]))
     messages: list[str] = []
-    pending = sorted(groups, key=str)
-    while pending:
-        # Submitting validates every other entry on the board, and an entry later in the loop may still hold a
-        # forgotten run: a group refused for that is tried again once the others are done.
-        refused: list[tuple[tuple[str, str, int | None], HandbenchError]] = []
-        for group in pending:
-            identifier = entry_id(sweep, group)
-            entry_dir = submissions_dir(sweep.project / sweep.options.leaderboard_dir) / identifier
-            try:
-                if complete_runs(sweep, group):
-                    messages.append(submit_group(sweep, group) or f"{identifier!r} unchanged")
-                elif entry_dir.exists():
-                    with waiting_lock(sweep.project / sweep.options.leaderboard_dir):
-                        shutil.rmtree(entry_dir)
-                    messages.append(f"removed {identifier!r}: none of its (task, hand) pairs has all its runs any more")
-            except HandbenchError as exc:
-                refused.append((group, exc))
-        if len(refused) == len(pending):  # no progress: what blocks them is outside these groups
-            raise refused[0][1]
-        pending = [group for group, _ in refused]
+    errors: list[HandbenchError] = []
+    for group in sorted(groups, key=str):
+        identifier = entry_id(sweep, group)
+        if not complete_runs(sweep, group):
+            if group in earlier:
+                messages.append(f"removed {identifier!r}: none of its (task, hand) pairs has all its runs any more")
+            continue
+        try:
+            messages.append(submit_group(sweep, group, carry_from=earlier.get(group)))
+        except HandbenchError as exc:
+            errors.append(exc)
+            messages.append(f"could not resubmit {identifier!r} ({exc}); its earlier copy is in {earlier.get(group)}")
+    if errors:
+        raise HandbenchError("; ".join(line for line in messages if line.startswith("could not resubmit")))
     return messages
