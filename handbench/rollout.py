@@ -375,3 +375,23 @@ def driver_for(policy: Policy | BatchPolicy, width: int, policy_noise: str = "fi
 def run_episode(env: HandEnv, policy: Policy | BatchPolicy, request: EpisodeRequest) -> EpisodeTrace:
     """One episode with one policy on one env (width 1, noise seeded as protocol hb-v1)."""
     return next(run_lanes([env], driver_for(policy, 1), [request]))
+
+
+def lane_dependent_rows(policy: BatchPolicy, observations: Sequence[Any], noise_seeds: Sequence[int]) -> list[int]:
+    """The lanes in which one row's action is not bit-identical to the same row queried in lane 0.
+
+    Row 0 (``observations[0]`` with the noise stream ``noise_seeds[0]``) is moved through every lane of a query of
+    width ``len(observations)``, the other rows, each with its own stream, filling the remaining lanes in order.
+    An empty list means that at this width, on this machine, an episode's result cannot depend on the lane the
+    grouping of episodes puts it in: what a protocol's width needs (see the module docstring). Costs one query of
+    the full width per lane. Raises ValueError when the two sequences differ in length."""
+    if len(observations) != len(noise_seeds):
+        raise ValueError(f"{len(observations)} observations but {len(noise_seeds)} noise seeds")
+    width = len(observations)
+    actions = []
+    for lane in range(width):
+        order = [*range(1, lane + 1), 0, *range(lane + 1, width)]  # indices into observations, lane by lane
+        for position, index in enumerate(order):
+            policy.reset_lane(position, noise_seed=noise_seeds[index])
+        actions.append(np.asarray(policy.act_batch([observations[index] for index in order])[lane]))
+    return [lane for lane in range(width) if not np.array_equal(actions[lane], actions[0])]

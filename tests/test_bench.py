@@ -65,6 +65,11 @@ def test_rollout_section_compares_lanes_and_a_vector_env(monkeypatch):
     assert all(figure.value > 0 and "model forward" in figure.note for figure in step.values())
     cost = figures["diffusion: a step of 2 lanes over a step of 1"]
     assert cost.value == pytest.approx(step[2].value / step[1].value)
+    lane_check = figures["diffusion, lanes 2: rows whose action depends on their lane"]
+    # (on this CPU, Diffusion Policy's row 1 of 2 takes another oneDNN path: 1; either way the note names the rows)
+    assert lane_check.note == ("lanes 1 differ from lane 0: results would depend on grouping" if lane_check.value
+                               else "none: every lane bit-identical (rollout.lane_dependent_rows)")
+    assert not any(f.measure.startswith("diffusion, lanes 1: rows") for f in report.figures)
     quick = bench.run_bench(bench.BenchConfig(sections=("rollout",), quick=True, lanes=(2, 1), rounds=1))
     quick_ratio = next(f for f in quick.figures if f.measure == "diffusion: lanes 2 over lanes 1")
     assert quick_ratio.limit is None  # the target is on the protocol's 50 seeds, not --quick's 8

@@ -11,7 +11,7 @@ from handbench.evaluation import EvalConfig, run_evaluation
 from handbench.evaluation.results import TIMING_COLUMNS
 from handbench.policy import BatchPolicy, Policy
 from handbench.registry import make_env
-from handbench.rollout import BatchDriver, EpisodeDriver, EpisodeRequest, run_lanes
+from handbench.rollout import BatchDriver, EpisodeDriver, EpisodeRequest, lane_dependent_rows, run_lanes
 from handbench.seeding import policy_noise_seed
 from handbench.training.batch import model_inputs
 from handbench.training.normalizer import fit_policy_normalizer
@@ -213,24 +213,31 @@ def test_a_rows_actions_do_not_depend_on_the_other_rows(name, device):
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_a_rows_actions_do_not_depend_on_its_lane(name, device):
     """At the default protocol's width, the same observation and noise stream give bit-identical actions in every
-    lane, so an episode's result does not depend on which lane the grouping of episodes put it in. (At a width of
-    25, Diffusion Policy's last row took another kernel path and differed by about 4e-7.)"""
+    lane, so an episode's result does not depend on which lane the grouping of episodes put it in. (At widths of
+    25, 50 and 56, Diffusion Policy's last row took another oneDNN kernel path and differed by about 4e-7.)"""
     from handbench.protocol import load_protocol
 
     torch.set_num_threads(1)
     width = load_protocol().lanes
-    mine = lane_observations(1, seed=1)[0]
-    crowd = lane_observations(width - 1, seed=2)
-    policy = baseline_policy(name, device)
-    actions = []
-    for lane in range(width):
-        for other in range(width):
-            seed = SEEDS[0] if other == lane else SEEDS[1] + other
-            policy.reset_lane(other, noise_seed=policy_noise_seed(seed, "episode"))
-        rows = [*crowd[:lane], mine, *crowd[lane:]]
-        actions.append(policy.act_batch(rows)[lane])
-    differing = [lane for lane in range(width) if not np.array_equal(actions[lane], actions[0])]
-    assert differing == []
+    rows = [*lane_observations(1, seed=1), *lane_observations(width - 1, seed=2)]
+    seeds = [policy_noise_seed(SEEDS[0] + lane, "episode") for lane in range(width)]
+    assert lane_dependent_rows(baseline_policy(name, device), rows, seeds) == []
+
+
+def test_the_lane_check_finds_a_row_that_depends_on_its_lane():
+    """The check itself can fail: a policy whose last lane computes differently is caught there, and only there."""
+
+    class LastLaneOff(NoisyLanes):
+        def act_batch(self, observations):
+            actions = super().act_batch(observations)
+            actions[-1] = actions[-1] + np.float32(1e-6)
+            return actions
+
+    rows = lane_observations(4, seed=5)
+    assert lane_dependent_rows(LastLaneOff(), rows, [11, 12, 13, 14]) == [3]
+    assert lane_dependent_rows(NoisyLanes(), rows, [11, 12, 13, 14]) == []
+    with pytest.raises(ValueError, match="4 observations but 3 noise seeds"):
+        lane_dependent_rows(NoisyLanes(), rows, [11, 12, 13])
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

@@ -12,6 +12,8 @@ succeeds, so both sides of a ratio step the same number of times), in this proce
   sides) of the same width, the policy in the main process with one torch thread on both sides; the difference
   is where the envs step: in this process one after the other (engine), or in ``L`` subprocesses that share
   the machine's cores (vector env), which can overlap env steps with each other but not with the query;
+- rows whose action depends on their lane, at each width above 1 (:func:`handbench.rollout.lane_dependent_rows`):
+  a width a protocol can use has none on this machine;
 - ``protocol`` (asked for with ``--only protocol``): the wall time of a full protocol evaluation of Diffusion
   Policy, every task and hand, three checkpoints, with the protocol's lanes and 2 workers.
 """
@@ -131,6 +133,23 @@ def time_vector_env(policy: Any, task: str, hand: str, seeds: Sequence[int], wid
         vector.close()
 
 
+def lane_dependence(policy: Any, task: str, hand: str, seeds: Sequence[int], lanes: int) -> list[int]:
+    """:func:`handbench.rollout.lane_dependent_rows` at width ``lanes``, on the initial observations of ``seeds``
+    (repeated as needed), each row with its own noise stream."""
+    from handbench.registry import make_env
+    from handbench.rollout import lane_dependent_rows
+    from handbench.seeding import policy_noise_seed
+
+    env = make_env(task, hand)
+    try:
+        episode_seeds = [seeds[index % len(seeds)] for index in range(lanes)]
+        observations = [env.reset(seed=seed)[0] for seed in episode_seeds]
+    finally:
+        env.close()
+    noise = [policy_noise_seed(seed + index, "episode") for index, seed in enumerate(episode_seeds)]
+    return lane_dependent_rows(policy, observations, noise)
+
+
 def rollout_section(config: BenchConfig, report: BenchReport) -> None:
     """Per baseline: every lane width and the vector-env loop timed in alternating rounds, best of
     ``config.rounds``, so a load spike on a shared machine hits both sides of a ratio alike; then where a lockstep
@@ -182,6 +201,14 @@ def rollout_section(config: BenchConfig, report: BenchReport) -> None:
                 "rollout", f"{name}: a step of {batched} lanes over a step of 1", cost, "x", higher_is_better=False,
                 note=f"lanes {batched} over lanes 1 = {best[1].steps} / {best[batched].steps} steps / {cost:.2f} "
                      f"= {fewer:.2f} / {cost:.2f} = {fewer / cost:.2f}x"))
+        for lanes in config.lanes:
+            if lanes > 1:
+                moved = lane_dependence(policy, task, hand, seeds, lanes)
+                report.figures.append(Figure(
+                    "rollout", f"{name}, lanes {lanes}: rows whose action depends on their lane", len(moved), "rows",
+                    higher_is_better=False,
+                    note=(f"lanes {', '.join(map(str, moved))} differ from lane 0: results would depend on grouping"
+                          if moved else "none: every lane bit-identical (rollout.lane_dependent_rows)")))
         if vector[0] < float("inf"):
             seconds, waiting = vector
             report.figures.append(Figure("rollout", f"{name}, AsyncVectorEnv({batched}) loop: {task} / {hand}",
