@@ -123,11 +123,15 @@ def check_experts(tasks: Sequence[str] | None, hands: Sequence[str], num_seeds: 
 
 def holdout_seeds(first: int) -> tuple[int, ...]:
     """The :data:`HOLDOUT_SIZE` seeds from ``first``; raises :class:`HandbenchError` unless they all lie outside
-    the demo split and every protocol's eval seeds (so no expert was tuned, and no demo made, on them)."""
+    the demo split and every protocol's eval seeds (so no expert was tuned, and no demo made, on them) and none
+    passes :data:`~handbench.seeding.MAX_EPISODE_SEED`."""
     from handbench.protocol import protocol_names
-    from handbench.seeding import EVAL_SEED_BASE
+    from handbench.seeding import EVAL_SEED_BASE, MAX_EPISODE_SEED
 
     seeds = tuple(range(first, first + HOLDOUT_SIZE))
+    if seeds[-1] > MAX_EPISODE_SEED:
+        raise HandbenchError(f"holdout seeds from {first} would pass {MAX_EPISODE_SEED} (2**64 - 1), the largest "
+                             f"episode seed; start at most {MAX_EPISODE_SEED - HOLDOUT_SIZE + 1}")
     if first < EVAL_SEED_BASE:
         raise HandbenchError(f"holdout seeds from {first} would overlap the demo split (seeds below "
                              f"{EVAL_SEED_BASE}); start at or above it, outside the eval seeds")

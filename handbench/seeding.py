@@ -26,6 +26,9 @@ import numpy as np
 from handbench.errors import HandbenchError
 
 EVAL_SEED_BASE = 1_000_000
+# The largest episode seed: the evaluator seeds torch's global generator with the episode seed
+# (seed_global_rngs), and torch.manual_seed takes at most 2**64 - 1.
+MAX_EPISODE_SEED = 2**64 - 1
 
 # ---------------------------------------------------------------------------------------------- seed splits
 

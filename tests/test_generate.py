@@ -147,6 +147,9 @@ def test_check_experts_holdout_seeds_can_start_elsewhere() -> None:
         holdout_seeds(5)
     with pytest.raises(HandbenchError, match="overlap the protocols' eval seeds"):
         holdout_seeds(1_000_010)
+    assert holdout_seeds(2**64 - HOLDOUT_SIZE)[-1] == 2**64 - 1  # the largest episode seed (torch's limit)
+    with pytest.raises(HandbenchError, match="the largest episode seed; start at most"):
+        holdout_seeds(2**64 - HOLDOUT_SIZE + 1)
     with pytest.raises(HandbenchError, match="only applies to the holdout split"):
         check_experts([TASK], [HAND], num_seeds=1, holdout_from=3_000_000)
 
@@ -161,6 +164,8 @@ def test_check_experts_holdout_seeds_can_start_elsewhere() -> None:
     (["check-experts", "--tasks", TASK, "--seeds", "0"], "argument --seeds: must be an integer >= 1, got 0"),
     (["check-experts", "--tasks", "nope"], "unknown task 'nope'"),
     (["check-experts", "--tasks", TASK, "--split", "holdout", "--holdout-from", "10"], "overlap the demo split"),
+    (["check-experts", "--tasks", TASK, "--split", "holdout", "--holdout-from", "99999999999999999999999"],
+     "the largest episode seed; start at most 18446744073709551516"),
     (["render", "--dataset", "missing.hdf5", "--out", "x.hdf5"], "missing.hdf5 does not exist"),
     (["render", "--dataset", "missing.hdf5"], "nothing to do"),
 ])
