@@ -202,6 +202,19 @@ def test_the_table_covers_every_subcommand():
     assert subcommands - covered <= {"doctor"}, f"no bad-input row for {sorted(subcommands - covered - {'doctor'})}"
 
 
+def test_every_option_says_what_it_takes():
+    """`handbench COMMAND --help` explains every option: a bare option leaves a user guessing what is valid."""
+    import argparse
+
+    from handbench.cli import build_parser
+
+    bare = [f"{name} {action.option_strings[-1]}"
+            for name, parser in build_parser()._subparsers._group_actions[0].choices.items()
+            for action in parser._actions
+            if action.option_strings and not action.help and not isinstance(action, argparse._HelpAction)]
+    assert not bare, f"options without help text: {bare}"
+
+
 def test_refused_runs_leave_no_run_folder(fixtures, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for argv in (["train", "--policy", "bc", "--dataset", fixtures["missing"]],

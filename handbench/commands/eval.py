@@ -33,7 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", help="output directory (default: results/eval-<policy>-<task>-...)")
     parser.add_argument("--episodes", type=integer(1), default=None, metavar="N",
                         help="debug subset: only the first N protocol seeds of each task")
-    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL)
+    parser.add_argument("--protocol", default=DEFAULT_PROTOCOL,
+                        help=f"protocol whose eval seeds, episode lengths and task and hand versions to use "
+                             f"(default: {DEFAULT_PROTOCOL}; hb-v1 reproduces hb-v1 results)")
     parser.add_argument("--device", default="cpu",
                         help="where a checkpoint's model runs: cpu (default), cuda, cuda:<index> or auto")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

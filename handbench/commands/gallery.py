@@ -21,7 +21,8 @@ def register(subparsers) -> None:
     parser.add_argument("--protocol", default=None, help="protocol whose task versions and first eval seed to show "
                                                          "(default: the default protocol)")
     parser.add_argument("--camera", default="overview", help="camera name (default: overview)")
-    parser.add_argument("--size", nargs=2, type=integer(1), default=[160, 200], metavar=("H", "W"))
+    parser.add_argument("--size", nargs=2, type=integer(1), default=[160, 200], metavar=("H", "W"),
+                        help="picture height and width of each hand's image (default: 160 200)")
     parser.add_argument("--fraction", type=number(0, 1), default=0.6,
                         help="render after this fraction of the expert's episode (default: 0.6)")
     parser.set_defaults(func=run)

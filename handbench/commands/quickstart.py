@@ -14,9 +14,10 @@ def register(subparsers) -> None:
     from handbench.seeding import EVAL_SEED_BASE as DEMO_SPLIT_SIZE
 
     parser = subparsers.add_parser("quickstart", help="generate demos, train BC and evaluate it, on a small default")
-    parser.add_argument("--task", default="lift-cube")
-    parser.add_argument("--hand", default="hb16")
-    parser.add_argument("--num-demos", type=integer(1, DEMO_SPLIT_SIZE), default=20)
+    parser.add_argument("--task", default="lift-cube", help="task (default: lift-cube; see `handbench tasks`)")
+    parser.add_argument("--hand", default="hb16", help="hand (default: hb16)")
+    parser.add_argument("--num-demos", type=integer(1, DEMO_SPLIT_SIZE), default=20,
+                        help="expert demonstrations to generate and train on (default: 20)")
     parser.add_argument("--steps", type=integer(1), default=2000, help="BC training steps (default: 2000)")
     parser.add_argument("--episodes", type=integer(1), default=10, help="protocol eval seeds to run (default: 10)")
     parser.add_argument("--out", default="quickstart", help="folder for everything (default: ./quickstart)")

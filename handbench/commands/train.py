@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     from handbench.training.config import PRESETS
 
     parser = subparsers.add_parser("train", help="train a baseline (act, diffusion, ibc, bc) on a demo dataset")
-    parser.add_argument("--policy", required=True, choices=tuple(BASELINES))
+    parser.add_argument("--policy", required=True, choices=tuple(BASELINES), help="baseline to train")
     parser.add_argument("--dataset", required=True, type=Path, help="canonical HDF5 demos (handbench generate-demos)")
     parser.add_argument("--obs", choices=("state", "pixels"), default=None,
                         help="observation mode (default: the one the dataset was recorded in)")
