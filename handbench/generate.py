@@ -193,8 +193,15 @@ def _manifest(header: DatasetHeader) -> dict[str, Any]:
 
 def action_noise_warning(task: type[Task], action_noise: float) -> str:
     """One line when ``action_noise`` is above the level at which the task's expert was measured to still reach
-    95% (``Task.expert_noise_limit``), else "" (also when the limit was not measured)."""
-    if task.expert_noise_limit is None or action_noise <= task.expert_noise_limit:
+    95% (``Task.expert_noise_limit``), or is any noise for an expert whose limit was not measured (it claims no
+    level, but says so: such an expert may fail every seed, and generation then runs on); else ""."""
+    if task.expert_noise_limit is None:
+        if action_noise <= 0:
+            return ""
+        return (f"warning: --action-noise {action_noise:g}: the {task.name} v{task.version} expert's tolerance to "
+                "action noise was not measured (README, 'Action noise'); if it fails most seeds, generate-demos runs "
+                "on until it has --num-demos successes")
+    if action_noise <= task.expert_noise_limit:
         return ""
     return (f"warning: --action-noise {action_noise:g} is above {task.expert_noise_limit:g}, the highest level at "
             f"which the {task.name} v{task.version} expert was measured to still succeed 95% of the time: many seeds "

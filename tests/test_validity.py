@@ -132,4 +132,19 @@ def test_generate_demos_warns_above_the_measured_expert_noise_limit() -> None:
     assert action_noise_warning(LiftCubeV1, limit) == ""
     warning = action_noise_warning(LiftCubeV1, 0.08)
     assert warning.startswith("warning: --action-noise 0.08 is above 0.01") and "\n" not in warning
-    assert action_noise_warning(LiftCube, 0.08) == ""  # hb-v1's version: not measured, nothing claimed
+    unmeasured = action_noise_warning(LiftCube, 0.08)  # hb-v1's version: not measured, no level claimed
+    assert "expert's tolerance to action noise was not measured" in unmeasured and "\n" not in unmeasured
+    assert action_noise_warning(LiftCube, 0.0) == ""
+
+
+def test_generate_demos_warns_on_noise_for_the_in_hand_experts() -> None:
+    """The planning experts' noise tolerance is not measured: any noise gets one line (it once ran silently for
+    minutes at --action-noise 0.5, failing every seed)."""
+    from handbench.generate import action_noise_warning
+    from handbench.registry import get_task_class
+
+    for task in ("reorient-cube", "rotate-block"):
+        cls = get_task_class(task)
+        assert action_noise_warning(cls, 0.0) == ""
+        warning = action_noise_warning(cls, 0.5)
+        assert warning.startswith(f"warning: --action-noise 0.5: the {task} v") and "\n" not in warning
