@@ -60,7 +60,9 @@ class Expert(abc.ABC, Generic[TaskT]):
     An expert sees exactly what an episode gives it: the task (its state accessors), the hand, the sim data
     and the episode's parameters, nothing more. ``reset()`` starts the episode and always runs before the
     first action (``act`` calls it when the caller did not); subclasses put their per-episode setup in
-    :meth:`on_reset`. Its random stream (strategy, then action noise) derives from the episode seed only.
+    :meth:`on_reset`. Its random stream (strategy, then action noise) derives from the episode seed only. Action
+    noise (a fraction of each actuator's range) is added to every actuator but those the task's rule holds still
+    (``Task.still_actuators``).
     """
 
     version: ClassVar[int] = 0  # bumped whenever the expert acts differently (see version_for)
@@ -112,7 +114,10 @@ class Expert(abc.ABC, Generic[TaskT]):
         self.phase_steps += 1
         if self.action_noise > 0:
             span = self.hand.ctrl_high - self.hand.ctrl_low
-            action = action + self.rng.normal(0.0, self.action_noise, size=action.shape) * span
+            noise = self.rng.normal(0.0, self.action_noise, size=action.shape) * span
+            if self.task.still_actuators is not None:  # held by the rule: noise there would void the episode
+                noise[self.task.still_actuators] = 0.0
+            action = action + noise
         return np.clip(action, self.hand.ctrl_low, self.hand.ctrl_high).astype(np.float32)
 
     def info(self) -> dict[str, Any]:

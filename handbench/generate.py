@@ -277,12 +277,14 @@ def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
             if seed not in done:
                 yield (config.env, seed, config.action_noise)
 
+    _stop_if_hopeless(config, done, store.directory)
     with WorkerPool(ExpertRunner, (), config.workers, config.num_demos, config.ray_address) as pool:
         progress = _progress_bar(config, initial=min(sum(done.values()), config.num_demos))
         try:
             for episode in pool.map_unordered("record", pending()):
                 store.save(episode)
                 done[episode.seed] = episode.success
+                _stop_if_hopeless(config, done, store.directory)
                 if episode.success and progress.n < config.num_demos:
                     progress.update(1)
                 progress.set_postfix(failed=sum(1 for ok in done.values() if not ok), refresh=False)
@@ -298,6 +300,24 @@ def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
     write_dataset(out, header, (store.checked_episode(seed, header) for seed in kept))
     store.remove()
     return GenerateReport(out, len(kept), len(failed), failed, resumed, [s for s in failed if s in unstable])
+
+
+GIVE_UP_SEEDS = 25  # generate-demos stops once the expert has failed every one of the split's first 25 seeds
+
+
+def _stop_if_hopeless(config: GenerateConfig, done: dict[int, bool], partial: Path) -> None:
+    """Raise :class:`HandbenchError` when the expert failed each of the demo split's first :data:`GIVE_UP_SEEDS`
+    seeds (too much ``--action-noise``, or an expert that cannot do the task with this hand): generation would
+    otherwise run through the whole split. It depends on those seeds' outcomes only, never on scheduling; the
+    finished episodes stay in ``partial``."""
+    first = range(GIVE_UP_SEEDS)  # demo_seeds() starts at 0
+    if not all(seed in done and not done[seed] for seed in first):
+        return
+    noise = (f" at --action-noise {config.action_noise:g} (lower it: README, 'Action noise')"
+             if config.action_noise > 0 else "")
+    raise HandbenchError(f"the {config.env.task} expert failed all of the first {GIVE_UP_SEEDS} demo seeds "
+                         f"(0-{GIVE_UP_SEEDS - 1}) with {config.env.hand}{noise}; stopped instead of trying the rest "
+                         f"of the split (their episodes are in {partial}; --overwrite starts over)")
 
 
 def _progress_bar(config: GenerateConfig, initial: int):

@@ -134,6 +134,10 @@ class Task(abc.ABC):
         self.model: mujoco.MjModel | None = None
         self.hand: BoundHand | None = None
         self.params: EpisodeParams | None = None  # the current episode's (the env's own object, never a copy)
+        # (n_actuators,) bool over the action layout, or None: the actuators whose targets the success rule
+        # requires to keep their initial values (the in-hand tasks' wrist, set in bind). An expert's action noise
+        # leaves them alone.
+        self.still_actuators: np.ndarray | None = None
 
     # ------------------------------------------------------------------ scene
     @abc.abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -197,3 +198,36 @@ def test_missing_rendering_backend_names_the_packages(tmp_path: Path) -> None:
     assert last.startswith("handbench generate-demos: error: MUJOCO_GL=glx needs a display")
     assert "apt-get install libegl1" in last and "unset MUJOCO_GL" in last
     assert not (tmp_path / "d.hdf5").exists()
+
+
+def test_an_expert_that_fails_the_first_seeds_stops_generation_in_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Too much noise (or an expert that cannot do the task) would run through the whole demo split: generation
+    stops once every one of the split's first GIVE_UP_SEEDS seeds failed, keeps their episodes, and a rerun stops
+    again before running any; one success among them lets it go on."""
+    run_episode = generate.run_expert_episode
+    ran: list[int] = []
+
+    def failing(env, seed, *args, **kwargs):
+        ran.append(seed)
+        return dataclasses.replace(run_episode(env, seed, *args, **kwargs), success=seed == lucky)
+
+    monkeypatch.setattr(generate, "run_expert_episode", failing)
+    out = tmp_path / "demos.hdf5"
+    lucky = -1
+    with pytest.raises(HandbenchError, match=f"failed all of the first {generate.GIVE_UP_SEEDS} demo seeds "
+                                             r"\(0-24\) with hb16 at --action-noise 0.5 .*demos.hdf5.partial"):
+        generate_demos(_config(out, action_noise=0.5))
+    assert sorted(ran) == list(range(generate.GIVE_UP_SEEDS)) and not out.exists()
+    assert len(list(partial_dir(out).glob("seed_*.failed"))) == generate.GIVE_UP_SEEDS
+    ran.clear()
+    with pytest.raises(HandbenchError, match="failed all of the first"):
+        generate_demos(_config(out, action_noise=0.5))
+    assert ran == []  # refused from the stored episodes alone
+
+    lucky = 24  # the last of them succeeds: not hopeless, so it goes on to the next seeds
+    report = generate_demos(_config(tmp_path / "one.hdf5", num_demos=1, action_noise=0.5))
+    assert report.num_demos == 1 and report.num_failed == generate.GIVE_UP_SEEDS - 1
+    assert main(["generate-demos", "--task", TASK, "--hand", HAND, "--num-demos", "1", "--action-noise", "0.5",
+                 "--workers", "0", "--quiet", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len([line for line in error if "failed all of the first" in line]) == 1
