@@ -181,6 +181,7 @@ class RotateBlockV2(FittedToHand, RotateBlockV1):
     version = 2
     success_rule = (f"block yaw within {YAW_TOLERANCE} rad of the goal (modulo pi), block flat on the palm, "
                     f"{FittedToHand.STILL_WRIST_RULE}")
+    expert_noise_limit = 0.02  # the highest level measured (check-experts --split demo; README, 'Action noise')
 
 
 TASKS = (RotateBlock, RotateBlockV1, RotateBlockV2)  # v0, v1: hb-v2 until their fixes; v2: hb-v2

@@ -138,13 +138,20 @@ def test_generate_demos_warns_above_the_measured_expert_noise_limit() -> None:
 
 
 def test_generate_demos_warns_on_noise_for_the_in_hand_experts() -> None:
-    """The planning experts' noise tolerance is not measured: any noise gets one line (it once ran silently for
-    minutes at --action-noise 0.5, failing every seed)."""
+    """The in-hand planning experts' noise levels are measured at hb-v2's versions (reorient-cube noise-free only,
+    rotate-block up to 0.02): noise above them gets one line; their older versions, never measured, get one line
+    for any noise (v0 once ran silently for minutes at --action-noise 0.5, failing every seed)."""
     from handbench.generate import action_noise_warning
     from handbench.registry import get_task_class
 
-    for task in ("reorient-cube", "rotate-block"):
-        cls = get_task_class(task)
-        assert action_noise_warning(cls, 0.0) == ""
+    for task, limit in (("reorient-cube", 0.0), ("rotate-block", 0.02)):
+        cls = get_task_class(task, 2)
+        assert cls.expert_noise_limit == limit and action_noise_warning(cls, limit) == ""
         warning = action_noise_warning(cls, 0.5)
-        assert warning.startswith(f"warning: --action-noise 0.5: the {task} v") and "\n" not in warning
+        assert warning.startswith(f"warning: --action-noise 0.5 is above {limit:g}, the highest level at which the "
+                                  f"{task} v2 expert") and "\n" not in warning
+        old = get_task_class(task, 1)
+        assert old.expert_noise_limit is None and action_noise_warning(old, 0.0) == ""
+        warning = action_noise_warning(old, 0.005)
+        assert warning.startswith(f"warning: --action-noise 0.005: the {task} v1 expert's tolerance to action noise "
+                                  "was not measured") and "\n" not in warning
