@@ -42,6 +42,8 @@ from handbench.seeding import EVAL_SEED_BASE, demo_seeds
 from handbench.task import Task
 from handbench.version import __version__
 
+GIVE_UP_SEEDS = 25  # generate-demos stops once the expert has failed every one of the split's first 25 seeds
+
 
 @dataclass(frozen=True)
 class EnvConfig:
@@ -199,8 +201,8 @@ def action_noise_warning(task: type[Task], action_noise: float) -> str:
         if action_noise <= 0:
             return ""
         return (f"warning: --action-noise {action_noise:g}: the {task.name} v{task.version} expert's tolerance to "
-                "action noise was not measured (README, 'Action noise'); if it fails most seeds, generate-demos runs "
-                "on until it has --num-demos successes")
+                "action noise was not measured (README, 'Action noise'); failed seeds are skipped, and generation "
+                f"stops if the expert fails all of the demo split's first {GIVE_UP_SEEDS} seeds")
     if action_noise <= task.expert_noise_limit:
         return ""
     return (f"warning: --action-noise {action_noise:g} is above {task.expert_noise_limit:g}, the highest level at "
@@ -300,9 +302,6 @@ def _generate_locked(config: GenerateConfig, out: Path) -> GenerateReport:
     write_dataset(out, header, (store.checked_episode(seed, header) for seed in kept))
     store.remove()
     return GenerateReport(out, len(kept), len(failed), failed, resumed, [s for s in failed if s in unstable])
-
-
-GIVE_UP_SEEDS = 25  # generate-demos stops once the expert has failed every one of the split's first 25 seeds
 
 
 def _stop_if_hopeless(config: GenerateConfig, done: dict[int, bool], partial: Path) -> None:

@@ -71,5 +71,5 @@ def test_generate_demos_warns_about_noise_for_the_pinned_version(monkeypatch, ca
     argv = ["generate-demos", "--task", "turn-valve", "--num-demos", "1", "--action-noise", "0.01"]
     main([*argv, "--protocol", "hb-v2"])  # v1: its expert was measured noise-free only
     assert "above 0, the highest level at which the turn-valve v1 expert" in capsys.readouterr().err
-    main([*argv, "--protocol", "hb-v1"])  # v0: no limit measured
-    assert "warning" not in capsys.readouterr().err
+    main([*argv, "--protocol", "hb-v1"])  # v0: no limit measured, and the line says so
+    assert "the turn-valve v0 expert's tolerance to action noise was not measured" in capsys.readouterr().err
