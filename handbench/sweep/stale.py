@@ -240,19 +240,19 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
     evaluations = {item.run.id: item.run for item in stale
                    if item.run is not None and item.evaluation_only and item.run.id not in runs}
     for run_id, run in runs.items():
-        _move(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
-        _move(sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json", aside / "times" / f"{run_id}.json")
-        _move(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+        move_aside(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
+        move_aside(sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json", aside / "times" / f"{run_id}.json")
+        move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
     for run_id, run in evaluations.items():
         times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
         if times.is_file():
             shutil.copyfile(times, _ready(aside / "times" / f"{run_id}.json"))
         StepTimes(times).forget("eval")
-        _move(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+        move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
     runs.update(evaluations)
     sweep.run_ledger.remove(runs)
     for path in stale_datasets:
-        _move(sweep.project / path, aside / "demos" / Path(path).name)
+        move_aside(sweep.project / path, aside / "demos" / Path(path).name)
     sweep.demo_ledger.remove(stale_datasets)
     say(f"set aside {len(runs) - len(evaluations)} run(s), the evaluations of {len(evaluations)} more and "
         f"{len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
@@ -266,7 +266,8 @@ def _ready(target: Path) -> Path:
     return target
 
 
-def _move(source: Path, target: Path) -> None:
+def move_aside(source: Path, target: Path) -> None:
+    """Move ``source`` (if it exists) to ``target``, making its folder; raises HandbenchError in one line."""
     if not source.exists():
         return
     _ready(target)

@@ -6,7 +6,6 @@ as ``handbench submit``. Reference policies (expert, random, hold) make referenc
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import EntryInfo, slugify, submissions_dir
 from handbench.sweep.ledger import waiting_lock
 from handbench.sweep.plan import REFERENCE_POLICIES, Run
+from handbench.sweep.stale import move_aside
 
 # ``sweep`` arguments are handbench.sweep.runner.Sweep objects (not imported: runner imports this module).
 Sweep = Any
@@ -98,10 +98,9 @@ def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]], asid
             entry_dir = submissions_dir(board) / entry_id(sweep, group)
             if entry_dir.exists():
                 earlier[group] = aside / "entries" / entry_dir.name
-                earlier[group].parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(entry_dir), str(earlier[group]))
+                move_aside(entry_dir, earlier[group])
     messages: list[str] = []
-    errors: list[HandbenchError] = []
+    failures: list[str] = []
     for group in sorted(groups, key=str):
         identifier = entry_id(sweep, group)
         if not complete_runs(sweep, group):
@@ -111,8 +110,7 @@ def resubmit_groups(sweep: Sweep, groups: set[tuple[str, str, int | None]], asid
         try:
             messages.append(submit_group(sweep, group, carry_from=earlier.get(group)))
         except HandbenchError as exc:
-            errors.append(exc)
-            messages.append(f"could not resubmit {identifier!r} ({exc}); its earlier copy is in {earlier.get(group)}")
-    if errors:
-        raise HandbenchError("; ".join(line for line in messages if line.startswith("could not resubmit")))
+            failures.append(f"could not resubmit {identifier!r} ({exc}); its earlier copy is in {earlier.get(group)}")
+    if failures:
+        raise HandbenchError("; ".join(failures))
     return messages
