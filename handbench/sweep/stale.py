@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from handbench.errors import HandbenchError
+from handbench.sweep.aside import move_aside, with_folder
 
 if TYPE_CHECKING:
     from handbench.sweep.plan import Dataset, Run
@@ -246,7 +246,7 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
     for run_id, run in evaluations.items():
         times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
         if times.is_file():
-            shutil.copyfile(times, _ready(aside / "times" / f"{run_id}.json"))
+            shutil.copyfile(times, with_folder(aside / "times" / f"{run_id}.json"))
         StepTimes(times).forget("eval")
         move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
     runs.update(evaluations)
@@ -259,19 +259,3 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
     for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}, aside):
         say(f"  {message}")
     return aside
-
-
-def _ready(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
-
-
-def move_aside(source: Path, target: Path) -> None:
-    """Move ``source`` (if it exists) to ``target``, making its folder; raises HandbenchError in one line."""
-    if not source.exists():
-        return
-    _ready(target)
-    try:
-        shutil.move(str(source), str(target))
-    except OSError as exc:
-        raise HandbenchError(f"could not move {source} aside to {target}: {exc}") from exc

@@ -11,9 +11,9 @@ from typing import Any
 
 from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import EntryInfo, slugify, submissions_dir
+from handbench.sweep.aside import move_aside
 from handbench.sweep.ledger import waiting_lock
 from handbench.sweep.plan import REFERENCE_POLICIES, Run
-from handbench.sweep.stale import move_aside
 
 # ``sweep`` arguments are handbench.sweep.runner.Sweep objects (not imported: runner imports this module).
 Sweep = Any
