@@ -235,6 +235,25 @@ def test_learning_curves_from_fake_results(tmp_path):
     assert "| curves | 19 | 0.32 | 0.05 | cpu | a |" in compute and "Total wall time: 1.39 h" in compute
 
 
+def test_results_table_pools_each_method_and_shows_references_beside_it():
+    frame = report.ledger_frame(fake_rows())
+    assert report.results_markdown(report.results_table(frame, set()), ["hold", "bc"]).startswith("No trained run")
+    table = report.results_table(frame, {"curves"})
+    bc = table[(table["policy"] == "bc") & (table["task"] == "lift-cube") & (table["demos"] == 100)].iloc[0]
+    rates = [round(min(1.0, 0.2 + 0.5 + 0.02 * seed) * 50) / 50 for seed in range(3)]
+    assert bc["seeds"] == 3 and bc["success"] == pytest.approx(sum(rates) / 3)
+    markdown = report.results_markdown(table, ["expert", "hold", "bc", "diffusion"])
+    assert "**state, 100 demos**" in markdown and "| task | hand | hold | bc | diffusion |" in markdown
+    low, high = wilson_interval(round(sum(rates) * 50), 150)
+    cell = (f"{100 * sum(rates) / 3:.0f} [{100 * low:.0f}, {100 * high:.0f}] ("
+            + " / ".join(f"{100 * rate:.0f}" for rate in rates) + ")")
+    hold_low, hold_high = wilson_interval(12, 50)  # the fake hold run copies bc's 10-demo seed 0: 0.24
+    assert f"| lift-cube | hb16 | 24 [{100 * hold_low:.0f}, {100 * hold_high:.0f}] | {cell} |" in markdown
+    assert "| stack | hb16 |  | " in markdown  # no hold run on stack: an empty cell, not a number
+    png = report.results_png(table, ["hold", "bc", "diffusion"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == report.results_png(table, ["hold", "bc", "diffusion"])
+
+
 def test_report_command_writes_the_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = write_plan(tmp_path)
@@ -249,6 +268,8 @@ def test_report_command_writes_the_files(tmp_path, monkeypatch):
     folder = tmp_path / "record/report"
     assert "| diffusion | lift-cube | hb16 | state |" in (folder / "learning-curves.md").read_text()
     assert (folder / "learning-curves.png").stat().st_size > 0 and (folder / "compute.md").is_file()
+    # the fake runs' stage ("curves") is not one of the plan's submitting stages: the table has no trained run
+    assert (folder / "results.md").read_text().startswith("No trained run") and (folder / "results.png").is_file()
 
 
 def test_device_reaches_train_and_eval_of_trained_runs_only(tmp_path, capsys):

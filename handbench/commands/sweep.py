@@ -35,7 +35,8 @@ def register(subparsers) -> None:
                         help="set aside finished runs and datasets that no longer match the plan or the protocol's "
                              "scenes (moved under <work_dir>/stale/, their leaderboard entries resubmitted), then run")
     parser.add_argument("--report", action="store_true",
-                        help="write the learning curves (table and plot) and the compute spent, from the ledger")
+                        help="write the results table, the learning curves (tables and plots) and the compute spent, "
+                             "from the ledger")
     parser.set_defaults(func=run)
 
 

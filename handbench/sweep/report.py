@@ -1,5 +1,6 @@
-"""What a sweep's ledger adds up to: learning curves (success vs number of demos, per method, task and hand)
-as a table and a plot, and the compute spent (wall hours per stage and step).
+"""What a sweep's ledger adds up to: the results table (methods x tasks x hands, a table and a heatmap), learning
+curves (success vs number of demos, per method, task and hand) as a table and a plot, and the compute spent (wall
+hours per stage and step).
 
 A learning-curve point pools every finished training seed of one (policy, obs, task, hand, demos): its success
 rate is the mean over those seeds' episodes (each seed evaluated on the same protocol seeds) with a Wilson 95%
@@ -9,7 +10,7 @@ least two demo counts make a curve.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from handbench.atomic import atomic_write_bytes, atomic_write_text
 from handbench.stats import wilson_interval
+from handbench.sweep.plan import REFERENCE_POLICIES
 
 if TYPE_CHECKING:
     from handbench.sweep.runner import Sweep
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 CURVE_KEYS = ["policy", "obs", "task", "hand"]
 CURVES_CSV, CURVES_MD, CURVES_PNG, COMPUTE_MD = ("learning-curves.csv", "learning-curves.md", "learning-curves.png",
                                                   "compute.md")
+RESULTS_CSV, RESULTS_MD, RESULTS_PNG = "results.csv", "results.md", "results.png"
 
 
 def ledger_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
@@ -39,22 +42,115 @@ def ledger_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
     return frame
 
 
-def learning_curves(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per curve point: CURVE_KEYS, demos, seeds, episodes, success (pooled), ci_low, ci_high and the
-    per-seed rates; sorted by curve then demos. Rows of reference policies (no demos) are ignored."""
+def pooled_points(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (policy, obs, task, hand, demos), reference runs (no demos) included: seeds, episodes,
+    success (pooled over the seeds' episodes), ci_low, ci_high (Wilson 95%) and the per-seed rates, by seed."""
     columns = [*CURVE_KEYS, "demos", "seeds", "episodes", "success", "ci_low", "ci_high", "per_seed"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    trained = frame[frame["demos"].notna()]
     points = []
-    for key, group in trained.groupby([*CURVE_KEYS, "demos"], sort=True):
+    for key, group in frame.groupby([*CURVE_KEYS, "demos"], sort=True, dropna=False):
         successes, episodes = int(group["successes"].sum()), int(group["episodes"].sum())
         low, high = wilson_interval(successes, episodes)
         per_seed = " ".join(f"{rate:.2f}" for rate in group.sort_values("seed")["success_rate"])
-        points.append([*key[:-1], int(key[-1]), len(group), episodes, successes / episodes, low, high, per_seed])
-    table = pd.DataFrame(points, columns=columns)
+        demos = None if pd.isna(key[-1]) else int(key[-1])
+        points.append([*key[:-1], demos, len(group), episodes, successes / episodes, low, high, per_seed])
+    return pd.DataFrame(points, columns=columns)
+
+
+def learning_curves(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve point: CURVE_KEYS, demos, seeds, episodes, success (pooled), ci_low, ci_high and the
+    per-seed rates; sorted by curve then demos. Rows of reference policies (no demos) are ignored."""
+    table = pooled_points(frame)
+    table = table[table["demos"].notna()].astype({"demos": int})
     counts = table.groupby(CURVE_KEYS)["demos"].transform("nunique")
     return table[counts >= 2].reset_index(drop=True)
+
+
+def results_table(frame: pd.DataFrame, submitted_stages: Collection[str]) -> pd.DataFrame:
+    """The sweep's results table: the pooled points (see :func:`pooled_points`) of the reference runs and of the
+    trained runs of the stages that submit to the leaderboard (not the learning curves' other demo counts)."""
+    if frame.empty:
+        return pooled_points(frame)
+    chosen = frame["demos"].isna() | frame["stage"].isin(list(submitted_stages))
+    return pooled_points(frame[chosen]).reset_index(drop=True)
+
+
+def results_markdown(table: pd.DataFrame, policy_order: Sequence[str]) -> str:
+    """One table per (obs, demos) of trained runs: rows task/hand, columns the reference policies then the trained
+    ones in ``policy_order``; cells success % [Wilson 95%] and, for trained policies, the per-seed rates."""
+    trained = table[table["demos"].notna()] if not table.empty else table
+    if trained.empty:
+        return "No trained run has finished yet.\n"
+    references = table[table["demos"].isna()]
+    sections = []
+    for (obs, demos), group in trained.groupby(["obs", "demos"], sort=True):
+        policies = [p for p in policy_order if p in set(references["policy"])]
+        policies += [p for p in policy_order if p in set(group["policy"])]
+        pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
+        lines = [f"**{obs}, {int(demos)} demos**", "", "| task | hand | " + " | ".join(policies) + " |",
+                 "| --- | --- | " + " | ".join("---" for _ in policies) + " |"]
+        for task, hand in pairs:
+            cells = []
+            for policy in policies:
+                source = references if policy in set(references["policy"]) else group
+                point = source[(source["policy"] == policy) & (source["task"] == task) & (source["hand"] == hand)]
+                cells.append(_result_cell(point.iloc[0], trained=source is group) if not point.empty else "")
+            lines.append(f"| {task} | {hand} | " + " | ".join(cells) + " |")
+        sections.append("\n".join(lines))
+    note = ("Success % pooled over a method's training seeds (50 eval episodes each), Wilson 95% interval over the "
+            "pooled episodes, then each seed's rate; the reference policies (scripted expert, random and hold floors) "
+            "are one evaluation each. An empty cell has no finished run; a cell with fewer than 3 seeds is still "
+            "partial.")
+    return "\n\n".join(sections) + f"\n\n{note}\n"
+
+
+def _result_cell(point: pd.Series, trained: bool) -> str:
+    cell = f"{100 * point.success:.0f} [{100 * point.ci_low:.0f}, {100 * point.ci_high:.0f}]"
+    if trained:
+        cell += " (" + " / ".join(f"{100 * float(rate):.0f}" for rate in point.per_seed.split()) + ")"
+    return cell
+
+
+def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
+    """A heatmap per (obs, demos) of trained runs: rows task/hand, columns policies (references first), cells the
+    pooled success %, annotated."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    trained = table[table["demos"].notna()] if not table.empty else table
+    references = table[table["demos"].isna()] if not table.empty else table
+    groups = list(trained.groupby(["obs", "demos"], sort=True)) if not trained.empty else []
+    heights = [max(len(set(zip(g["task"], g["hand"], strict=True))), 1) for _, g in groups] or [1]
+    figure = Figure(figsize=(8.0 * max(len(groups), 1), 0.4 * max(heights) + 1.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, max(len(groups), 1), squeeze=False)[0]
+    for axis, ((obs, demos), group) in zip(axes, groups, strict=False):
+        source = pd.concat([references, group])
+        policies = [p for p in policy_order if p in set(source["policy"])]
+        pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
+        grid = pd.DataFrame(float("nan"), index=[f"{t} / {h}" for t, h in pairs], columns=policies)
+        for point in source.itertuples():
+            label = f"{point.task} / {point.hand}"
+            if label in grid.index:
+                grid.loc[label, point.policy] = 100 * point.success
+        axis.imshow(grid.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        axis.set_xticks(range(len(policies)), policies)
+        axis.set_yticks(range(len(grid.index)), list(grid.index))
+        for row, column in ((r, c) for r in range(len(grid.index)) for c in range(len(policies))):
+            value = grid.iat[row, column]
+            if value == value:  # not NaN
+                axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=8,
+                          color="black" if value > 60 else "white")
+        axis.set_title(f"success % ({obs}, {int(demos)} demos; pooled over seeds)")
+    if not groups:
+        axes[0].text(0.5, 0.5, "no trained run yet", ha="center", va="center")
+        axes[0].set_axis_off()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
 
 
 def curves_markdown(table: pd.DataFrame) -> str:
@@ -138,17 +234,23 @@ def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]]) -> st
 
 
 def write_report(sweep: Sweep) -> list[Path]:
-    """Write the learning curves (csv, md, png) and compute.md into ``<record_dir>/report/``."""
+    """Write the results table (csv, md, png), the learning curves (csv, md, png) and compute.md into
+    ``<record_dir>/report/``."""
     frame = ledger_frame(list(sweep.run_ledger.rows().values()))
     table = learning_curves(frame)
+    policy_order = [*REFERENCE_POLICIES, *sweep.plan.methods]
+    results = results_table(frame, {stage.name for stage in sweep.plan.stages if stage.submit})
     folder = sweep.project / sweep.plan.record_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     outputs = {CURVES_CSV: table.to_csv(index=False, float_format="%.4f"), CURVES_MD: curves_markdown(table),
-               COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values()))}
+               COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values())),
+               RESULTS_CSV: results.to_csv(index=False, float_format="%.4f"),
+               RESULTS_MD: results_markdown(results, policy_order)}
     written = []
     for name, text in outputs.items():
         atomic_write_text(folder / name, text)
         written.append(folder / name)
-    atomic_write_bytes(folder / CURVES_PNG, curves_png(table))
-    written.append(folder / CURVES_PNG)
+    for name, png in ((CURVES_PNG, curves_png(table)), (RESULTS_PNG, results_png(results, policy_order))):
+        atomic_write_bytes(folder / name, png)
+        written.append(folder / name)
     return written
