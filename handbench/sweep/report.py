@@ -21,6 +21,8 @@ from handbench.stats import wilson_interval
 from handbench.sweep.plan import REFERENCE_POLICIES
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from handbench.sweep.runner import Sweep
 
 CURVE_KEYS = ["policy", "obs", "task", "hand"]
@@ -112,11 +114,23 @@ def _result_cell(point: pd.Series, trained: bool) -> str:
     return cell
 
 
+def _png(figure: Figure, empty_message: str | None) -> bytes:
+    """The figure as PNG bytes (no software stamp, so the same data gives the same bytes); ``empty_message``
+    replaces the first panel when there is nothing to plot."""
+    import io
+
+    if empty_message:
+        axis = figure.axes[0]
+        axis.text(0.5, 0.5, empty_message, ha="center", va="center")
+        axis.set_axis_off()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
     """A heatmap per (obs, demos) of trained runs: rows task/hand, columns policies (references first), cells the
     pooled success %, annotated."""
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -145,12 +159,7 @@ def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
                 axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=8,
                           color="black" if value > 60 else "white")
         axis.set_title(f"success % ({obs}, {int(demos)} demos; pooled over seeds)")
-    if not groups:
-        axes[0].text(0.5, 0.5, "no trained run yet", ha="center", va="center")
-        axes[0].set_axis_off()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
+    return _png(figure, empty_message=None if groups else "no trained run yet")
 
 
 def curves_markdown(table: pd.DataFrame) -> str:
@@ -178,8 +187,6 @@ def curves_markdown(table: pd.DataFrame) -> str:
 
 def curves_png(table: pd.DataFrame) -> bytes:
     """One panel per (task, hand, obs): success vs demos (log axis), a line and a 95% band per policy."""
-    import io
-
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -208,12 +215,7 @@ def curves_png(table: pd.DataFrame) -> bytes:
         axis.set_ylabel("success % (Wilson 95%)")
         axis.grid(alpha=0.3)
         axis.legend(loc="lower right", fontsize=8)
-    if not panels:
-        axes[0].text(0.5, 0.5, "no learning curve yet", ha="center", va="center")
-        axes[0].set_axis_off()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
+    return _png(figure, empty_message=None if panels else "no learning curve yet")
 
 
 def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]]) -> str:
