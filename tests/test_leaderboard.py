@@ -193,6 +193,27 @@ def test_out_of_date_files_are_detected(tmp_path, board):
     assert outdated_files(board) == [f"{board / PLOT_FILE} was drawn from other data than the submissions"]
 
 
+def test_a_protocols_sweep_report_is_linked_from_the_readme_and_the_page(tmp_path, board):
+    submit(make_runs(tmp_path, "a"), EntryInfo(method="A"), leaderboard_dir=board)
+    assert "Reference sweep" not in (board / README_FILE).read_text()  # the project has no sweep report
+    report = tmp_path / "baselines" / "sweeps" / PROTOCOL.name / "report"
+    report.mkdir(parents=True)
+    for name, data in (("results.md", b"| table |\n"), ("compute.md", b"hours\n"), ("results.png", b"\x89PNG"),
+                       ("notes.txt", b"not shown")):
+        (report / name).write_bytes(data)
+    # a report that appears after the last regeneration makes the board out of date (CI's check catches it)
+    assert outdated_files(board) == [f"{board / README_FILE} differs from its regeneration",
+                                     f"{board / PAGE_FILE} differs from its regeneration"]
+    regenerate(board)
+    readme, page = (board / README_FILE).read_text(), (board / PAGE_FILE).read_text()
+    link = f"../baselines/sweeps/{PROTOCOL.name}/report"
+    assert f"### Reference sweep ({PROTOCOL.name})" in readme and "notes.txt" not in readme
+    assert f"[results.md]({link}/results.md) · [compute.md]({link}/compute.md)" in readme  # results first
+    assert f"![results.png]({link}/results.png)" in readme
+    assert f'<img class="plot" src="{link}/results.png"' in page and f'<a href="{link}/compute.md">' in page
+    assert outdated_files(board) == []
+
+
 def test_empty_leaderboard_generates(board):
     regenerate(board)
     assert (board / "submissions" / ".gitkeep").exists()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from handbench.atomic import atomic_write_bytes, ensure_writable_dir
 from handbench.leaderboard.plots import fingerprint, plot_data, plot_file, png_fingerprint, render_png
-from handbench.leaderboard.scores import EntryScores, ProtocolBoard, score_entry
+from handbench.leaderboard.scores import EntryScores, ProtocolBoard, SweepReport, score_entry
 from handbench.leaderboard.submissions import entry_protocol_name, load_entries, submissions_dir
 from handbench.protocol import load_protocol
 
@@ -27,6 +27,10 @@ CSV_FILE = "leaderboard.csv"
 README_FILE = "README.md"
 PAGE_FILE = "index.html"
 GITKEEP = ".gitkeep"
+# A protocol's reference sweep writes its report (`handbench sweep baselines/sweeps/<protocol>.toml --report`) here,
+# relative to the project folder, the leaderboard folder's parent.
+SWEEP_REPORTS = "baselines/sweeps/{protocol}/report"
+REPORT_ORDER = ("results", "learning-curves", "compute")  # the report's files first in this order, then the rest
 
 
 def default_protocol_name() -> str:
@@ -34,6 +38,17 @@ def default_protocol_name() -> str:
     from handbench.protocol import DEFAULT_PROTOCOL
 
     return DEFAULT_PROTOCOL
+
+
+def find_sweep_report(directory: Path, protocol: str) -> SweepReport | None:
+    """The protocol's reference sweep report beside the leaderboard folder ``directory`` (its tables and plots,
+    ``*.md`` and ``*.png``), or None where the project has none."""
+    relative = SWEEP_REPORTS.format(protocol=protocol)
+    folder = directory.resolve().parent / relative
+    names = [path.name for path in folder.glob("*") if path.suffix in (".md", ".png") and path.is_file()]
+    files = tuple(sorted(names, key=lambda name: (REPORT_ORDER.index(Path(name).stem)
+                                                  if Path(name).stem in REPORT_ORDER else len(REPORT_ORDER), name)))
+    return SweepReport(f"../{relative}", files) if files else None
 
 
 def protocol_order(name: str) -> tuple[int, str]:
@@ -69,7 +84,8 @@ class Leaderboard:
         boards, newer_released_has_entries = [], False
         for name in ordered:
             members, protocol = by_protocol.get(name, []), load_protocol(name)
-            boards.append(ProtocolBoard(protocol, members, legacy=newer_released_has_entries))
+            boards.append(ProtocolBoard(protocol, members, legacy=newer_released_has_entries,
+                                        sweep_report=find_sweep_report(Path(directory), name)))
             newer_released_has_entries = newer_released_has_entries or (bool(members) and protocol.released)
         return Leaderboard(Path(directory), boards)
 

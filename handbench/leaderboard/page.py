@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 
 from handbench.leaderboard.plots import plot_file
@@ -31,7 +32,13 @@ from handbench.leaderboard.scores import (
     unreported_pairs,
 )
 from handbench.leaderboard.submissions import RUN_DIR_PREFIX, SUBMISSIONS_DIR, VIDEOS_DIR
-from handbench.leaderboard.tables import interval_cell, percent_interval, status_markdown, verified_cell
+from handbench.leaderboard.tables import (
+    SWEEP_REPORT_INTRO,
+    interval_cell,
+    percent_interval,
+    status_markdown,
+    verified_cell,
+)
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1300px; padding: 0 1em; color: #222; }
@@ -253,6 +260,18 @@ def status_html(board: ProtocolBoard) -> str:
     return "\n".join(parts)
 
 
+def sweep_report_html(board: ProtocolBoard) -> str:
+    """The protocol's reference sweep report: links to its tables, its plots inline."""
+    report = board.sweep_report
+    assert report is not None
+    intro = re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(" ".join(SWEEP_REPORT_INTRO.format(name=board.name).split())))
+    links = " · ".join(f'<a href="{_e(report.link)}/{_e(name)}">{_e(name)}</a>' for name in report.files
+                       if name.endswith(".md"))
+    plots = "\n".join(f'<img class="plot" src="{_e(report.link)}/{_e(name)}" alt="{_e(name)}">' for name in report.files
+                      if name.endswith(".png"))
+    return f"<h3>Reference sweep ({_e(board.name)})</h3>\n<p class=note>{intro}</p>\n<p>{links}</p>\n{plots}"
+
+
 def protocol_section(board: ProtocolBoard) -> str:
     style = "open" if not board.released else "legacy" if board.legacy else ""
     parts = [f'<section id="{_e(board.name)}"><h2 class="{style}">{_e(board.title)}</h2>']
@@ -269,6 +288,8 @@ def protocol_section(board: ProtocolBoard) -> str:
         parts.append(f'<img class="plot" src="{_e(plot_file(board.name))}" alt="{_e(board.name)}: success per task '
                      f'and overall IQM with 95% intervals">')
     parts.append(reference_table(board))
+    if board.sweep_report:
+        parts.append(sweep_report_html(board))
     parts.append("<h3>Per task</h3>\n" + task_tables(board))
     parts.append("<h3>Videos: the same first protocol seeds for every entry</h3>\n<p class=note>Each entry's first "
                  "training seed; success or failure from its stored episode results.</p>\n" + video_tables(board))

@@ -212,12 +212,23 @@ LEGACY_STATUS = "legacy: made under the older rules"
 
 
 @dataclass(frozen=True)
+class SweepReport:
+    """A protocol's reference sweep report (``handbench sweep PLAN --report``): ``link``, its folder relative to the
+    leaderboard folder; ``files``, the report's files that exist there (results and learning-curve tables and
+    plots, compute), in a fixed order. The board links them; their numbers are not part of the leaderboard."""
+
+    link: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ProtocolBoard:
     """The scored entries of one protocol."""
 
     protocol: Protocol
     scores: list[EntryScores]
     legacy: bool  # a newer released protocol has entries: these were made under the older rules
+    sweep_report: SweepReport | None = None  # the protocol's reference sweep report, where the project has one
 
     @property
     def name(self) -> str:

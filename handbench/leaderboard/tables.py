@@ -398,7 +398,28 @@ def protocol_markdown(board: ProtocolBoard) -> str:
         parts.append(f"### Reference ({board.name})\n")
         parts.append(README_REFERENCE)
         parts.append(reference_markdown(board.scores, protocol=board.protocol))
+    if board.sweep_report:
+        parts.append(sweep_report_markdown(board))
     return "\n".join(parts)
+
+
+SWEEP_REPORT_INTRO = """\
+The maintainers' entries above (the baselines and the reference rows) come from
+`handbench sweep baselines/sweeps/{name}.toml`. Its report (`handbench sweep baselines/sweeps/{name}.toml --report`)
+is not part of the leaderboard's checks: it reads the sweep's ledger, so it also shows runs of rows not complete
+yet (fewer than 3 training seeds) and the learning curves (success vs number of demonstrations), which are not
+entries.
+"""
+
+
+def sweep_report_markdown(board: ProtocolBoard) -> str:
+    """Links to the protocol's reference sweep report and its plots (see :class:`SweepReport`)."""
+    report = board.sweep_report
+    assert report is not None
+    tables = " · ".join(f"[{name}]({report.link}/{name})" for name in report.files if name.endswith(".md"))
+    plots = "\n".join(f"![{name}]({report.link}/{name})" for name in report.files if name.endswith(".png"))
+    heading, intro = f"### Reference sweep ({board.name})\n", SWEEP_REPORT_INTRO.format(name=board.name)
+    return "\n".join((heading, intro, tables + "\n", plots + "\n"))
 
 
 def readme_markdown(boards: Sequence[ProtocolBoard]) -> str:
