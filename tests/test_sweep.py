@@ -254,6 +254,22 @@ def test_results_table_pools_each_method_and_shows_references_beside_it():
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == report.results_png(table, ["hold", "bc", "diffusion"])
 
 
+@pytest.mark.parametrize("column, value", [("success_rate", ""), ("success_rate", "1.5"), ("episodes", ""),
+                                           ("episodes", "0")])
+def test_a_ledger_row_without_a_result_is_one_line_not_a_failed_seed(column, value):
+    rows = fake_rows()
+    rows[1][column] = value
+    with pytest.raises(HandbenchError, match=f"1 ledger row.*: {rows[1]['run_id']};"):
+        report.ledger_frame(rows)
+
+
+def test_results_csv_writes_demos_as_whole_numbers():
+    table = report.results_table(report.ledger_frame(fake_rows()), {"curves"})
+    lines = table.to_csv(index=False, float_format="%.4f").splitlines()
+    assert any(line.startswith("bc,state,lift-cube,hb16,100,3,150,") for line in lines)
+    assert any(line.startswith("hold,state,lift-cube,hb16,,1,50,") for line in lines)  # a reference: no demos
+
+
 def test_report_command_writes_the_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     plan = write_plan(tmp_path)

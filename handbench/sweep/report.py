@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from handbench.atomic import atomic_write_bytes, atomic_write_text
+from handbench.errors import HandbenchError
 from handbench.stats import wilson_interval
 from handbench.sweep.plan import REFERENCE_POLICIES
 
@@ -32,13 +33,26 @@ RESULTS_CSV, RESULTS_MD, RESULTS_PNG = "results.csv", "results.md", "results.png
 
 
 def ledger_frame(rows: Sequence[dict[str, str]]) -> pd.DataFrame:
-    """Ledger rows (strings, as in runs.csv) -> typed columns plus ``successes``."""
+    """Ledger rows (strings, as in runs.csv) -> typed columns plus ``successes``; a blank time (a reference run has
+    no training) counts as 0 s.
+
+    Raises:
+        HandbenchError: a row's success_rate is not a number in [0, 1] or its episodes not a positive whole
+            number (a hand-edited or damaged ledger): counting it as 0 successes would pass for a failed seed.
+    """
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return frame
-    for column in ("success_rate", "train_seconds", "eval_seconds"):
+    for column in ("train_seconds", "eval_seconds"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0.0)
-    frame["episodes"] = pd.to_numeric(frame["episodes"]).astype(int)
+    frame["success_rate"] = pd.to_numeric(frame["success_rate"], errors="coerce")
+    episodes = pd.to_numeric(frame["episodes"], errors="coerce")
+    bad = ~frame["success_rate"].between(0, 1) | ~(episodes > 0) | (episodes % 1 != 0)
+    if bad.any():
+        names = ", ".join(frame.loc[bad, "run_id"].astype(str).head(5)) + (" ..." if bad.sum() > 5 else "")
+        raise HandbenchError(f"{bad.sum()} ledger row(s) lack a success_rate in [0, 1] or a positive number of "
+                             f"episodes: {names}; rerun them or remove their rows")
+    frame["episodes"] = episodes.astype(int)
     frame["demos"] = pd.to_numeric(frame["demos"], errors="coerce")
     frame["successes"] = (frame["success_rate"] * frame["episodes"]).round().astype(int)
     return frame
@@ -57,7 +71,7 @@ def pooled_points(frame: pd.DataFrame) -> pd.DataFrame:
         per_seed = " ".join(f"{rate:.2f}" for rate in group.sort_values("seed")["success_rate"])
         demos = None if pd.isna(key[-1]) else int(key[-1])
         points.append([*key[:-1], demos, len(group), episodes, successes / episodes, low, high, per_seed])
-    return pd.DataFrame(points, columns=columns)
+    return pd.DataFrame(points, columns=columns).astype({"demos": "Int64"})  # whole numbers, blank for references
 
 
 def learning_curves(frame: pd.DataFrame) -> pd.DataFrame:
