@@ -68,7 +68,8 @@ def pooled_points(frame: pd.DataFrame) -> pd.DataFrame:
     for key, group in frame.groupby([*CURVE_KEYS, "demos"], sort=True, dropna=False):
         successes, episodes = int(group["successes"].sum()), int(group["episodes"].sum())
         low, high = wilson_interval(successes, episodes)
-        per_seed = " ".join(f"{rate:.2f}" for rate in group.sort_values("seed")["success_rate"])
+        by_seed = group.assign(seed_number=pd.to_numeric(group["seed"], errors="coerce")).sort_values("seed_number")
+        per_seed = " ".join(f"{rate:.2f}" for rate in by_seed["success_rate"])
         demos = None if pd.isna(key[-1]) else int(key[-1])
         points.append([*key[:-1], demos, len(group), episodes, successes / episodes, low, high, per_seed])
     return pd.DataFrame(points, columns=columns).astype({"demos": "Int64"})  # whole numbers, blank for references
@@ -92,6 +93,12 @@ def results_table(frame: pd.DataFrame, submitted_stages: Collection[str]) -> pd.
     return pooled_points(frame[chosen]).reset_index(drop=True)
 
 
+def ordered_policies(present: Collection[str], policy_order: Sequence[str]) -> list[str]:
+    """The policies in ``present``: those of ``policy_order`` in its order, then any others alphabetically (a
+    policy the plan does not name still shows)."""
+    return [p for p in policy_order if p in present] + sorted(set(present) - set(policy_order))
+
+
 def results_markdown(table: pd.DataFrame, policy_order: Sequence[str]) -> str:
     """One table per (obs, demos) of trained runs: rows task/hand, columns the reference policies then the trained
     ones in ``policy_order``; cells success % [Wilson 95%] and, for trained policies, the per-seed rates."""
@@ -101,8 +108,8 @@ def results_markdown(table: pd.DataFrame, policy_order: Sequence[str]) -> str:
     references = table[table["demos"].isna()]
     sections = []
     for (obs, demos), group in trained.groupby(["obs", "demos"], sort=True):
-        policies = [p for p in policy_order if p in set(references["policy"])]
-        policies += [p for p in policy_order if p in set(group["policy"])]
+        policies = ordered_policies(set(references["policy"]), policy_order)
+        policies += ordered_policies(set(group["policy"]), policy_order)
         pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
         lines = [f"**{obs}, {int(demos)} demos**", "", "| task | hand | " + " | ".join(policies) + " |",
                  "| --- | --- | " + " | ".join("---" for _ in policies) + " |"]
@@ -114,10 +121,10 @@ def results_markdown(table: pd.DataFrame, policy_order: Sequence[str]) -> str:
                 cells.append(_result_cell(point.iloc[0], trained=source is group) if not point.empty else "")
             lines.append(f"| {task} | {hand} | " + " | ".join(cells) + " |")
         sections.append("\n".join(lines))
-    note = ("Success % pooled over a method's training seeds (50 eval episodes each), Wilson 95% interval over the "
-            "pooled episodes, then each seed's rate; the reference policies (scripted expert, random and hold floors) "
-            "are one evaluation each. An empty cell has no finished run; a cell with fewer than 3 seeds is still "
-            "partial.")
+    note = ("Success % pooled over a method's training seeds (each evaluated on the protocol's eval seeds), Wilson "
+            "95% interval over the pooled episodes, then each seed's rate; the reference policies (scripted expert, "
+            "random and hold floors) are one state-mode evaluation each, shown beside every table. An empty cell "
+            "has no finished run; a cell with fewer seeds than the others is still partial.")
     return "\n\n".join(sections) + f"\n\n{note}\n"
 
 
@@ -144,7 +151,7 @@ def _png(figure: Figure, empty_message: str | None) -> bytes:
 
 def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
     """A heatmap per (obs, demos) of trained runs: rows task/hand, columns policies (references first), cells the
-    pooled success %, annotated."""
+    pooled success %, annotated, with "(k of n seeds)" where a method has fewer seeds than the most any has."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -157,22 +164,29 @@ def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
     axes = figure.subplots(1, max(len(groups), 1), squeeze=False)[0]
     for axis, ((obs, demos), group) in zip(axes, groups, strict=False):
         source = pd.concat([references, group])
-        policies = [p for p in policy_order if p in set(source["policy"])]
+        policies = ordered_policies(set(references["policy"]), policy_order)
+        policies += ordered_policies(set(group["policy"]), policy_order)
         pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
         grid = pd.DataFrame(float("nan"), index=[f"{t} / {h}" for t, h in pairs], columns=policies)
+        labels = pd.DataFrame("", index=grid.index, columns=policies)
+        full = int(group["seeds"].max())
         for point in source.itertuples():
             label = f"{point.task} / {point.hand}"
             if label in grid.index:
                 grid.loc[label, point.policy] = 100 * point.success
+                partial = not pd.isna(point.demos) and point.seeds < full  # a trained cell short of seeds
+                labels.loc[label, point.policy] = f"{100 * point.success:.0f}" + (
+                    f"\n({point.seeds} of {full} seeds)" if partial else "")
         axis.imshow(grid.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
         axis.set_xticks(range(len(policies)), policies)
         axis.set_yticks(range(len(grid.index)), list(grid.index))
         for row, column in ((r, c) for r in range(len(grid.index)) for c in range(len(policies))):
             value = grid.iat[row, column]
             if value == value:  # not NaN
-                axis.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=8,
+                axis.text(column, row, labels.iat[row, column], ha="center", va="center", fontsize=8,
                           color="black" if value > 60 else "white")
-        axis.set_title(f"success % ({obs}, {int(demos)} demos; pooled over seeds)")
+        references_note = "" if obs == "state" else "; expert and floors: their state runs"
+        axis.set_title(f"success % ({obs}, {int(demos)} demos; pooled over training seeds{references_note})")
     return _png(figure, empty_message=None if groups else "no trained run yet")
 
 
