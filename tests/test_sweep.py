@@ -553,13 +553,14 @@ def test_entries_that_block_each_other_are_set_aside_then_resubmitted(tmp_path, 
 
 
 def test_the_readme_tables_are_copies_of_the_hb_v2_sweep_report():
-    """The README's hb-v2 results table and learning curves are the report's markdown (`handbench sweep
+    """The README's hb-v2 results table, learning curves and compute are the report's markdown (`handbench sweep
     baselines/sweeps/hb-v2.toml --report`), copied between markers: a hand edit, or a report rewritten without
     copying it, fails here."""
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text()
     for name, marker, end in (("results.md", "<!-- results: ", "<!-- end of results -->"),
-                              ("learning-curves.md", "<!-- curves: ", "<!-- end of curves -->")):
+                              ("learning-curves.md", "<!-- curves: ", "<!-- end of curves -->"),
+                              ("compute.md", "<!-- compute: ", "<!-- end of compute -->")):
         start = readme.index(marker + f"baselines/sweeps/hb-v2/report/{name} -->")
         block = readme[readme.index("\n", start) + 1:readme.index(end, start)]
         stamp, table = block.split("\n", 1)
