@@ -10,10 +10,13 @@ least two demo counts make a curve.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from handbench.atomic import atomic_write_bytes, atomic_write_text
@@ -99,38 +102,63 @@ def ordered_policies(present: Collection[str], policy_order: Sequence[str]) -> l
     return [p for p in policy_order if p in present] + sorted(set(present) - set(policy_order))
 
 
+@dataclass(frozen=True)
+class ResultsSection:
+    """One (obs, demos) table of the results: its task/hand rows, its policy columns (the reference policies
+    first) and the pooled point (a row of :func:`pooled_points`) of each filled cell."""
+
+    obs: str
+    demos: int
+    pairs: list[tuple[str, str]]
+    policies: list[str]
+    points: dict[tuple[str, str, str], pd.Series]  # (task, hand, policy) -> pooled point
+    full_seeds: int  # the most training seeds any trained cell of the section pools
+
+
+def results_sections(table: pd.DataFrame, policy_order: Sequence[str]) -> list[ResultsSection]:
+    """The results table (:func:`results_table`) split per (obs, demos) of its trained runs, each section with the
+    reference runs of its task/hand pairs beside them; policies ordered as :func:`ordered_policies`."""
+    if table.empty:
+        return []
+    trained, references = table[table["demos"].notna()], table[table["demos"].isna()]
+    sections = []
+    for (obs, demos), group in trained.groupby(["obs", "demos"], sort=True):
+        pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
+        policies = (ordered_policies(set(references["policy"]), policy_order)
+                    + ordered_policies(set(group["policy"]), policy_order))
+        points = {(point.task, point.hand, point.policy): point
+                  for _, point in pd.concat([references, group]).iterrows() if (point.task, point.hand) in pairs}
+        sections.append(ResultsSection(obs, int(demos), pairs, policies, points, int(group["seeds"].max())))
+    return sections
+
+
 def results_markdown(table: pd.DataFrame, policy_order: Sequence[str]) -> str:
     """One table per (obs, demos) of trained runs: rows task/hand, columns the reference policies then the trained
     ones in ``policy_order``; cells success % [Wilson 95%] and, for trained policies, the per-seed rates."""
-    trained = table[table["demos"].notna()] if not table.empty else table
-    if trained.empty:
+    sections = results_sections(table, policy_order)
+    if not sections:
         return "No trained run has finished yet.\n"
-    references = table[table["demos"].isna()]
-    sections = []
-    for (obs, demos), group in trained.groupby(["obs", "demos"], sort=True):
-        policies = ordered_policies(set(references["policy"]), policy_order)
-        policies += ordered_policies(set(group["policy"]), policy_order)
-        pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
-        lines = [f"**{obs}, {int(demos)} demos**", "", "| task | hand | " + " | ".join(policies) + " |",
-                 "| --- | --- | " + " | ".join("---" for _ in policies) + " |"]
-        for task, hand in pairs:
-            cells = []
-            for policy in policies:
-                source = references if policy in set(references["policy"]) else group
-                point = source[(source["policy"] == policy) & (source["task"] == task) & (source["hand"] == hand)]
-                cells.append(_result_cell(point.iloc[0], trained=source is group) if not point.empty else "")
+    texts = []
+    for section in sections:
+        lines = [f"**{section.obs}, {section.demos} demos**", "",
+                 "| task | hand | " + " | ".join(section.policies) + " |",
+                 "| --- | --- | " + " | ".join("---" for _ in section.policies) + " |"]
+        for task, hand in section.pairs:
+            cells = [_result_cell(section.points[task, hand, policy]) if (task, hand, policy) in section.points
+                     else "" for policy in section.policies]
             lines.append(f"| {task} | {hand} | " + " | ".join(cells) + " |")
-        sections.append("\n".join(lines))
+        texts.append("\n".join(lines))
     note = ("Success % pooled over a method's training seeds (each evaluated on the protocol's eval seeds), Wilson "
             "95% interval over the pooled episodes, then each seed's rate; the reference policies (scripted expert, "
             "random and hold floors) are one state-mode evaluation each, shown beside every table. An empty cell "
             "has no finished run; a cell with fewer seeds than the others is still partial.")
-    return "\n\n".join(sections) + f"\n\n{note}\n"
+    return "\n\n".join(texts) + f"\n\n{note}\n"
 
 
-def _result_cell(point: pd.Series, trained: bool) -> str:
+def _result_cell(point: pd.Series) -> str:
+    """success % [Wilson 95%], and for a trained policy (one with demos) each seed's rate."""
     cell = f"{100 * point.success:.0f} [{100 * point.ci_low:.0f}, {100 * point.ci_high:.0f}]"
-    if trained:
+    if not pd.isna(point.demos):
         cell += " (" + " / ".join(f"{100 * float(rate):.0f}" for rate in point.per_seed.split()) + ")"
     return cell
 
@@ -155,39 +183,31 @@ def results_png(table: pd.DataFrame, policy_order: Sequence[str]) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    trained = table[table["demos"].notna()] if not table.empty else table
-    references = table[table["demos"].isna()] if not table.empty else table
-    groups = list(trained.groupby(["obs", "demos"], sort=True)) if not trained.empty else []
-    heights = [max(len(set(zip(g["task"], g["hand"], strict=True))), 1) for _, g in groups] or [1]
-    figure = Figure(figsize=(8.0 * max(len(groups), 1), 0.4 * max(heights) + 1.6), layout="constrained")
+    sections = results_sections(table, policy_order)
+    height = max((len(section.pairs) for section in sections), default=1)
+    figure = Figure(figsize=(8.0 * max(len(sections), 1), 0.4 * height + 1.6), layout="constrained")
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, max(len(groups), 1), squeeze=False)[0]
-    for axis, ((obs, demos), group) in zip(axes, groups, strict=False):
-        source = pd.concat([references, group])
-        policies = ordered_policies(set(references["policy"]), policy_order)
-        policies += ordered_policies(set(group["policy"]), policy_order)
-        pairs = sorted(set(zip(group["task"], group["hand"], strict=True)))
-        grid = pd.DataFrame(float("nan"), index=[f"{t} / {h}" for t, h in pairs], columns=policies)
-        labels = pd.DataFrame("", index=grid.index, columns=policies)
-        full = int(group["seeds"].max())
-        for point in source.itertuples():
-            label = f"{point.task} / {point.hand}"
-            if label in grid.index:
-                grid.loc[label, point.policy] = 100 * point.success
-                partial = not pd.isna(point.demos) and point.seeds < full  # a trained cell short of seeds
-                labels.loc[label, point.policy] = f"{100 * point.success:.0f}" + (
-                    f"\n({point.seeds} of {full} seeds)" if partial else "")
-        axis.imshow(grid.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
-        axis.set_xticks(range(len(policies)), policies)
-        axis.set_yticks(range(len(grid.index)), list(grid.index))
-        for row, column in ((r, c) for r in range(len(grid.index)) for c in range(len(policies))):
-            value = grid.iat[row, column]
-            if value == value:  # not NaN
-                axis.text(column, row, labels.iat[row, column], ha="center", va="center", fontsize=8,
-                          color="black" if value > 60 else "white")
-        references_note = "" if obs == "state" else "; expert and floors: their state runs"
-        axis.set_title(f"success % ({obs}, {int(demos)} demos; pooled over training seeds{references_note})")
-    return _png(figure, empty_message=None if groups else "no trained run yet")
+    axes = figure.subplots(1, max(len(sections), 1), squeeze=False)[0]
+    for axis, section in zip(axes, sections, strict=False):
+        grid = np.full((len(section.pairs), len(section.policies)), np.nan)
+        for (row, (task, hand)), (column, policy) in itertools.product(enumerate(section.pairs),
+                                                                       enumerate(section.policies)):
+            point = section.points.get((task, hand, policy))
+            if point is None:
+                continue
+            grid[row, column] = 100 * point.success
+            partial = not pd.isna(point.demos) and point.seeds < section.full_seeds  # a trained cell short of seeds
+            label = f"{100 * point.success:.0f}" + (f"\n({point.seeds} of {section.full_seeds} seeds)"
+                                                    if partial else "")
+            axis.text(column, row, label, ha="center", va="center", fontsize=8,
+                      color="black" if grid[row, column] > 60 else "white")
+        axis.imshow(grid, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        axis.set_xticks(range(len(section.policies)), section.policies)
+        axis.set_yticks(range(len(section.pairs)), [f"{task} / {hand}" for task, hand in section.pairs])
+        references_note = "" if section.obs == "state" else "; expert and floors: their state runs"
+        axis.set_title(f"success % ({section.obs}, {section.demos} demos; pooled over training seeds"
+                       f"{references_note})")
+    return _png(figure, empty_message=None if sections else "no trained run yet")
 
 
 def curves_markdown(table: pd.DataFrame) -> str:
