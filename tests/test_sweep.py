@@ -15,9 +15,9 @@ import pytest
 from handbench.cli import main
 from handbench.errors import HandbenchError
 from handbench.stats import wilson_interval
-from handbench.sweep import report
+from handbench.sweep import report, runner
 from handbench.sweep.plan import load_plan, parse_shard, select
-from handbench.sweep.runner import Sweep, SweepOptions
+from handbench.sweep.runner import StepTimes, Sweep, SweepOptions
 
 PROTOCOL_TASKS = {"lift-cube": ("hb16", "shadow"), "pick-place": ("hb16", "shadow"), "stack": ("hb16",)}
 
@@ -215,6 +215,38 @@ def fake_rows() -> list[dict[str, str]]:
     rows.append({**rows[0], "run_id": "x", "task": "stack", "demos": "100"})  # one demo count: no curve
     rows.append({**rows[0], "run_id": "floor", "policy": "hold", "demos": "", "seed": "", "stage": "reference"})
     return rows
+
+
+def test_an_attempt_killed_outright_still_counts_up_to_its_last_heartbeat(tmp_path):
+    times = StepTimes(tmp_path / "times" / "run.json")
+    times.add("train", 100.0)               # a first attempt, interrupted by Ctrl-C: counted in full
+    times.begin("train")
+    times.beat("train", 30.0)
+    times.beat("train", 60.0)               # ... then the process is killed: no add() comes
+    assert times.get("train") == 160.0      # the ledger would read 160 s, not 100
+    times.begin("train")                    # the rerun folds the dead attempt in
+    assert json.loads(times.path.read_text()) == {"train": 160.0}
+    times.beat("train", 5.0)
+    times.add("train", 7.5)                 # it ends: its heartbeats give way to its full time
+    assert times.get("train") == 167.5
+    assert json.loads(times.path.read_text()) == {"train": 167.5}
+    times.beat("train", 9.0)
+    times.forget("train")
+    assert json.loads(times.path.read_text()) == {}
+
+
+def test_a_running_step_writes_heartbeats(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "HEARTBEAT_S", 0.05)
+    beats = []
+    original = StepTimes.beat
+    monkeypatch.setattr(StepTimes, "beat", lambda self, step, seconds: beats.append(seconds)
+                        or original(self, step, seconds))
+    sweep = Sweep(load_plan(tiny_plan(tmp_path, "[0]")), [], [], SweepOptions(project_dir=tmp_path))
+    times = StepTimes(tmp_path / "times" / "run.json")
+    total = sweep.execute(["handbench", "--version"], tmp_path / "logs" / "run.version.log", times, "train")
+    assert len(beats) >= 2 and beats == sorted(beats)
+    stored = json.loads(times.path.read_text())  # the attempt's full time replaced its heartbeats
+    assert set(stored) == {"train"} and stored["train"] >= beats[-1] and total == round(stored["train"], 1)
 
 
 def test_learning_curves_from_fake_results(tmp_path):

@@ -27,6 +27,7 @@ from handbench.sweep.ledger import DEMO_COLUMNS, RUN_COLUMNS, Ledger
 from handbench.sweep.plan import Dataset, Run, SweepPlan
 
 CHILD_GRACE_S = 60.0  # how long a child may take to save and exit after Ctrl-C
+HEARTBEAT_S = 30.0  # how often a running step's wall time so far is written down (a killed sweep loses at most this)
 
 
 @dataclass
@@ -177,16 +178,24 @@ class Sweep:
 
     def execute(self, command: list[str], log: Path, times: StepTimes, step: str) -> float:
         """Run a ``handbench`` command in a child process (output to ``log``); its wall time is added to
-        ``times[step]`` even when it fails or is interrupted (the rerun resumes it). Returns the total."""
+        ``times[step]`` even when it fails or is interrupted (the rerun resumes it), and written down every
+        :data:`HEARTBEAT_S` while it runs, so an attempt killed outright (the machine or session ending) still
+        counts up to its last heartbeat. Returns the total."""
         log.parent.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "handbench.cli", *command[1:]]
+        times.begin(step)
         began = time.perf_counter()
         with log.open("a") as handle:
             handle.write(f"$ {shlex.join(command)}   # {now()}\n")
             handle.flush()
             child = subprocess.Popen(argv, cwd=self.project, stdout=handle, stderr=subprocess.STDOUT)
             try:
-                code = child.wait()
+                while True:
+                    try:
+                        code = child.wait(timeout=HEARTBEAT_S)
+                        break
+                    except subprocess.TimeoutExpired:
+                        times.beat(step, time.perf_counter() - began)
             except KeyboardInterrupt:  # the child got the Ctrl-C too: let it save what it has
                 try:
                     child.wait(timeout=CHILD_GRACE_S)
@@ -203,7 +212,12 @@ class Sweep:
 
 
 class StepTimes:
-    """Wall seconds spent on each step of one run, summed over attempts (kept beside its checkpoints)."""
+    """Wall seconds spent on each step of one run, summed over attempts (kept beside its checkpoints).
+
+    The running attempt's seconds so far are kept apart (``<step>:running``, rewritten by :meth:`beat`) until it
+    ends (:meth:`add`); an attempt killed before it could end leaves them behind, and they count: :meth:`get`
+    adds them and the next attempt's :meth:`begin` folds them into the step's total.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -214,8 +228,15 @@ class StepTimes:
         except (OSError, ValueError, AttributeError):
             return {}
 
+    def _write(self, values: dict[str, float]) -> None:
+        from handbench.atomic import atomic_write_text
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.path, json.dumps(values))
+
     def get(self, step: str) -> float:
-        return round(self._read().get(step, 0.0), 1)
+        values = self._read()
+        return round(values.get(step, 0.0) + values.get(f"{step}:running", 0.0), 1)
 
     def finished(self, step: str) -> bool:
         return f"{step}:finished" in self._read()
@@ -225,19 +246,30 @@ class StepTimes:
 
     def forget(self, step: str) -> None:
         """Drop ``step``'s seconds and finished mark (its work is to be redone); other steps are kept."""
-        from handbench.atomic import atomic_write_text
-
-        values = {key: value for key, value in self._read().items() if key not in (step, f"{step}:finished")}
+        values = {key: value for key, value in self._read().items()
+                  if key not in (step, f"{step}:finished", f"{step}:running")}
         if self.path.is_file():
-            atomic_write_text(self.path, json.dumps(values))
+            self._write(values)
+
+    def begin(self, step: str) -> None:
+        """Start an attempt: the seconds a killed earlier attempt left running join the step's total."""
+        values = self._read()
+        if f"{step}:running" in values:
+            values[step] = values.get(step, 0.0) + values.pop(f"{step}:running")
+            self._write(values)
+
+    def beat(self, step: str, seconds: float) -> None:
+        """The running attempt has taken ``seconds`` so far."""
+        values = self._read()
+        values[f"{step}:running"] = seconds
+        self._write(values)
 
     def add(self, step: str, seconds: float) -> None:
-        from handbench.atomic import atomic_write_text
-
+        """An attempt of ``step`` ended after ``seconds`` (its heartbeats are replaced by the full count)."""
         values = self._read()
+        values.pop(f"{step}:running", None)
         values[step] = values.get(step, 0.0) + seconds
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path, json.dumps(values))
+        self._write(values)
 
 
 def load_summary(results_dir: Path) -> dict[str, object]:
