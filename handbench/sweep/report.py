@@ -11,7 +11,8 @@ least two demo counts make a curve.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -266,16 +267,27 @@ def curves_png(table: pd.DataFrame) -> bytes:
     return _png(figure, empty_message=None if panels else "no learning curve yet")
 
 
-def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]]) -> str:
-    """Wall hours per stage (training, evaluation) and for the demos, and the total, with where they ran."""
-    lines = ["| stage | runs | training h | evaluation h | devices | hosts |", "| --- | --- | --- | --- | --- | --- |"]
+def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]], planned: Mapping[str, int]) -> str:
+    """Wall hours per stage (training, evaluation) and for the demos, and the total, with where they ran.
+
+    ``planned``: each stage's number of runs in the plan, in plan order; every planned stage gets a row (one not
+    started yet shows 0 of its runs), then any stage the ledger has and the plan no longer names.
+    """
+    lines = ["| stage | runs finished | training h | evaluation h | devices | hosts |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    groups = {} if frame.empty else {str(stage): group for stage, group in frame.groupby("stage", sort=False)}
     total = 0.0
-    if not frame.empty:
-        for stage, group in frame.groupby("stage", sort=False):
-            train, evaluate = group["train_seconds"].sum() / 3600, group["eval_seconds"].sum() / 3600
-            total += train + evaluate
-            devices, hosts = (", ".join(sorted(group[column].unique())) for column in ("device", "host"))
-            lines.append(f"| {stage} | {len(group)} | {train:.2f} | {evaluate:.2f} | {devices} | {hosts} |")
+    for stage in [*planned, *(stage for stage in groups if stage not in planned)]:
+        group = groups.get(stage)
+        finished = 0 if group is None else len(group)
+        runs = f"{finished} of {planned[stage]}" if stage in planned else str(finished)
+        if group is None:
+            lines.append(f"| {stage} | {runs} | 0.00 | 0.00 | | |")
+            continue
+        train, evaluate = group["train_seconds"].sum() / 3600, group["eval_seconds"].sum() / 3600
+        total += train + evaluate
+        devices, hosts = (", ".join(sorted(group[column].unique())) for column in ("device", "host"))
+        lines.append(f"| {stage} | {runs} | {train:.2f} | {evaluate:.2f} | {devices} | {hosts} |")
     demo_hours = sum(float(row["seconds"] or 0) for row in demos) / 3600
     total += demo_hours
     lines.append(f"| demos ({len(demos)} datasets) | | {demo_hours:.2f} (generation) | | | |")
@@ -293,7 +305,8 @@ def write_report(sweep: Sweep) -> list[Path]:
     folder = sweep.project / sweep.plan.record_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     outputs = {CURVES_CSV: table.to_csv(index=False, float_format="%.4f"), CURVES_MD: curves_markdown(table),
-               COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values())),
+               COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values()),
+                                          Counter(run.stage for run in sweep.plan_runs)),
                RESULTS_CSV: results.to_csv(index=False, float_format="%.4f"),
                RESULTS_MD: results_markdown(results, policy_order)}
     written = []
