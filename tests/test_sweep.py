@@ -17,7 +17,7 @@ from handbench.errors import HandbenchError
 from handbench.stats import wilson_interval
 from handbench.sweep import report, runner
 from handbench.sweep.plan import load_plan, parse_shard, select
-from handbench.sweep.runner import StepTimes, Sweep, SweepOptions
+from handbench.sweep.runner import ClaimedElsewhere, StepTimes, Sweep, SweepOptions
 
 PROTOCOL_TASKS = {"lift-cube": ("hb16", "shadow"), "pick-place": ("hb16", "shadow"), "stack": ("hb16",)}
 
@@ -247,6 +247,48 @@ def test_a_running_step_writes_heartbeats(tmp_path, monkeypatch):
     assert len(beats) >= 2 and beats == sorted(beats)
     stored = json.loads(times.path.read_text())  # the attempt's full time replaced its heartbeats
     assert set(stored) == {"train"} and stored["train"] >= beats[-1] and total == round(stored["train"], 1)
+
+
+def test_processes_running_one_selection_share_it_through_claims(tmp_path, monkeypatch):
+    """A run another process holds is passed over, tried again after the others and left to its holder if still
+    held; a run another process finished meanwhile is not run again; a dataset being made elsewhere is not made."""
+    from handbench.locking import output_lock
+
+    plan = load_plan(tiny_plan(tmp_path, "[0, 1]"))
+    runs = plan.runs({"lift-cube": ("hb16",)})
+    hold, seed0, seed1 = (run.id for run in runs)
+    sweep = Sweep(plan, runs, runs, SweepOptions(project_dir=tmp_path))
+    claims = tmp_path / plan.work_dir / "claims"
+    ran: list[str] = []
+    monkeypatch.setattr(Sweep, "run_one", lambda self, run, say: ran.append(run.id))
+    said: list[str] = []
+    with output_lock(claims / seed1):  # another process is on seed 1 throughout
+        outcome = sweep.run_all(said.append)
+    assert ran == [hold, seed0] and outcome.elsewhere == [seed1] and outcome.failed == []
+    assert f"  passing over {seed1} for now: another process is on {seed1}" in said
+
+    ran.clear()
+    other = output_lock(claims / seed0)
+    other.__enter__()  # another process is on seed 0 ... and lets it go while this one runs seed 1
+
+    def run_and_release(self, run, say):
+        ran.append(run.id)
+        if run.id == seed1:
+            other.__exit__(None, None, None)
+
+    monkeypatch.setattr(Sweep, "run_one", run_and_release)
+    outcome = sweep.run_all(said.append)
+    assert ran == [hold, seed1, seed0] and outcome.elsewhere == []  # seed 0 on the second pass
+
+    ran.clear()
+    monkeypatch.setattr(Sweep, "finished", lambda self: {seed0} if ran else set())  # finished elsewhere meanwhile
+    monkeypatch.setattr(Sweep, "run_one", lambda self, run, say: ran.append(run.id))
+    assert sweep.run_all(said.append).elsewhere == [] and ran == [hold, seed1]
+
+    dataset = runs[1].dataset
+    with output_lock(claims / dataset.name), pytest.raises(ClaimedElsewhere, match=dataset.name):
+        sweep.make_dataset(dataset, said.append)
+    assert not (tmp_path / sweep.dataset_path(dataset)).exists()
 
 
 def test_learning_curves_from_fake_results(tmp_path):

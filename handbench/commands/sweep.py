@@ -80,11 +80,16 @@ def run(args: argparse.Namespace) -> int:
             raise HandbenchError(describe(stale))
         if stale:
             forget(sweep, stale)
-    failed = sweep.run_all()
-    if failed:
-        print(f"{len(failed)} run(s) failed (logs in {plan.work_dir}/logs/): {', '.join(failed)}; rerun to retry")
+    outcome = sweep.run_all()
+    if outcome.elsewhere:
+        print(f"{len(outcome.elsewhere)} run(s) left to the other processes running them: "
+              f"{', '.join(outcome.elsewhere)}")
+    if outcome.failed:
+        print(f"{len(outcome.failed)} run(s) failed (logs in {plan.work_dir}/logs/): {', '.join(outcome.failed)}; "
+              "rerun to retry")
         return 1
-    print(f"all {len(runs)} selected runs finished; ledger: {plan.record_dir}/runs.csv")
+    if not outcome.elsewhere:
+        print(f"all {len(runs)} selected runs finished; ledger: {plan.record_dir}/runs.csv")
     return 0
 
 

@@ -11,13 +11,14 @@ picks up where it stopped; finished runs (a ledger row and its results folder) a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,18 @@ from handbench.sweep.plan import Dataset, Run, SweepPlan
 
 CHILD_GRACE_S = 60.0  # how long a child may take to save and exit after Ctrl-C
 HEARTBEAT_S = 30.0  # how often a running step's wall time so far is written down (a killed sweep loses at most this)
+
+
+class ClaimedElsewhere(Exception):
+    """Another process has claimed the run or dataset (it is running it)."""
+
+
+@dataclass
+class SweepOutcome:
+    """What ``run_all`` left undone: runs that failed here, and runs other processes hold."""
+
+    failed: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -114,23 +127,48 @@ class Sweep:
         return {name for name in self.demo_ledger.rows() if (self.project / name).is_file()}
 
     # ------------------------------------------------------------------ running
-    def run_all(self, say: Callable[[str], None] = print) -> list[str]:
-        """Run what is left, in plan order; returns the ids of runs that failed (the others are recorded)."""
+    def run_all(self, say: Callable[[str], None] = print) -> SweepOutcome:
+        """Run what is left, in plan order; the others are recorded in the ledger.
+
+        Several processes may run the same selection (here, or on machines sharing the project folder): each
+        claims a run before starting it (and a dataset before making it), under a lock in ``<work_dir>/claims/``,
+        and passes over what another process holds, coming back to it after its other runs; what is still held
+        then is left to its holder. So N processes of one command share its work without ``--shard``.
+        """
         left = self.left()
-        failed: list[str] = []
+        number = {run.id: k for k, run in enumerate(left, 1)}
+        outcome = SweepOutcome()
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
-        for position, run in enumerate(left, 1):
-            log = self.log_path(run.id, "*").relative_to(self.project)
-            say(f"[{position}/{len(left)}] {run.id} (follow it in {log}) {now()}")
-            try:
-                self.run_one(run, say)
-            except HandbenchError as exc:
-                failed.append(run.id)
-                say(f"  failed: {exc}")
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(f"{run.id} stopped; {self.plan.record_dir}/runs.csv keeps the finished runs "
-                                        "and each command resumes its own work: rerun the same command") from None
-        return failed
+        while left:
+            held: list[Run] = []
+            for run in left:
+                try:
+                    with self.claim(run.id):
+                        if run.id in self.finished():
+                            continue  # another process finished it since this one looked
+                        log = self.log_path(run.id, "*").relative_to(self.project)
+                        say(f"[{number[run.id]}/{len(number)}] {run.id} (follow it in {log}) {now()}")
+                        try:
+                            self.run_one(run, say)
+                        except HandbenchError as exc:
+                            outcome.failed.append(run.id)
+                            say(f"  failed: {exc}")
+                except ClaimedElsewhere as exc:
+                    held.append(run)
+                    say(f"  passing over {run.id} for now: {exc}")
+                except KeyboardInterrupt:
+                    raise KeyboardInterrupt(f"{run.id} stopped; {self.plan.record_dir}/runs.csv keeps the finished "
+                                            "runs and each command resumes its own work: rerun the same "
+                                            "command") from None
+            if len(held) == len(left):  # nothing more this process can start: the rest is another's
+                outcome.elsewhere.extend(run.id for run in held)
+                break
+            left = held
+        return outcome
+
+    def claim(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """This process's claim on the run or dataset ``name`` (see :func:`claimed`)."""
+        return claimed(self.project / self.plan.work_dir / "claims" / name, name)
 
     def run_one(self, run: Run, say: Callable[[str], None]) -> None:
         times = StepTimes(self.project / self.plan.work_dir / "times" / f"{run.id}.json")
@@ -165,9 +203,15 @@ class Sweep:
                 say(f"  {message}")
 
     def make_dataset(self, dataset: Dataset, say: Callable[[str], None]) -> None:
+        """Make the dataset unless it is made (raises :class:`ClaimedElsewhere` while another process makes it)."""
         path = self.dataset_path(dataset)
         if path in self.datasets_made():
             return
+        with self.claim(dataset.name):
+            if path not in self.datasets_made():  # another process may have made it meanwhile
+                self._generate(dataset, path, say)
+
+    def _generate(self, dataset: Dataset, path: str, say: Callable[[str], None]) -> None:
         say(f"  generating {dataset.demos} demos: {path}")
         times = StepTimes(self.project / self.plan.work_dir / "times" / f"{dataset.name}.json")
         command = self.demos_command(dataset)
@@ -270,6 +314,20 @@ class StepTimes:
         values.pop(f"{step}:running", None)
         values[step] = values.get(step, 0.0) + seconds
         self._write(values)
+
+
+@contextlib.contextmanager
+def claimed(path: Path, name: str) -> Iterator[None]:
+    """Hold the claim lock ``path`` (an :func:`~handbench.locking.output_lock`) for a ``with`` block; raises
+    :class:`ClaimedElsewhere` at once when another process holds it."""
+    from handbench.locking import output_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(output_lock(path))
+        except HandbenchError:
+            raise ClaimedElsewhere(f"another process is on {name}") from None
+        yield
 
 
 def load_summary(results_dir: Path) -> dict[str, object]:
