@@ -630,6 +630,53 @@ def test_entries_that_block_each_other_are_set_aside_then_resubmitted(tmp_path, 
         sweep, ("bc", "state", 2))).is_dir()
 
 
+def test_a_submission_reads_the_finished_runs_under_the_board_lock(tmp_path, monkeypatch):
+    """Two processes finish the last seeds of two rows of one entry at nearly the same time: the one that submits
+    second must not replace the entry with the runs it read before it got the board lock (that dropped the other
+    process's row from the leaderboard)."""
+    import contextlib
+
+    from handbench.leaderboard import submit as submit_module
+    from handbench.leaderboard.submissions import submissions_dir
+    from handbench.sweep import submitting
+    from handbench.sweep.ledger import RUN_COLUMNS
+
+    text = tiny_plan(tmp_path, "[0]").read_text().replace("submit = false", "")
+    loaded = load_plan(write_plan(tmp_path, text.replace('hands = ["hb16"]', 'hands = ["hb16", "shadow"]')))
+    runs = loaded.runs({"lift-cube": ("hb16", "shadow")})
+    sweep = Sweep(loaded, runs, runs, SweepOptions(leaderboard_dir="board", project_dir=tmp_path))
+    bc = [run for run in runs if run.policy == "bc"]
+    group = bc[0].group
+    meta_path = submissions_dir(tmp_path / "board") / submitting.entry_id(sweep, group) / "meta.json"
+
+    def finish(run):
+        sweep.run_ledger.record({**dict.fromkeys(RUN_COLUMNS, ""), "run_id": run.id})
+        summary = tmp_path / sweep.results_dir(run) / "summary.csv"
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text("")
+
+    def fake_submit(folders, info, **kwargs):
+        meta_path.parent.mkdir(parents=True, exist_ok=True)
+        tasks = sorted({f"lift-cube/{Path(folder).name.split('-')[-3]}" for folder in folders})
+        meta_path.write_text(json.dumps({"tasks": tasks, "runs": [{"folder": str(f)} for f in folders]}))
+        return type("Result", (), {"entry_dir": meta_path.parent})()
+
+    original_lock = submitting.waiting_lock
+
+    @contextlib.contextmanager
+    def other_process_first(path, wait_s=None):
+        finish(bc[1])  # meanwhile the other process finished the second row and submitted both
+        fake_submit([tmp_path / sweep.results_dir(run) for run in bc], None)
+        with original_lock(path, wait_s):
+            yield
+
+    monkeypatch.setattr(submit_module, "submit", fake_submit)
+    monkeypatch.setattr(submitting, "waiting_lock", other_process_first)
+    finish(bc[0])
+    assert submitting.submit_group(sweep, group) == ""  # the entry already holds everything finished
+    assert json.loads(meta_path.read_text())["tasks"] == ["lift-cube/hb16", "lift-cube/shadow"]
+
+
 def test_the_readme_tables_are_copies_of_the_hb_v2_sweep_report():
     """The README's hb-v2 results table, learning curves and compute are the report's markdown (`handbench sweep
     baselines/sweeps/hb-v2.toml --report`), copied between markers: a hand edit, or a report rewritten without

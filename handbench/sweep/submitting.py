@@ -50,13 +50,15 @@ def submit_group(sweep: Sweep, group: tuple[str, str, int | None], carry_from: P
     verification records and videos."""
     from handbench.leaderboard.submit import submit
 
-    runs = complete_runs(sweep, group)
-    if not runs:
+    if not complete_runs(sweep, group):
         return ""
     identifier = entry_id(sweep, group)
     board = sweep.project / sweep.options.leaderboard_dir
     meta_path = submissions_dir(board) / identifier / "meta.json"
     with waiting_lock(board):
+        # Read again under the lock: another process may have finished a (task, hand) of the group and submitted it
+        # while this one waited; runs read before would replace its entry with an older, smaller one.
+        runs = complete_runs(sweep, group)
         if meta_path.exists():
             stored = json.loads(meta_path.read_text())
             if len(stored.get("runs", [])) == len(runs) and set(stored.get("tasks", [])) == {
