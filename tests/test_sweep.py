@@ -291,6 +291,57 @@ def test_processes_running_one_selection_share_it_through_claims(tmp_path, monke
     assert not (tmp_path / sweep.dataset_path(dataset)).exists()
 
 
+@pytest.mark.parametrize("maker_finishes", [True, False])
+def test_runs_whose_dataset_is_made_elsewhere_wait_for_it(tmp_path, monkeypatch, maker_finishes):
+    """A run passed over only because another process is making its dataset is nobody's: the process waits for the
+    dataset and runs it (it used to leave it 'to the other processes running it', which none was, so a process of
+    another --only selection never ran it); if the maker stops without the dataset, the process makes it itself."""
+    import threading
+
+    from handbench.locking import output_lock
+
+    monkeypatch.setattr(runner, "CLAIM_POLL_S", 0.05)
+    plan = load_plan(tiny_plan(tmp_path, "[0, 1]"))
+    runs = plan.runs({"lift-cube": ("hb16",)})
+    hold, seed0, seed1 = (run.id for run in runs)
+    sweep = Sweep(plan, runs, runs, SweepOptions(project_dir=tmp_path))
+    dataset = runs[1].dataset
+    ran: list[str] = []
+    generated: list[str] = []
+
+    def run_one(self, run, say):
+        if run.dataset is not None:
+            self.make_dataset(run.dataset, say)
+        ran.append(run.id)
+
+    def make(path):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+        sweep.demo_ledger.record({**dict.fromkeys(sweep.demo_ledger.columns, ""), "dataset": path})
+
+    monkeypatch.setattr(Sweep, "run_one", run_one)
+    monkeypatch.setattr(Sweep, "_generate", lambda self, dataset, path, say: generated.append(path) or make(path))
+    other = output_lock(tmp_path / plan.work_dir / "claims" / dataset.name)
+    other.__enter__()  # another process is making the dataset ...
+
+    def make_it_then_let_go():
+        if maker_finishes:
+            make(sweep.dataset_path(dataset))
+        other.__exit__(None, None, None)
+
+    timer = threading.Timer(0.3, make_it_then_let_go)  # ... and is done with it while this one waits
+    timer.start()
+    said: list[str] = []
+    try:
+        outcome = sweep.run_all(said.append)
+    finally:
+        timer.join()
+    assert outcome.elsewhere == [] and outcome.failed == [] and ran == [hold, seed0, seed1]
+    assert generated == ([] if maker_finishes else [sweep.dataset_path(dataset)])
+    assert f"  waiting for {dataset.name} (another process is making it)" in "\n".join(said)
+    assert sum(line.startswith(f"  passing over {seed0}") for line in said) == 1
+
+
 def test_learning_curves_from_fake_results(tmp_path):
     frame = report.ledger_frame(fake_rows())
     table = report.learning_curves(frame)

@@ -29,10 +29,19 @@ from handbench.sweep.plan import Dataset, Run, SweepPlan
 
 CHILD_GRACE_S = 60.0  # how long a child may take to save and exit after Ctrl-C
 HEARTBEAT_S = 30.0  # how often a running step's wall time so far is written down (a killed sweep loses at most this)
+CLAIM_POLL_S = 10.0  # how often a process with nothing else to do looks whether a dataset made elsewhere is ready
 
 
 class ClaimedElsewhere(Exception):
     """Another process has claimed the run or dataset (it is running it)."""
+
+
+class DatasetElsewhere(ClaimedElsewhere):
+    """Another process is making the run's dataset (the run itself is nobody's yet)."""
+
+    def __init__(self, message: str, dataset: Dataset) -> None:
+        super().__init__(message)
+        self.dataset = dataset
 
 
 @dataclass
@@ -133,14 +142,18 @@ class Sweep:
         Several processes may run the same selection (here, or on machines sharing the project folder): each
         claims a run before starting it (and a dataset before making it), under a lock in ``<work_dir>/claims/``,
         and passes over what another process holds, coming back to it after its other runs; what is still held
-        then is left to its holder. So N processes of one command share its work without ``--shard``.
+        then is left to its holder. So N processes of one command share its work without ``--shard``. A run passed
+        over only because another process is making its dataset is nobody's: when nothing else is left, this
+        process waits for the dataset and runs it.
         """
         left = self.left()
         number = {run.id: k for k, run in enumerate(left, 1)}
         outcome = SweepOutcome()
+        told: set[tuple[str, str]] = set()  # each run passed over is named once per reason, not once per pass
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
         while left:
             held: list[Run] = []
+            awaited: dict[str, Dataset] = {}  # datasets being made elsewhere that held runs need
             for run in left:
                 try:
                     with self.claim(run.id):
@@ -155,16 +168,34 @@ class Sweep:
                             say(f"  failed: {exc}")
                 except ClaimedElsewhere as exc:
                     held.append(run)
-                    say(f"  passing over {run.id} for now: {exc}")
+                    if isinstance(exc, DatasetElsewhere):
+                        awaited[exc.dataset.name] = exc.dataset
+                    if (run.id, str(exc)) not in told:
+                        told.add((run.id, str(exc)))
+                        say(f"  passing over {run.id} for now: {exc}")
                 except KeyboardInterrupt:
                     raise KeyboardInterrupt(f"{run.id} stopped; {self.plan.record_dir}/runs.csv keeps the finished "
                                             "runs and each command resumes its own work: rerun the same "
                                             "command") from None
-            if len(held) == len(left):  # nothing more this process can start: the rest is another's
-                outcome.elsewhere.extend(run.id for run in held)
-                break
+            if len(held) == len(left):  # nothing more this process can start now
+                if not awaited:  # the rest is other processes' runs
+                    outcome.elsewhere.extend(run.id for run in held)
+                    break
+                say(f"  waiting for {', '.join(awaited)} (another process is making it) {now()}")
+                self.wait_for_datasets(list(awaited.values()))
             left = held
         return outcome
+
+    def wait_for_datasets(self, datasets: list[Dataset]) -> None:
+        """Return once one of the datasets is made, or is no longer claimed (its maker stopped: this process may
+        take it over)."""
+        while True:
+            for dataset in datasets:
+                if self.dataset_path(dataset) in self.datasets_made():
+                    return
+                with contextlib.suppress(ClaimedElsewhere), self.claim(dataset.name):
+                    return
+            time.sleep(CLAIM_POLL_S)
 
     def claim(self, name: str) -> contextlib.AbstractContextManager[None]:
         """This process's claim on the run or dataset ``name`` (see :func:`claimed`)."""
@@ -207,7 +238,11 @@ class Sweep:
         path = self.dataset_path(dataset)
         if path in self.datasets_made():
             return
-        with self.claim(dataset.name):
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self.claim(dataset.name))
+            except ClaimedElsewhere as exc:
+                raise DatasetElsewhere(str(exc), dataset) from None
             if path not in self.datasets_made():  # another process may have made it meanwhile
                 self._generate(dataset, path, say)
 
