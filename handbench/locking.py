@@ -22,6 +22,10 @@ from handbench.atomic import ensure_writable_dir
 from handbench.errors import HandbenchError
 
 
+class LockHeld(HandbenchError):
+    """Another process holds the lock (as opposed to a lock that cannot be taken at all: an unwritable folder)."""
+
+
 def lock_path(output: str | os.PathLike) -> Path:
     """The lock file of ``output`` (a file or a folder): ``.<name>.lock`` in the same folder."""
     output = Path(output).absolute()
@@ -42,8 +46,9 @@ def _holder(path: Path) -> str:
 def output_lock(output: str | os.PathLike, flag: str = "--out") -> Iterator[Path]:
     """Hold the exclusive lock of ``output`` for the ``with`` block.
 
-    Raises :class:`HandbenchError` at once (never waits) when another process holds it; ``flag``
-    names the option that chose the output, for the message.
+    Raises :class:`LockHeld` (a :class:`HandbenchError`) at once (never waits) when another process holds it, and
+    :class:`HandbenchError` when the lock file cannot be written; ``flag`` names the option that chose the output,
+    for the message.
     """
     path = lock_path(output)
     ensure_writable_dir(path.parent)
@@ -57,8 +62,8 @@ def output_lock(output: str | os.PathLike, flag: str = "--out") -> Iterator[Path
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise HandbenchError(f"{output} is in use by another handbench run{_holder(path)}; wait for it to "
-                                 f"finish or choose another {flag}") from None
+            raise LockHeld(f"{output} is in use by another handbench run{_holder(path)}; wait for it to "
+                           f"finish or choose another {flag}") from None
         try:  # the holder before us may have removed the file between our open and our flock: lock the new one
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 break

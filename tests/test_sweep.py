@@ -8,6 +8,7 @@ import csv
 import json
 import shlex
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -340,6 +341,27 @@ def test_runs_whose_dataset_is_made_elsewhere_wait_for_it(tmp_path, monkeypatch,
     assert generated == ([] if maker_finishes else [sweep.dataset_path(dataset)])
     assert f"  waiting for {dataset.name} (another process is making it)" in "\n".join(said)
     assert sum(line.startswith(f"  passing over {seed0}") for line in said) == 1
+
+
+def test_a_claim_that_cannot_be_written_is_an_error_not_another_process(tmp_path, monkeypatch):
+    """A claims folder the process cannot write is no other process's doing: the sweep stops in one line (exit 2);
+    it used to pass every run over and exit 0 with them 'left to the other processes running them'."""
+    monkeypatch.chdir(tmp_path)
+    plan = tiny_plan(tmp_path, "[0]")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "claims").write_text("")  # in the way of the claims folder
+    monkeypatch.setattr(Sweep, "run_one", lambda self, run, say: pytest.fail(f"ran {run.id}"))
+    with pytest.raises(HandbenchError, match="claims is a file"):
+        Sweep(load_plan(plan), [], load_plan(plan).runs({"lift-cube": ("hb16",)}),
+              SweepOptions(project_dir=tmp_path)).run_all()
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 2
+
+    from handbench.sweep.ledger import waiting_lock
+
+    began = time.monotonic()  # nor does the ledger's or the board's lock wait 10 minutes for one it cannot write
+    with pytest.raises(HandbenchError, match="claims is a file"), waiting_lock(tmp_path / "work/claims/x", wait_s=5):
+        pass
+    assert time.monotonic() - began < 1
 
 
 def test_learning_curves_from_fake_results(tmp_path):

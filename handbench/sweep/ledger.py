@@ -18,7 +18,7 @@ from pathlib import Path
 
 from handbench.atomic import atomic_write_text
 from handbench.errors import HandbenchError
-from handbench.locking import output_lock
+from handbench.locking import LockHeld, output_lock
 
 RUN_COLUMNS = ("run_id", "stage", "policy", "obs", "task", "hand", "demos", "seed", "dataset", "train_command",
                "eval_command", "train_seconds", "eval_seconds", "success_rate", "episodes", "checkpoint_hash",
@@ -30,14 +30,14 @@ LOCK_WAIT_S = 600.0
 @contextlib.contextmanager
 def waiting_lock(output: Path, wait_s: float | None = None) -> Iterator[None]:
     """:func:`handbench.locking.output_lock`, waiting (up to ``wait_s``, default LOCK_WAIT_S) for another sweep
-    process to let go."""
+    process to let go (a lock that cannot be written at all fails at once)."""
     deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
     while True:
         try:
             lock = output_lock(output, flag="sweep record")
             lock.__enter__()
             break
-        except HandbenchError:
+        except LockHeld:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

@@ -354,13 +354,14 @@ class StepTimes:
 @contextlib.contextmanager
 def claimed(path: Path, name: str) -> Iterator[None]:
     """Hold the claim lock ``path`` (an :func:`~handbench.locking.output_lock`) for a ``with`` block; raises
-    :class:`ClaimedElsewhere` at once when another process holds it."""
-    from handbench.locking import output_lock
+    :class:`ClaimedElsewhere` at once when another process holds it (and :class:`HandbenchError` when the claim cannot
+    be written at all: that is no other process's doing, and passing everything over would report it as one)."""
+    from handbench.locking import LockHeld, output_lock
 
     with contextlib.ExitStack() as stack:
         try:
             stack.enter_context(output_lock(path))
-        except HandbenchError:
+        except LockHeld:
             raise ClaimedElsewhere(f"another process is on {name}") from None
         yield
 
