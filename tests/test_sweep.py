@@ -342,6 +342,18 @@ def test_runs_whose_dataset_is_made_elsewhere_wait_for_it(tmp_path, monkeypatch,
     assert f"  waiting for {dataset.name} (another process is making it)" in "\n".join(said)
     assert sum(line.startswith(f"  passing over {seed0}") for line in said) == 1
 
+    if not maker_finishes:  # Ctrl-C while waiting says what to do, like Ctrl-C during a run
+        def interrupted(self, datasets):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Sweep, "wait_for_datasets", interrupted)
+        monkeypatch.setattr(Sweep, "finished", lambda self: set())
+        with output_lock(tmp_path / plan.work_dir / "claims" / dataset.name), output_lock(
+                tmp_path / plan.work_dir / "claims" / hold), pytest.raises(
+                KeyboardInterrupt, match=f"stopped while waiting for {dataset.name}; .*rerun the same command"):
+            (tmp_path / sweep.dataset_path(dataset)).unlink()
+            sweep.run_all(said.append)
+
 
 def test_a_claim_that_cannot_be_written_is_an_error_not_another_process(tmp_path, monkeypatch):
     """A claims folder the process cannot write is no other process's doing: the sweep stops in one line (exit 2);

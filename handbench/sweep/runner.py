@@ -182,7 +182,12 @@ class Sweep:
                     outcome.elsewhere.extend(run.id for run in held)
                     break
                 say(f"  waiting for {', '.join(awaited)} (another process is making it) {now()}")
-                self.wait_for_datasets(list(awaited.values()))
+                try:
+                    self.wait_for_datasets(list(awaited.values()))
+                except KeyboardInterrupt:
+                    raise KeyboardInterrupt(f"stopped while waiting for {', '.join(awaited)}; "
+                                            f"{self.plan.record_dir}/runs.csv keeps the finished runs: rerun the "
+                                            "same command") from None
             left = held
         return outcome
 
