@@ -341,6 +341,7 @@ def test_runs_whose_dataset_is_made_elsewhere_wait_for_it(tmp_path, monkeypatch,
     assert generated == ([] if maker_finishes else [sweep.dataset_path(dataset)])
     assert f"  waiting for {dataset.name} (another process is making it)" in "\n".join(said)
     assert sum(line.startswith(f"  passing over {seed0}") for line in said) == 1
+    assert sum(line.startswith(f"[2/3] {seed0}") for line in said) == 1  # announced when it starts, not before
 
     if not maker_finishes:  # Ctrl-C while waiting says what to do, like Ctrl-C during a run
         def interrupted(self, datasets):

@@ -159,6 +159,8 @@ class Sweep:
                     with self.claim(run.id):
                         if run.id in self.finished():
                             continue  # another process finished it since this one looked
+                        if run.dataset is not None and not self.dataset_free(run.dataset):  # before announcing it
+                            raise DatasetElsewhere(f"another process is on {run.dataset.name}", run.dataset)
                         log = self.log_path(run.id, "*").relative_to(self.project)
                         say(f"[{number[run.id]}/{len(number)}] {run.id} (follow it in {log}) {now()}")
                         try:
@@ -194,13 +196,16 @@ class Sweep:
     def wait_for_datasets(self, datasets: list[Dataset]) -> None:
         """Return once one of the datasets is made, or is no longer claimed (its maker stopped: this process may
         take it over)."""
-        while True:
-            for dataset in datasets:
-                if self.dataset_path(dataset) in self.datasets_made():
-                    return
-                with contextlib.suppress(ClaimedElsewhere), self.claim(dataset.name):
-                    return
+        while not any(self.dataset_free(dataset) for dataset in datasets):
             time.sleep(CLAIM_POLL_S)
+
+    def dataset_free(self, dataset: Dataset) -> bool:
+        """Whether the dataset is made, or no other process is making it now."""
+        if self.dataset_path(dataset) in self.datasets_made():
+            return True
+        with contextlib.suppress(ClaimedElsewhere), self.claim(dataset.name):
+            return True
+        return False
 
     def claim(self, name: str) -> contextlib.AbstractContextManager[None]:
         """This process's claim on the run or dataset ``name`` (see :func:`claimed`)."""
