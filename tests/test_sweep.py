@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -168,6 +169,14 @@ def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, cap
     demos = (tmp_path / "record/demos.csv").read_text()
     assert ("handbench generate-demos --task lift-cube --hand hb16 --num-demos 2 --obs state --protocol hb-v1 "
             "--workers 0 --quiet --out work/demos/lift-cube-hb16-state-2.hdf5") in demos
+
+    # A process stopped during a submission (after the ledger row) leaves the entry out: the next start submits it.
+    entry_dir = tmp_path / "board/submissions" / f"hold-floor-{meta['protocol']['name']}-state"
+    shutil.rmtree(entry_dir)
+    capsys.readouterr()
+    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    assert "(a submission an earlier process did not finish)" in capsys.readouterr().out
+    assert json.loads((entry_dir / "meta.json").read_text())["tasks"] == ["lift-cube/hb16"]
 
     # Finished runs are skipped: nothing is run again.
     def refuse(*args, **kwargs):

@@ -151,6 +151,7 @@ class Sweep:
         outcome = SweepOutcome()
         told: set[tuple[str, str]] = set()  # each run passed over is named once per reason, not once per pass
         say(f"{len(self.runs) - len(left)} of {len(self.runs)} selected runs finished; {len(left)} to run")
+        self.catch_up_submissions(outcome, say)
         while left:
             held: list[Run] = []
             awaited: dict[str, Dataset] = {}  # datasets being made elsewhere that held runs need
@@ -192,6 +193,22 @@ class Sweep:
                                             "same command") from None
             left = held
         return outcome
+
+    def catch_up_submissions(self, outcome: SweepOutcome, say: Callable[[str], None]) -> None:
+        """Submit what a process stopped during a submission left out: each leaderboard entry of this selection
+        whose stored copy lacks a complete (task, hand) of the ledger (an entry that is up to date is left alone).
+        A refused submission is named and counted in ``outcome.failed``; the sweep goes on."""
+        from handbench.sweep.submitting import entry_id, submit_group
+
+        for group in dict.fromkeys(run.group for run in self.runs if run.submit):
+            try:
+                message = submit_group(self, group)
+            except HandbenchError as exc:
+                outcome.failed.append(entry_id(self, group))
+                say(f"  could not submit {entry_id(self, group)}: {exc}")
+                continue
+            if message:
+                say(f"  {message} (a submission an earlier process did not finish)")
 
     def wait_for_datasets(self, datasets: list[Dataset]) -> None:
         """Return once one of the datasets is made, or is no longer claimed (its maker stopped: this process may
