@@ -400,9 +400,11 @@ def test_learning_curves_from_fake_results(tmp_path):
     assert "| bc | lift-cube | hb16 | state | " in markdown and "(3 seeds)" in markdown
     png = report.curves_png(table)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == report.curves_png(table)  # same data, same bytes
-    compute = report.compute_markdown(frame, [{"seconds": "3600"}], {"first": 4, "curves": 20})
-    # in plan order, a stage not started included
-    assert "| first | 0 of 4 | 0.00 | 0.00 | | |\n| curves | 19 of 20 | 0.32 | 0.05 | cpu | a |" in compute
+    curve_ids = list(frame.loc[frame["stage"] == "curves", "run_id"])
+    planned = {"first": ["a", "b", "c", "d"], "curves": [*curve_ids[1:], "new-1", "new-2"]}  # the plan dropped one
+    compute = report.compute_markdown(frame, [{"seconds": "3600"}], planned)
+    # in plan order, a stage not started included; only planned runs count as finished, every row's hours count
+    assert "| first | 0 of 4 | 0.00 | 0.00 | | |\n| curves | 18 of 20 | 0.32 | 0.05 | cpu | a |" in compute
     assert "Total wall time: 1.39 h" in compute
     # a stage the ledger holds and the plan no longer names still counts, without a planned number
     assert "| curves | 19 | 0.32 | 0.05 | cpu | a |" in report.compute_markdown(frame, [], {})

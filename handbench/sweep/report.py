@@ -11,7 +11,6 @@ least two demo counts make a curve.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -267,11 +266,13 @@ def curves_png(table: pd.DataFrame) -> bytes:
     return _png(figure, empty_message=None if panels else "no learning curve yet")
 
 
-def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]], planned: Mapping[str, int]) -> str:
+def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]],
+                     planned: Mapping[str, Collection[str]]) -> str:
     """Wall hours per stage (training, evaluation) and for the demos, and the total, with where they ran.
 
-    ``planned``: each stage's number of runs in the plan, in plan order; every planned stage gets a row (one not
-    started yet shows 0 of its runs), then any stage the ledger has and the plan no longer names.
+    ``planned``: each stage's run ids in the plan, in plan order; every planned stage gets a row (one not started
+    yet shows 0 of its runs; only planned runs count as its finished ones, while its hours are every ledger row's),
+    then any stage the ledger has and the plan no longer names.
     """
     lines = ["| stage | runs finished | training h | evaluation h | devices | hosts |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -279,8 +280,11 @@ def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]], plann
     total = 0.0
     for stage in [*planned, *(stage for stage in groups if stage not in planned)]:
         group = groups.get(stage)
-        finished = 0 if group is None else len(group)
-        runs = f"{finished} of {planned[stage]}" if stage in planned else str(finished)
+        if stage in planned:
+            finished = 0 if group is None else int(group["run_id"].isin(list(planned[stage])).sum())
+            runs = f"{finished} of {len(planned[stage])}"
+        else:
+            runs = str(len(group))
         if group is None:
             lines.append(f"| {stage} | {runs} | 0.00 | 0.00 | | |")
             continue
@@ -295,6 +299,14 @@ def compute_markdown(frame: pd.DataFrame, demos: Sequence[dict[str, str]], plann
     return "\n".join(lines)
 
 
+def planned_run_ids(sweep: Sweep) -> dict[str, list[str]]:
+    """Each stage's run ids in the plan, in plan order."""
+    planned: dict[str, list[str]] = {}
+    for run in sweep.plan_runs:
+        planned.setdefault(run.stage, []).append(run.id)
+    return planned
+
+
 def write_report(sweep: Sweep) -> list[Path]:
     """Write the results table (csv, md, png), the learning curves (csv, md, png) and compute.md into
     ``<record_dir>/report/``."""
@@ -306,7 +318,7 @@ def write_report(sweep: Sweep) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     outputs = {CURVES_CSV: table.to_csv(index=False, float_format="%.4f"), CURVES_MD: curves_markdown(table),
                COMPUTE_MD: compute_markdown(frame, list(sweep.demo_ledger.rows().values()),
-                                          Counter(run.stage for run in sweep.plan_runs)),
+                                          planned_run_ids(sweep)),
                RESULTS_CSV: results.to_csv(index=False, float_format="%.4f"),
                RESULTS_MD: results_markdown(results, policy_order)}
     written = []
