@@ -496,6 +496,13 @@ def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, 
     error = capsys.readouterr().err.strip()
     assert "1 run(s) and 0 dataset(s) of this selection are stale" in error and "\n" not in error
     assert "state-bc-lift-cube-hb16-d2-s0: trained with" in error and "--temporal-ensemble 0.5" in error
+    from handbench.locking import output_lock
+
+    with output_lock(tmp_path / "work/claims/state-bc-lift-cube-hb16-d2-s0"):  # another sweep process is on it
+        assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "1 stale run(s) or dataset(s) are in use by another sweep process (state-bc-lift-cube-hb16-d2-s0)" in error
+    assert (tmp_path / "work/runs/state-bc-lift-cube-hb16-d2-s0/policy.pt").is_file()  # nothing moved
     assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--forget-stale"]) == 0
     again = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s0"]
     assert again["train_command"] == first["train_command"] + " --temporal-ensemble 0.5"

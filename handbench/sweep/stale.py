@@ -14,10 +14,11 @@ under ``<work_dir>/stale/<time>/`` (nothing is deleted), and resubmits the leade
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from handbench.errors import HandbenchError
 from handbench.sweep.aside import move_aside, with_folder
 
 if TYPE_CHECKING:
@@ -217,6 +219,26 @@ def describe(stale: list[StaleItem]) -> str:
             "again, or list them with --dry-run")
 
 
+@contextlib.contextmanager
+def claimed_all(sweep: Sweep, names: list[str]) -> Iterator[None]:
+    """Hold this process's claims on the runs and datasets ``names``; raises HandbenchError (holding none) when
+    another sweep process is on any of them: moving its files aside under it would break its work."""
+    from handbench.sweep.runner import ClaimedElsewhere
+
+    with contextlib.ExitStack() as claims:
+        busy = []
+        for name in names:
+            try:
+                claims.enter_context(sweep.claim(name))
+            except ClaimedElsewhere:
+                busy.append(name)
+        if busy:
+            raise HandbenchError(f"{len(busy)} stale run(s) or dataset(s) are in use by another sweep process "
+                                 f"({', '.join(busy[:3])}{' ...' if len(busy) > 3 else ''}): stop it (Ctrl-C), then "
+                                 "run --forget-stale again")
+        yield
+
+
 def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = print) -> Path:
     """Remove the stale items from the record and move their files aside; returns the folder they went to.
 
@@ -239,23 +261,26 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
             runs.setdefault(run.id, run)
     evaluations = {item.run.id: item.run for item in stale
                    if item.run is not None and item.evaluation_only and item.run.id not in runs}
-    for run_id, run in runs.items():
-        move_aside(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
-        move_aside(sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json", aside / "times" / f"{run_id}.json")
-        move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
-    for run_id, run in evaluations.items():
-        times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
-        if times.is_file():
-            shutil.copyfile(times, with_folder(aside / "times" / f"{run_id}.json"))
-        StepTimes(times).forget("eval")
-        move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
-    runs.update(evaluations)
-    sweep.run_ledger.remove(runs)
-    for path in stale_datasets:
-        move_aside(sweep.project / path, aside / "demos" / Path(path).name)
-    sweep.demo_ledger.remove(stale_datasets)
-    say(f"set aside {len(runs) - len(evaluations)} run(s), the evaluations of {len(evaluations)} more and "
-        f"{len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
-    for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}, aside):
-        say(f"  {message}")
+    names = [*runs, *evaluations, *(Path(path).stem for path in stale_datasets)]
+    with claimed_all(sweep, names):  # no other sweep process is on them, nor starts them while they move
+        for run_id, run in runs.items():
+            move_aside(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
+            times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
+            move_aside(times, aside / "times" / f"{run_id}.json")
+            move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+        for run_id, run in evaluations.items():
+            times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
+            if times.is_file():
+                shutil.copyfile(times, with_folder(aside / "times" / f"{run_id}.json"))
+            StepTimes(times).forget("eval")
+            move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
+        runs.update(evaluations)
+        sweep.run_ledger.remove(runs)
+        for path in stale_datasets:
+            move_aside(sweep.project / path, aside / "demos" / Path(path).name)
+        sweep.demo_ledger.remove(stale_datasets)
+        say(f"set aside {len(runs) - len(evaluations)} run(s), the evaluations of {len(evaluations)} more and "
+            f"{len(stale_datasets)} dataset(s) in {aside.relative_to(sweep.project)}")
+        for message in resubmit_groups(sweep, {run.group for run in runs.values() if run.submit}, aside):
+            say(f"  {message}")
     return aside
