@@ -84,6 +84,10 @@ class Sweep:
     def results_dir(self, run: Run) -> str:
         return str(self.plan.record_dir / "results" / run.id)
 
+    def times_path(self, name: str) -> Path:
+        """The wall-times file (:class:`StepTimes`) of a run or dataset ``name``."""
+        return self.project / self.plan.work_dir / "times" / f"{name}.json"
+
     def log_path(self, name: str, step: str) -> Path:
         return self.project / self.plan.work_dir / "logs" / f"{name}.{step}.log"
 
@@ -229,7 +233,7 @@ class Sweep:
         return claimed(self.project / self.plan.work_dir / "claims" / name, name)
 
     def run_one(self, run: Run, say: Callable[[str], None]) -> None:
-        times = StepTimes(self.project / self.plan.work_dir / "times" / f"{run.id}.json")
+        times = StepTimes(self.times_path(run.id))
         if run.dataset is not None:
             self.make_dataset(run.dataset, say)
             # A finished training is not rerun: a rerun rewrites policy.pt (a new file hash), and the evaluation
@@ -275,7 +279,7 @@ class Sweep:
 
     def _generate(self, dataset: Dataset, path: str, say: Callable[[str], None]) -> None:
         say(f"  generating {dataset.demos} demos: {path}")
-        times = StepTimes(self.project / self.plan.work_dir / "times" / f"{dataset.name}.json")
+        times = StepTimes(self.times_path(dataset.name))
         command = self.demos_command(dataset)
         seconds = self.execute(command, self.log_path(dataset.name, "demos"), times, "demos")
         self.demo_ledger.record({"dataset": path, "task": dataset.task, "hand": dataset.hand, "obs": dataset.obs,

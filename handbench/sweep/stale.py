@@ -261,15 +261,14 @@ def forget(sweep: Sweep, stale: list[StaleItem], say: Callable[[str], None] = pr
             runs.setdefault(run.id, run)
     evaluations = {item.run.id: item.run for item in stale
                    if item.run is not None and item.evaluation_only and item.run.id not in runs}
-    names = [*runs, *evaluations, *(Path(path).stem for path in stale_datasets)]
+    names = [*runs, *evaluations, *{item.dataset.name for item in stale if item.dataset is not None}]
     with claimed_all(sweep, names):  # no other sweep process is on them, nor starts them while they move
         for run_id, run in runs.items():
             move_aside(sweep.project / sweep.run_dir(run), aside / "runs" / run_id)
-            times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
-            move_aside(times, aside / "times" / f"{run_id}.json")
+            move_aside(sweep.times_path(run_id), aside / "times" / f"{run_id}.json")
             move_aside(sweep.project / sweep.results_dir(run), aside / "results" / run_id)
         for run_id, run in evaluations.items():
-            times = sweep.project / sweep.plan.work_dir / "times" / f"{run_id}.json"
+            times = sweep.times_path(run_id)
             if times.is_file():
                 shutil.copyfile(times, with_folder(aside / "times" / f"{run_id}.json"))
             StepTimes(times).forget("eval")
