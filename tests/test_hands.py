@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mujoco
 import numpy as np
+import pandas as pd
 import pytest
 
 from handbench.hands import FINGERS, HANDS, BoundHand, get_hand, yaw_quat
@@ -107,3 +111,33 @@ def test_shadow_is_loaded_from_installed_gymnasium_robotics():
     copied = [p for folder in source_dirs for p in folder.rglob("*")
               if p.suffix.lower() in (".stl", ".obj", ".msh") or "adroit" in p.name.lower()]
     assert not copied
+
+
+def _blas_kernels_this_cpu_runs() -> list[str]:
+    """OpenBLAS kernel names (``OPENBLAS_CORETYPE``) this CPU can run, besides the one picked by default."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    kernels = ["Prescott"] if "sse3" in flags or "pni" in flags else []
+    if {"avx2", "fma"} <= set(flags):
+        kernels.append("Haswell")
+    return kernels
+
+
+def test_shadow_scene_is_the_same_model_whatever_blas_kernel_numpy_picks():
+    """The compiled Shadow scene, and so its model hash, is bit-identical under every BLAS kernel this CPU runs
+    (numpy's OpenBLAS picks one for the CPU when it loads: AVX-512 and AVX2 kernels rounded the wrist pivot
+    differently) and is the scene the hb-v2 Shadow results were recorded on."""
+    recorded = REPO_ROOT / "baselines/sweeps/hb-v2/results/state-expert-press-button-shadow/episodes.csv"
+    (expected,) = set(pd.read_csv(recorded, usecols=["model_hash"], dtype=str)["model_hash"])
+    code = ("from handbench.protocol import load_protocol; from handbench.registry import compiled_model; "
+            "p = load_protocol('hb-v2'); "
+            "print(compiled_model('press-button', 'shadow', p.task('press-button').task_version, "
+            "p.hand_version('shadow'))[1])")
+    for kernel in [None, *_blas_kernels_this_cpu_runs()]:
+        env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+        if kernel:
+            env["OPENBLAS_CORETYPE"] = kernel
+        digest = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert digest.stdout.strip() == expected, kernel

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from fractions import Fraction
 
 import mujoco
 import numpy as np
@@ -129,6 +130,29 @@ def _embed_files(spec: mujoco.MjSpec) -> None:
     spec.assets = assets
 
 
+def _fused_multiply_add(a: float, b: float, c: float) -> float:
+    """``a * b + c`` rounded once, as a hardware fused multiply-add does (exact rational arithmetic, then one
+    rounding to the nearest float)."""
+    return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+def _transposed_times(matrix: np.ndarray, vector: np.ndarray) -> list[float]:
+    """``matrix.T @ vector`` for a 3x3 matrix, the same bits on every machine.
+
+    numpy hands a matrix-vector product to its BLAS, whose kernel (picked at run time for the CPU) sets the
+    rounding: the Shadow wrist pivot comes out of a cancellation (about 1e-20 m off the axis), so an AVX-512
+    kernel and an AVX2 one gave different pivots, compiled models and model hashes for every Shadow scene. This
+    is the sum the AVX-512 kernel computes, a chain of fused multiply-adds from the first row, which the hb-v2
+    Shadow results were recorded with (``tests/test_hands.py`` checks the hashes)."""
+    result = []
+    for column in range(3):
+        total = float(matrix[0, column]) * float(vector[0])
+        for row in (1, 2):
+            total = _fused_multiply_add(float(matrix[row, column]), float(vector[row]), total)
+        result.append(total)
+    return result
+
+
 def build_spec() -> mujoco.MjSpec:
     spec = mujoco.MjSpec.from_file(adroit_model_path())
     _embed_files(spec)
@@ -149,8 +173,7 @@ def build_spec() -> mujoco.MjSpec:
     mujoco.mj_kinematics(model, data)
     forearm_id, palm_id = model.body("forearm").id, model.body("palm").id
     grasp = data.site_xpos[model.site("S_grasp").id]
-    rotation = data.xmat[forearm_id].reshape(3, 3)
-    pivot_local = rotation.T @ (data.xpos[palm_id] - data.xpos[forearm_id])
+    pivot_local = _transposed_times(data.xmat[forearm_id].reshape(3, 3), data.xpos[palm_id] - data.xpos[forearm_id])
     forearm.pos = np.asarray(forearm.pos) + (HOME_GRASP_POSITION - grasp)
 
     for name in WRIST:
