@@ -818,6 +818,25 @@ def test_the_reference_sample_is_drawn_from_the_results_and_catches_a_late_forge
         submit([run], EntryInfo(method="Hold floor"), leaderboard_dir=board, reference=True)
 
 
+
+def test_a_reference_return_may_differ_by_rounding_but_no_more(tmp_path, board):
+    """Returns go through numpy's BLAS, whose kernel depends on the CPU: a return recorded on another machine may
+    differ in its last digits (265.845715 against 265.845691 measured, relative 9e-8) and is accepted; one off by
+    more than RETURN_RELATIVE_TOLERANCE, like any other changed column, is refused."""
+    from handbench.leaderboard.provenance import RETURN_RELATIVE_TOLERANCE
+
+    honest = episode_rows("", 1.0, 7, ((TASK, "hb16"),), policy="hold")
+    assert honest["return"].abs().max() > 1.0  # a perturbation of the returns is visible at six decimals
+    rounding = honest.assign(**{"return": (honest["return"] * (1 + RETURN_RELATIVE_TOLERANCE / 3)).round(6)})
+    assert not rounding["return"].equals(honest["return"])
+    submit([write_results(tmp_path / "rounding", rounding)], EntryInfo(method="Hold floor"), leaderboard_dir=board,
+           reference=True)
+    off = honest.assign(**{"return": (honest["return"] * (1 + 30 * RETURN_RELATIVE_TOLERANCE)).round(6)})
+    with pytest.raises(HandbenchError, match=r"lift-cube/hb16 seed \d+ records return=.* but policy 'hold' gives "
+                                             r"return=.* when evaluated again here"):
+        submit([write_results(tmp_path / "off", off)], EntryInfo(method="Hold floor 2"), leaderboard_dir=board,
+               reference=True)
+
 # ------------------------------------------------------------------------------------------- the page
 def add_video(run: Path) -> tuple[str, pd.Series]:
     """A (fake) video of the run's first protocol seed, named as ``handbench eval --videos`` names it."""
