@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import handbench.dataset as dataset_module
 import handbench.evaluation.results as evaluator_results
 from handbench.cli import main
 from handbench.leaderboard.generate import README_FILE, outdated_files
@@ -188,3 +189,15 @@ def test_a_run_without_a_train_command_cannot_be_verified(tmp_path, monkeypatch)
                                              "runs that can: 0, 1, 2"):
         verify_run(repo, "bc-mlp-8-action-chunks-cpu-small", 3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_regenerated_demos_that_differ_are_refused_naming_the_likely_cause(project, capsys, monkeypatch):
+    """Demos regenerated with other bits (another kind of CPU rounds the experts' IK differently) cannot re-derive
+    the run: refused in one line that names both hashes and where the README explains the cause."""
+    monkeypatch.setattr(dataset_module, "dataset_hash", lambda path: "0000000000000000")
+    monkeypatch.chdir(project)
+    assert main(["leaderboard", "--verify", "tiny-bc", "--run", "2", "--work-dir", str(project / "verify-demos")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "the regenerated demos hash 0000000000000000, but the checkpoint was trained on dataset" in error
+    assert "'Across kinds of CPU'" in error

@@ -351,7 +351,9 @@ def _retrain(run: RunResults, train_argv: list[str], work: Path, log: Path, say:
         trained_format = provenance.get("format_version")
         if trained_format is None or int(trained_format) == FORMAT_VERSION:
             raise VerificationFailed(f"{run.source}: the regenerated demos hash {regenerated}, but the checkpoint "
-                                     f"was trained on dataset {recorded} (work kept in {work})")
+                                     f"was trained on dataset {recorded} (work kept in {work}); on another kind of "
+                                     f"CPU numpy's BLAS kernel can round the experts' IK differently (README, "
+                                     f"'Across kinds of CPU')")
         # The hash covers the file format, which changed since: the episodes comparison decides.
         say(f"  the demos hash {regenerated}, the checkpoint's {recorded}: dataset format {trained_format} then, "
             f"{FORMAT_VERSION} now, so the hashes are not comparable; the episode results will tell")
