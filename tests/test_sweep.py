@@ -797,3 +797,25 @@ def test_the_readme_tables_are_copies_of_the_hb_v2_sweep_report():
         assert stamp.startswith("As of ") and stamp.endswith(command)
         assert table.strip() == (root / "baselines/sweeps/hb-v2/report" / name).read_text().strip(), name
 
+
+
+def test_a_dataset_made_again_on_another_machine_adds_its_time(tmp_path, monkeypatch):
+    """The work folder (demos, checkpoints) is not in the repo: a sweep continued on a new machine remakes the
+    datasets its remaining runs need, and demos.csv keeps the first generation's time too."""
+    monkeypatch.chdir(tmp_path)
+    plan = load_plan(tiny_plan(tmp_path, "[0]"))
+    runs = plan.runs({"lift-cube": ("hb16",)})
+    sweep = Sweep(plan, runs, runs, SweepOptions(project_dir=tmp_path))
+    dataset = runs[1].dataset
+    path = sweep.dataset_path(dataset)
+    sweep.demo_ledger.record({**dict.fromkeys(sweep.demo_ledger.columns, ""), "dataset": path, "seconds": 100.0})
+    assert path not in sweep.datasets_made()  # listed, but not on this machine
+
+    def generate(self, command, log, times, step):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+        return 7.0
+
+    monkeypatch.setattr(Sweep, "execute", generate)
+    sweep.make_dataset(dataset, lambda line: None)
+    assert float(sweep.demo_ledger.rows()[path]["seconds"]) == 107.0
