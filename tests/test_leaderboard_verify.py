@@ -19,6 +19,7 @@ import handbench.dataset as dataset_module
 import handbench.evaluation.results as evaluator_results
 from handbench.cli import main
 from handbench.leaderboard.generate import README_FILE, outdated_files
+from handbench.machine import machine_info
 
 TASK, HAND = "lift-cube", "hb16"
 DATASET = f"experiments/demos/{TASK}-{HAND}.hdf5"
@@ -79,6 +80,7 @@ def test_a_submitted_run_is_re_derived_exactly_and_tampering_is_caught(project, 
     assert "verified tiny-bc run-1: all 50 episodes identical" in printed
     record = json.loads((entry / "meta.json").read_text())["verifications"][-1]
     assert record["run"] == "run-1" and record["episodes"] == 50
+    assert {key: record[key] for key in ("cpu", "blas")} == machine_info()  # what kind of machine re-derived it
     assert f"| {record['date']} (run-1) |" in (board / README_FILE).read_text()
     assert outdated_files(board) == []
 

@@ -23,6 +23,7 @@ from handbench.evaluation.policies import PolicySource, resolve_policy
 from handbench.evaluation.results import EpisodeStore, episode_key, episodes_frame, summarize, write_csv
 from handbench.evaluation.videos import video_seeds
 from handbench.locking import output_lock
+from handbench.machine import machine_info
 from handbench.parallel import cluster_address, probe_address
 from handbench.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 
@@ -315,6 +316,7 @@ def _run_evaluation(config: EvalConfig, protocol: Protocol, source: PolicySource
         "episodes_total": len(keys), "run_seconds": round(time.time() - started, 2),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
+        "machine": machine_info(),
     }
     if out is not None:
         write_outputs(out, episodes, summary, meta)

@@ -49,6 +49,7 @@ from handbench.leaderboard.submissions import (
     submissions_dir,
 )
 from handbench.leaderboard.validate import RunResults, load_results_dir, meta_commands, meta_protocol
+from handbench.machine import machine_info
 
 # What must be identical, episode by episode (model_hash is checked by validation: the Shadow hand's depends on
 # the install location of its mesh files).
@@ -375,6 +376,6 @@ def record_verification(leaderboard_dir: str | Path, entry: Entry, run_name: str
     records = meta.get(VERIFICATIONS_KEY) if isinstance(meta.get(VERIFICATIONS_KEY), list) else []
     records.append({"date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(), "run": run_name,
                     "kind": kind, "episodes": episodes, "handbench_version": handbench.__version__,
-                    "mujoco_version": mujoco.__version__})
+                    "mujoco_version": mujoco.__version__, **machine_info()})
     meta[VERIFICATIONS_KEY] = records
     atomic_write_text(path, json.dumps(meta, indent=2) + "\n")

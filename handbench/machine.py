@@ -1,0 +1,40 @@
+"""What kind of machine a result was made on: its CPU and numpy's BLAS kernel.
+
+numpy's OpenBLAS picks a kernel for the CPU when numpy loads (AVX-512, AVX2, ...), and kernels round a sum
+differently; the experts' wrist IK and the rewards go through it, so results made on another kind of CPU can differ
+in their last digits (README, "Across kinds of CPU"). Results and verification records name both, so a difference
+can be traced to it.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows; "" when nothing says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_kernel() -> str:
+    """numpy's BLAS library and the kernel it picked for this CPU, e.g. ``openblas Haswell`` (threadpoolctl reads it
+    from the loaded library); "unknown" when the library does not say."""
+    import numpy  # noqa: F401 - the BLAS library is inspected once numpy has loaded it
+    from threadpoolctl import threadpool_info
+
+    for library in threadpool_info():
+        if library.get("user_api") == "blas":
+            return " ".join(str(part) for part in (library.get("internal_api"), library.get("architecture")) if part)
+    return "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """``{"cpu": ..., "blas": ...}`` for a results or verification record."""
+    return {"cpu": cpu_model(), "blas": blas_kernel()}
