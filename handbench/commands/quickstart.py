@@ -46,5 +46,6 @@ def run(args: argparse.Namespace) -> int:
         if code:
             return code
     print(f"\nquickstart done: demos, checkpoint and results are in {out}/. The full protocol uses all "
-          "50 eval seeds (drop --episodes), and `handbench train --policy diffusion` trains a stronger baseline.")
+          "50 eval seeds (drop --episodes); `handbench train --policy diffusion` (or act, ibc) trains the other "
+          "baselines, and the README's hb-v2 results table compares all four on every task and hand.")
     return 0
