@@ -11,6 +11,9 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+# The kernel of the machines that made the hb-v1 and hb-v2 reference results (AVX-512).
+REFERENCE_BLAS = "openblas SkylakeX"
+
 
 def cpu_model() -> str:
     """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` knows; "" when nothing says."""

@@ -90,3 +90,15 @@ def test_unusable_mujoco_gl_does_not_break_import(tmp_path):
     result = subprocess.run([sys.executable, "-m", "handbench.cli", "tasks"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "unset MUJOCO_GL" in result.stderr
+
+
+def test_the_blas_kernel_is_reported_against_the_reference_one(monkeypatch):
+    """Not a failure: a row naming this machine's kernel and whether it is the one the reference results used."""
+    import handbench.machine as machine
+
+    monkeypatch.setattr(machine, "machine_info", lambda: {"cpu": "Some CPU", "blas": "openblas Haswell"})
+    check = doctor.check_blas()
+    assert check.status == doctor.OK and check.detail.startswith("openblas Haswell on Some CPU; ")
+    assert "made with openblas SkylakeX: re-derived results may differ" in check.detail
+    monkeypatch.setattr(machine, "machine_info", lambda: {"cpu": "Other", "blas": machine.REFERENCE_BLAS})
+    assert doctor.check_blas().detail.endswith("the kernel the reference results were made with")

@@ -210,6 +210,18 @@ def check_hand_assets() -> list[Check]:
     return checks
 
 
+def check_blas() -> Check:
+    """numpy's BLAS kernel, which sets the last digits of the experts' IK and the rewards: not a problem, but a
+    re-derivation on another kernel can differ from the published results (README, "Across kinds of CPU")."""
+    from handbench.machine import REFERENCE_BLAS, machine_info
+
+    machine = machine_info()
+    same = ("the kernel the reference results were made with" if machine["blas"] == REFERENCE_BLAS else
+            f"the reference results were made with {REFERENCE_BLAS}: re-derived results may differ in their last "
+            "digits (README, 'Across kinds of CPU')")
+    return Check("numpy BLAS", OK, f"{machine['blas']} on {machine['cpu'] or 'an unnamed CPU'}; {same}")
+
+
 def check_optional_packages() -> Check:
     missing = [name for name in ("pyarrow", "zarr") if importlib.util.find_spec(name) is None]
     if missing:
@@ -233,7 +245,7 @@ def run_checks(start_ray: bool = False, probe: Callable[[str], RenderProbe] = pr
     steps: list[tuple[str, Callable[[], Check | list[Check]]]] = [
         ("mujoco", check_mujoco), ("render", lambda: check_rendering(probe)), ("video: ffmpeg", check_video),
         ("ray", lambda: check_ray(start_ray)), ("torch", check_torch), ("scenes", check_hand_assets),
-        ("export packages", check_optional_packages)]
+        ("numpy BLAS", check_blas), ("export packages", check_optional_packages)]
     return [check for name, step in steps for check in _guarded(name, step)]
 
 
