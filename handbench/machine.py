@@ -32,9 +32,10 @@ def blas_kernel() -> str:
     import numpy  # noqa: F401 - the BLAS library is inspected once numpy has loaded it
     from threadpoolctl import threadpool_info
 
-    for library in threadpool_info():
-        if library.get("user_api") == "blas":
-            return " ".join(str(part) for part in (library.get("internal_api"), library.get("architecture")) if part)
+    blas = [library for library in threadpool_info() if library.get("user_api") == "blas"]
+    numpy_blas = [library for library in blas if "numpy" in str(library.get("filepath", ""))]  # not another one's
+    for library in numpy_blas or blas:
+        return " ".join(str(part) for part in (library.get("internal_api"), library.get("architecture")) if part)
     return "unknown"
 
 
