@@ -34,9 +34,11 @@ def blas_kernel() -> str:
 
     blas = [library for library in threadpool_info() if library.get("user_api") == "blas"]
     numpy_blas = [library for library in blas if "numpy" in str(library.get("filepath", ""))]  # not another one's
-    for library in numpy_blas or blas:
-        return " ".join(str(part) for part in (library.get("internal_api"), library.get("architecture")) if part)
-    return "unknown"
+    candidates = numpy_blas or blas
+    if not candidates:
+        return "unknown"
+    library = candidates[0]
+    return " ".join(str(part) for part in (library.get("internal_api"), library.get("architecture")) if part)
 
 
 def machine_info() -> dict[str, str]:
