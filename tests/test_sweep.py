@@ -162,6 +162,12 @@ def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, cap
         assert str(tmp_path) not in row["train_command"] + row["eval_command"]
     meta = json.loads((tmp_path / "record/results/state-bc-lift-cube-hb16-d2-s0/meta.json").read_text())
     assert meta["command"] == trained["eval_command"]
+    # The record folders are committed (not their episodes/ resume records): the checkpoint and dataset paths in
+    # them are relative too.
+    assert meta["policy"]["checkpoint"] == "work/runs/state-bc-lift-cube-hb16-d2-s0/policy.pt"
+    assert meta["policy"]["provenance"]["dataset_path"] == "work/demos/lift-cube-hb16-state-2.hdf5"
+    committed = [path for path in (tmp_path / "record/results").glob("*/*.*") if path.suffix in (".csv", ".json")]
+    assert len(committed) == 8 and not [path for path in committed if str(tmp_path) in path.read_text()]
     assert meta["policy"]["provenance"]["command"] == trained["train_command"]
     entry = json.loads((tmp_path / "board/submissions/hold-floor-" f"{meta['protocol']['name']}-state/meta.json")
                        .read_text())
@@ -182,8 +188,15 @@ def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, cap
     def refuse(*args, **kwargs):
         raise AssertionError(f"ran {args[0]} again")
 
+    # A finished folder an older sweep left with absolute paths is made relative when the sweep starts.
+    episodes = tmp_path / "record/results/state-bc-lift-cube-hb16-d2-s0/episodes.csv"
+    relative = episodes.read_text()
+    episodes.write_text(relative.replace("work/runs/", f"{tmp_path}/work/runs/"))
+    capsys.readouterr()
     monkeypatch.setattr(Sweep, "execute", refuse)
     assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    assert "made the project paths in 1 results folder(s) under record/results relative" in capsys.readouterr().out
+    assert episodes.read_text() == relative
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
 
@@ -779,6 +792,18 @@ def test_a_submission_reads_the_finished_runs_under_the_board_lock(tmp_path, mon
     finish(bc[0])
     assert submitting.submit_group(sweep, group) == ""  # the entry already holds everything finished
     assert json.loads(meta_path.read_text())["tasks"] == ["lift-cube/hb16", "lift-cube/shadow"]
+
+
+def test_the_repository_sweep_records_hold_no_machine_paths():
+    """The committed record folders (a rerun elsewhere skips their runs) name checkpoints and datasets relative to
+    the project, as their leaderboard copies do: an absolute path only exists on the machine that ran it."""
+    root = Path(__file__).resolve().parents[1]
+    committed = [path for path in (root / "baselines/sweeps").glob("*/results/*/*.*")
+                 if path.suffix in (".csv", ".json")]
+    assert committed
+    holding = [str(path.relative_to(root)) for path in committed if str(root) in path.read_text()
+               or "/work/" in path.read_text() or "/home/" in path.read_text()]
+    assert not holding, f"{len(holding)} file(s) hold machine paths, e.g. {holding[0]}"
 
 
 def test_the_readme_tables_are_copies_of_the_hb_v2_sweep_report():

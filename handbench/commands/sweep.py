@@ -80,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
             raise HandbenchError(describe(stale))
         if stale:
             forget(sweep, stale)
+        relativized = sweep.relativize_finished_results()
+        if relativized:
+            print(f"made the project paths in {relativized} results folder(s) under {plan.record_dir}/results "
+                  "relative to the project")
     outcome = sweep.run_all()
     if outcome.elsewhere:
         print(f"{len(outcome.elsewhere)} run(s) left to the other processes running them: "

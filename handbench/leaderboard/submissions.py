@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handbench.atomic import ensure_writable_dir
+from handbench.atomic import atomic_write_text, ensure_writable_dir
 from handbench.errors import HandbenchError, unknown_choice
 from handbench.leaderboard.provenance import validate_runs
 from handbench.leaderboard.validate import (
@@ -175,6 +175,23 @@ def relative_to_project(text: str, prefixes: Sequence[str]) -> str:
     for prefix in prefixes:
         text = text.replace(prefix, "")
     return text
+
+
+def relativize_results_dir(results_dir: Path, prefixes: Sequence[str]) -> bool:
+    """Rewrite the results files of ``results_dir`` (a finished ``handbench eval --out`` folder) with every absolute
+    path under one of ``prefixes`` made relative, as :func:`write_entry` stores them; each changed file is replaced
+    atomically. Returns whether a file changed. Raises ``OSError`` when a file cannot be read or written."""
+    changed = False
+    for name in RESULT_FILES:
+        path = results_dir / name
+        if not path.is_file():
+            continue  # a folder missing a file is refused where it is read (load_results_dir)
+        text = path.read_text()
+        relative = relative_to_project(text, prefixes)
+        if relative != text:
+            atomic_write_text(path, relative)
+            changed = True
+    return changed
 
 
 def relativized(run: RunResults, prefixes: Sequence[str]) -> RunResults:

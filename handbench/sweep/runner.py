@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from handbench.errors import HandbenchError
+from handbench.leaderboard.submissions import project_prefixes, relativize_results_dir
 from handbench.sweep.ledger import DEMO_COLUMNS, RUN_COLUMNS, Ledger
 from handbench.sweep.plan import Dataset, Run, SweepPlan
 
@@ -131,6 +132,13 @@ class Sweep:
         """Run ids with a ledger row whose results folder is still there."""
         return {run_id for run_id in self.run_ledger.rows()
                 if (self.project / self.plan.record_dir / "results" / run_id / "summary.csv").is_file()}
+
+    def relativize_finished_results(self) -> int:
+        """Make the project paths in finished runs' results folders relative (sweeps before 2026-12 left them
+        absolute); an unfinished run's folder is left to its evaluation. Returns how many folders changed."""
+        prefixes = project_prefixes(self.project)
+        return sum(relativize_results_dir(self.project / self.plan.record_dir / "results" / run_id, prefixes)
+                   for run_id in sorted(self.finished()))
 
     def left(self) -> list[Run]:
         done = self.finished()
@@ -244,6 +252,9 @@ class Sweep:
                 say(f"  trained in {seconds:.0f} s")
         evaluate = self.eval_command(run)
         seconds = self.execute(evaluate, self.log_path(run.id, "eval"), times, "eval")
+        # The evaluation records the checkpoint and the training's dataset by absolute path; the record folder is
+        # committed, so it keeps them relative to the project, as the leaderboard copy does.
+        relativize_results_dir(self.project / self.results_dir(run), project_prefixes(self.project))
         results = load_summary(self.project / self.results_dir(run))
         say(f"  evaluated in {seconds:.0f} s: success {results['success_rate']:.0%} over {results['episodes']} "
             "episodes")
