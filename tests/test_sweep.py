@@ -141,6 +141,24 @@ def tiny_plan(tmp_path: Path, seeds: str) -> Path:
         """)
 
 
+@pytest.fixture(scope="module")
+def finished_sweep(tmp_path_factory) -> Path:
+    """A project folder where the tiny sweep with seed 0 has finished (its paths are relative to the project, so
+    a copy is a finished sweep too): made once, copied by :func:`start_from_finished`."""
+    folder = tmp_path_factory.mktemp("finished-tiny-sweep")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert main(["sweep", str(tiny_plan(folder, "[0]")), "--leaderboard-dir", "board"]) == 0
+    return folder
+
+
+def start_from_finished(finished: Path, tmp_path: Path, monkeypatch, seeds: str = "[0]") -> Path:
+    """``tmp_path`` as a copy of the finished tiny sweep, the current folder; returns its plan with ``seeds``."""
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    return tiny_plan(tmp_path, seeds)
+
+
 def ledger(tmp_path: Path) -> dict[str, dict[str, str]]:
     with (tmp_path / "record" / "runs.csv").open() as handle:
         return {row["run_id"]: row for row in csv.DictReader(handle)}
@@ -492,14 +510,12 @@ def test_device_reaches_train_and_eval_of_trained_runs_only(tmp_path, capsys):
         assert "CUDA is not available here" in capsys.readouterr().err
 
 
-def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, capsys):
+def test_stale_runs_are_refused_then_set_aside_and_rerun(finished_sweep, tmp_path, monkeypatch, capsys):
     """A finished run whose train command the plan no longer builds, or whose scene the protocol no longer builds,
     stops the sweep in one line; --forget-stale moves it aside (nothing deleted) and makes it again."""
     from handbench.sweep import stale
 
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    plan = start_from_finished(finished_sweep, tmp_path, monkeypatch)
     first = ledger(tmp_path)["state-bc-lift-cube-hb16-d2-s0"]
     capsys.readouterr()
 
@@ -540,7 +556,8 @@ def test_stale_runs_are_refused_then_set_aside_and_rerun(tmp_path, monkeypatch, 
 
 
 
-def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkpoints(tmp_path, monkeypatch, capsys):
+def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkpoints(
+        finished_sweep, tmp_path, monkeypatch, capsys):
     """The protocol's lane width changes what a learned policy's batched query returns in the last bits: its
     evaluation is stale, not its training. --forget-stale moves the results aside, keeps the checkpoint and the
     training time, and the sweep evaluates again without training; the hold floor (no model) stays finished."""
@@ -549,9 +566,7 @@ def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkp
 
     import handbench.protocol
 
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    plan = start_from_finished(finished_sweep, tmp_path, monkeypatch)
     run_id = "state-bc-lift-cube-hb16-d2-s0"
     checkpoint = tmp_path / "work/runs" / run_id / "policy.pt"
     weights = checkpoint.read_bytes()
@@ -579,15 +594,13 @@ def test_a_new_lane_width_redoes_learned_evaluations_only_and_keeps_their_checkp
     assert len(list((tmp_path / "work/stale").glob(f"*/times/{run_id}.json"))) == 1
 
 
-def test_runs_and_datasets_of_another_task_version_are_stale(tmp_path, monkeypatch, capsys):
+def test_runs_and_datasets_of_another_task_version_are_stale(finished_sweep, tmp_path, monkeypatch, capsys):
     """A task version may change only what an episode sets (hb-v2's lift-cube v2 recomputes the cube's mass
     constants), so the compiled model's hash cannot tell: the recorded task version does."""
     import h5py
     import pandas as pd
 
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    plan = start_from_finished(finished_sweep, tmp_path, monkeypatch)
     episodes = tmp_path / "record/results/state-bc-lift-cube-hb16-d2-s0/episodes.csv"
     table = pd.read_csv(episodes)
     table["task_version"] = 9
@@ -606,16 +619,15 @@ def test_runs_and_datasets_of_another_task_version_are_stale(tmp_path, monkeypat
 UNFINISHED = "state-bc-lift-cube-hb16-d2-s1"
 
 
-def unfinished_second_seed(tmp_path: Path, monkeypatch, dataset_hash: str | None = None) -> tuple[Path, Path]:
+def unfinished_second_seed(finished: Path, tmp_path: Path, monkeypatch,
+                           dataset_hash: str | None = None) -> tuple[Path, Path]:
     """A tiny sweep whose seed-0 run finished and whose seed-1 folder holds an unfinished training; its
     train_state.pt records ``dataset_hash`` (default: the dataset's own). Returns (plan, that folder)."""
     import torch
 
     from handbench.dataset import dataset_hash as content_hash
 
-    monkeypatch.chdir(tmp_path)
-    plan = tiny_plan(tmp_path, "[0, 1]")
-    assert main(["sweep", str(plan), "--leaderboard-dir", "board", "--only", "*-s0", "--only", "state-hold-*"]) == 0
+    plan = start_from_finished(finished, tmp_path, monkeypatch, "[0, 1]")
     folder = tmp_path / "work/runs" / UNFINISHED
     folder.mkdir(parents=True)
     recorded = dataset_hash or content_hash(tmp_path / "work/demos/lift-cube-hb16-state-2.hdf5")
@@ -623,10 +635,10 @@ def unfinished_second_seed(tmp_path: Path, monkeypatch, dataset_hash: str | None
     return plan, folder
 
 
-def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, monkeypatch, capsys):
+def test_an_unfinished_run_started_on_another_dataset_is_set_aside(finished_sweep, tmp_path, monkeypatch, capsys):
     """A run folder whose training started on a dataset since remade (its train_state.pt signature records the old
     hash) would make `handbench train` refuse to resume: --dry-run lists it, --forget-stale moves it aside."""
-    plan, _ = unfinished_second_seed(tmp_path, monkeypatch, "0123456789abcdef")
+    plan, _ = unfinished_second_seed(finished_sweep, tmp_path, monkeypatch, "0123456789abcdef")
     run_id = UNFINISHED
     capsys.readouterr()
     assert main(["sweep", str(plan), "--dry-run"]) == 0
@@ -641,11 +653,11 @@ def test_an_unfinished_run_started_on_another_dataset_is_set_aside(tmp_path, mon
     assert len(list((tmp_path / "work/stale").glob(f"*/runs/{run_id}/train_state.pt"))) == 1
 
 
-def test_an_unfinished_run_on_a_stale_dataset_is_set_aside_with_it(tmp_path, monkeypatch, capsys):
+def test_an_unfinished_run_on_a_stale_dataset_is_set_aside_with_it(finished_sweep, tmp_path, monkeypatch, capsys):
     """When a dataset is remade, a training started on it but not finished could never resume: it goes with it."""
     from handbench.sweep import stale
 
-    plan, folder = unfinished_second_seed(tmp_path, monkeypatch)
+    plan, folder = unfinished_second_seed(finished_sweep, tmp_path, monkeypatch)
     monkeypatch.setattr(stale, "scene_hash", lambda sweep, task, hand: "0123456789abcdef")
     monkeypatch.setattr(Sweep, "execute", lambda self, command, log, times, step: 0.0)
     monkeypatch.setattr("handbench.sweep.runner.load_summary",
@@ -655,12 +667,13 @@ def test_an_unfinished_run_on_a_stale_dataset_is_set_aside_with_it(tmp_path, mon
     assert not folder.exists()
 
 
-def test_an_unfinished_run_started_by_another_train_command_is_set_aside(tmp_path, monkeypatch, capsys):
+def test_an_unfinished_run_started_by_another_train_command_is_set_aside(finished_sweep, tmp_path, monkeypatch,
+                                                                         capsys):
     """A [train_options] change makes an unfinished run's training unresumable (its signature records other
     configs): the partial checkpoint's command tells, --dry-run lists the run and --forget-stale moves it aside."""
     import torch
 
-    plan, folder = unfinished_second_seed(tmp_path, monkeypatch)
+    plan, folder = unfinished_second_seed(finished_sweep, tmp_path, monkeypatch)
     run_id = UNFINISHED
     started = (f"handbench train --policy bc --dataset work/demos/lift-cube-hb16-state-2.hdf5 --seed 1 --preset "
                f"cpu-small --threads 1 --no-progress --out work/runs/{run_id} --steps 3")
