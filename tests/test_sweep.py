@@ -143,8 +143,9 @@ def tiny_plan(tmp_path: Path, seeds: str) -> Path:
 
 @pytest.fixture(scope="module")
 def finished_sweep(tmp_path_factory) -> Path:
-    """A project folder where the tiny sweep with seed 0 has finished (its paths are relative to the project, so
-    a copy is a finished sweep too): made once, copied by :func:`start_from_finished`."""
+    """A project folder where the tiny sweep with seed 0 has finished (its ledger and record folders name paths
+    relative to the project, so a copy is a finished sweep too; its policy.pt records this folder's absolute dataset
+    path, as `handbench train` does): made once, copied by :func:`start_from_finished`."""
     folder = tmp_path_factory.mktemp("finished-tiny-sweep")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
@@ -212,6 +213,11 @@ def test_tiny_sweep_records_skips_resumes_and_submits(tmp_path, monkeypatch, cap
     episodes.write_text(relative.replace("work/runs/", f"{tmp_path}/work/runs/"))
     capsys.readouterr()
     monkeypatch.setattr(Sweep, "execute", refuse)
+    from handbench.locking import output_lock
+
+    with output_lock(tmp_path / "work/claims/state-bc-lift-cube-hb16-d2-s0"):  # another process reruns it: left alone
+        assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
+    assert "made the project paths" not in capsys.readouterr().out and str(tmp_path) in episodes.read_text()
     assert main(["sweep", str(plan), "--leaderboard-dir", "board"]) == 0
     assert "made the project paths in 1 results folder(s) under record/results relative" in capsys.readouterr().out
     assert episodes.read_text() == relative
@@ -810,13 +816,24 @@ def test_a_submission_reads_the_finished_runs_under_the_board_lock(tmp_path, mon
 def test_the_repository_sweep_records_hold_no_machine_paths():
     """The committed record folders (a rerun elsewhere skips their runs) name checkpoints and datasets relative to
     the project, as their leaderboard copies do: an absolute path only exists on the machine that ran it."""
-    root = Path(__file__).resolve().parents[1]
-    committed = [path for path in (root / "baselines/sweeps").glob("*/results/*/*.*")
-                 if path.suffix in (".csv", ".json")]
-    assert committed
-    holding = [str(path.relative_to(root)) for path in committed if str(root) in path.read_text()
-               or "/work/" in path.read_text() or "/home/" in path.read_text()]
-    assert not holding, f"{len(holding)} file(s) hold machine paths, e.g. {holding[0]}"
+    from handbench.leaderboard.provenance import check_machine_paths
+    from handbench.leaderboard.validate import load_results_dir
+
+    finished = 0
+    for runs in (Path(__file__).resolve().parents[1] / "baselines/sweeps").glob("*/runs.csv"):
+        with runs.open() as handle:
+            for row in csv.DictReader(handle):  # a finished run (an evaluation under way has only run.json)
+                check_machine_paths(load_results_dir(runs.parent / "results" / row["run_id"]))  # as `submit` does
+                finished += 1
+    assert finished
+
+
+def test_a_results_file_that_cannot_be_rewritten_is_one_line(tmp_path):
+    from handbench.leaderboard.submissions import relativize_results_dir
+
+    (tmp_path / "meta.json").write_bytes(b'{"checkpoint": "/x/runs/policy.pt", "host": "\xff"}')
+    with pytest.raises(HandbenchError, match="meta.json: cannot make its paths relative to the project"):
+        relativize_results_dir(tmp_path, ("/x/",))
 
 
 def test_the_readme_tables_are_copies_of_the_hb_v2_sweep_report():

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handbench.atomic import atomic_write_text, ensure_writable_dir
+from handbench.atomic import atomic_write_bytes, ensure_writable_dir
 from handbench.errors import HandbenchError, unknown_choice
 from handbench.leaderboard.provenance import validate_runs
 from handbench.leaderboard.validate import (
@@ -179,18 +179,22 @@ def relative_to_project(text: str, prefixes: Sequence[str]) -> str:
 
 def relativize_results_dir(results_dir: Path, prefixes: Sequence[str]) -> bool:
     """Rewrite the results files of ``results_dir`` (a finished ``handbench eval --out`` folder) with every absolute
-    path under one of ``prefixes`` made relative, as :func:`write_entry` stores them; each changed file is replaced
-    atomically. Returns whether a file changed. Raises ``OSError`` when a file cannot be read or written."""
+    path under one of ``prefixes`` made relative (the rest byte for byte); each changed file is replaced atomically.
+    Returns whether a file changed. Raises :class:`HandbenchError` when a file cannot be read, decoded as UTF-8 or
+    written."""
     changed = False
     for name in RESULT_FILES:
         path = results_dir / name
         if not path.is_file():
             continue  # a folder missing a file is refused where it is read (load_results_dir)
-        text = path.read_text()
-        relative = relative_to_project(text, prefixes)
-        if relative != text:
-            atomic_write_text(path, relative)
-            changed = True
+        try:
+            data = path.read_bytes()
+            relative = relative_to_project(data.decode("utf-8"), prefixes).encode("utf-8")
+            if relative != data:
+                atomic_write_bytes(path, relative)
+                changed = True
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HandbenchError(f"{path}: cannot make its paths relative to the project ({exc})") from exc
     return changed
 
 
@@ -225,10 +229,8 @@ def write_entry(leaderboard_dir: str | Path, entry_id: str, info: EntryInfo, run
             run_dir = staging / f"{RUN_DIR_PREFIX}{index}"
             run_dir.mkdir()
             for name in RESULT_FILES:
-                data = (run.source / name).read_bytes()
-                if prefixes:
-                    data = relative_to_project(data.decode(), prefixes).encode()
-                (run_dir / name).write_bytes(data)
+                shutil.copyfile(run.source / name, run_dir / name)
+            relativize_results_dir(run_dir, prefixes)
             copy_videos(run.source, run_dir)
         meta = entry_meta(entry_id, info, runs, rules, submitted, reference)
         previous = Path(carry_from) if carry_from is not None else target

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from handbench.errors import HandbenchError
 from handbench.leaderboard.submissions import project_prefixes, relativize_results_dir
@@ -83,7 +83,11 @@ class Sweep:
         return str(self.plan.work_dir / "runs" / run.id)
 
     def results_dir(self, run: Run) -> str:
-        return str(self.plan.record_dir / "results" / run.id)
+        return str(self.record_results(run.id))
+
+    def record_results(self, run_id: str) -> PurePosixPath:
+        """The run's evaluation folder (``handbench eval --out``), kept in the repo."""
+        return self.plan.record_dir / "results" / run_id
 
     def times_path(self, name: str) -> Path:
         """The wall-times file (:class:`StepTimes`) of a run or dataset ``name``."""
@@ -131,14 +135,18 @@ class Sweep:
     def finished(self) -> set[str]:
         """Run ids with a ledger row whose results folder is still there."""
         return {run_id for run_id in self.run_ledger.rows()
-                if (self.project / self.plan.record_dir / "results" / run_id / "summary.csv").is_file()}
+                if (self.project / self.record_results(run_id) / "summary.csv").is_file()}
 
     def relativize_finished_results(self) -> int:
-        """Make the project paths in finished runs' results folders relative (sweeps before 2026-12 left them
-        absolute); an unfinished run's folder is left to its evaluation. Returns how many folders changed."""
+        """Make the paths under this project folder in finished runs' results folders relative (sweeps before
+        2026-12 left them absolute); a folder another process has claimed (rerunning it) is left to it. Returns how
+        many folders changed; raises :class:`HandbenchError` when a file cannot be rewritten."""
         prefixes = project_prefixes(self.project)
-        return sum(relativize_results_dir(self.project / self.plan.record_dir / "results" / run_id, prefixes)
-                   for run_id in sorted(self.finished()))
+        changed = 0
+        for run_id in sorted(self.finished()):
+            with contextlib.suppress(ClaimedElsewhere), self.claim(run_id):
+                changed += relativize_results_dir(self.project / self.record_results(run_id), prefixes)
+        return changed
 
     def left(self) -> list[Run]:
         done = self.finished()
