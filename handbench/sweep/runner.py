@@ -262,8 +262,9 @@ class Sweep:
         seconds = self.execute(evaluate, self.log_path(run.id, "eval"), times, "eval")
         # The evaluation records the checkpoint and the training's dataset by absolute path; the record folder is
         # committed, so it keeps them relative to the project, as the leaderboard copy does.
-        relativize_results_dir(self.project / self.results_dir(run), project_prefixes(self.project))
-        results = load_summary(self.project / self.results_dir(run))
+        results_dir = self.project / self.results_dir(run)
+        relativize_results_dir(results_dir, project_prefixes(self.project))
+        results = load_summary(results_dir)
         say(f"  evaluated in {seconds:.0f} s: success {results['success_rate']:.0%} over {results['episodes']} "
             "episodes")
         self.run_ledger.record({
